@@ -1,0 +1,272 @@
+"""``napari-dcmix``: the same engine as the docks, headless (cluster GPUs, batch jobs, scripts).
+
+Every user error prints one line ``error: …`` on stderr and exits with code 2, never a traceback.
+Progress goes to stderr; ``--json`` prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import DcmixError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like every other user error
+        raise DcmixError(f"{message} (see '{self.prog} --help')")
+
+
+def _progress(text: str, final: bool = False) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
+    elif final:
+        sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _emit(args, payload: dict, lines: list[str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print("\n".join(lines))
+
+
+def _check_output(path: str, plate_root: Path | None = None) -> Path:
+    """Fail before hours of work, not after: the output folder must exist and be writable."""
+    out = Path(path).expanduser().resolve()
+    if out.is_dir():
+        raise DcmixError(f"{out} is a folder; give a file name for the output")
+    if not out.parent.is_dir():
+        raise DcmixError(f"cannot write {out}: folder {out.parent} does not exist; create it or choose another path")
+    if not os.access(out.parent, os.W_OK):
+        raise DcmixError(f"cannot write {out}: folder {out.parent} is not writable; choose another path")
+    if plate_root is not None and plate_root.resolve() in out.parents:
+        raise DcmixError(f"{out} is inside the plate folder; napari-dcmix keeps image folders read-only, choose a path outside it")
+    return out
+
+
+def _open(args):
+    from .plate import open_plate
+
+    return open_plate(args.plate, args.pattern)
+
+
+def _labels(args, plate):
+    from .plate import read_labels
+
+    labels = read_labels(args.labels, plate.sites, args.label_column)
+    for problem in labels.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return labels
+
+
+# --- commands ------------------------------------------------------------------------------------
+def cmd_sample_plate(args) -> None:
+    from .plate.sample import write_sample_plate
+
+    start = time.perf_counter()
+    out = write_sample_plate(Path(args.out).expanduser(), wells=args.wells, sites=args.sites, size=args.size, seed=args.seed)
+    _emit(args, {"path": str(out), "seconds": time.perf_counter() - start},
+          [f"sample plate written to {out} ({args.wells} wells, {args.sites} sites, labels in {out / 'labels.csv'})"])
+
+
+def cmd_inspect(args) -> None:
+    plate = _open(args)
+    info = plate.summary()
+    if args.labels:
+        labels = _labels(args, plate)
+        info["label_column"] = labels.column
+        info["labels"] = labels.counts()
+        info["problems"] = info["problems"] + labels.problems
+    else:
+        info["labels"] = None
+    lines = [f"layout:   {info['layout']}", f"plates:   {', '.join(p or '(one)' for p in info['plates'])}",
+             f"wells:    {info['wells']} (of a {info['format']}-well plate)", f"sites:    {info['sites']} per well",
+             f"channels: {', '.join(info['channels'])}", f"image:    {info['shape']} {info['dtype']}"]
+    if info["labels"] is not None:
+        lines.append(f"labels ({info['label_column']}): " + ", ".join(f"{k} {v}" for k, v in info["labels"].items()))
+    lines += [f"problem:  {p}" for p in info["problems"]]
+    _emit(args, info, lines)
+
+
+def cmd_train(args) -> None:
+    from .training import TrainConfig, TrainedModel, Trainer
+
+    plate = _open(args)
+    out = _check_output(args.out, plate.root)
+    labels = _labels(args, plate)
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    config = TrainConfig(model=args.model, backbone=args.backbone, epochs=args.epochs, tile=args.tile,
+                         batch_size=args.batch_size, lr=args.lr, mixing_lr=args.mixing_lr, val_fraction=args.val_fraction,
+                         seed=args.seed, device=args.device, classes=classes, label_column=labels.column)
+    init = TrainedModel.load(args.init) if args.init else None
+    trainer = Trainer(plate, labels.site_labels, config, init=init)
+    events = trainer.run()
+    interrupted = False
+    try:
+        for ev in events:
+            imp = ", ".join(f"{c} {v:.2f}" for c, v in (ev.importance or {}).items())
+            if ev.kind == "start":
+                _progress(ev.message, final=True)
+            elif ev.kind == "step":
+                _progress(f"epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.total_steps} loss {ev.loss:.3f} "
+                          f"acc {ev.train_accuracy:.2f} eta {ev.eta:.0f}s")
+            elif ev.kind == "epoch":
+                val = "" if math.isnan(ev.val_accuracy) else f" val {ev.val_accuracy:.2f}"
+                _progress(f"epoch {ev.epoch}/{ev.epochs} loss {ev.loss:.3f} acc {ev.train_accuracy:.2f}{val}"
+                          + (f" | α {imp}" if imp else ""), final=True)
+    except KeyboardInterrupt:
+        events.close()  # keeps the best model so far
+        interrupted = True
+    result = trainer.result
+    result.save(out)
+    history = result.metadata.get("history", [])
+    payload = {"channels": result.channels, "importance": result.importance(), "classes": result.classes,
+               "val_accuracy": result.metadata.get("val_accuracy"), "epochs": len(history), "device": str(trainer.device),
+               "seconds": history[-1]["seconds"] if history else 0.0, "model": str(out), "interrupted": interrupted}
+    lines = [f"model saved to {out}" + (" (stopped early: best model so far)" if interrupted else "")]
+    if payload["importance"]:
+        lines += [f"  {c:>12}  α = {v:.3f}" for c, v in sorted(payload["importance"].items(), key=lambda kv: -kv[1])]
+    _emit(args, payload, lines)
+
+
+def cmd_predict(args) -> None:
+    from .training import TrainedModel, predict_plate_rows, write_predictions_csv
+
+    trained = TrainedModel.load(args.model)
+    plate = _open(args)
+    out = _check_output(args.out, plate.root)
+    trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
+
+    def progress(pred):
+        _progress(f"predicted {pred.done}/{pred.total} sites, eta {pred.eta:.0f}s")
+
+    rows = predict_plate_rows(trained, plate, per_site=args.per_site, device=args.device, progress=progress)
+    write_predictions_csv(out, rows)
+    _progress(f"{len(rows)} {'sites' if args.per_site else 'wells'} predicted", final=True)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["prediction"]] = counts.get(row["prediction"], 0) + 1
+    _emit(args, {"csv": str(out), "rows": len(rows), "classes": trained.classes, "counts": counts},
+          [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()])
+
+
+def cmd_importance(args) -> None:
+    from .training import TrainedModel, run_permutation_importance
+
+    trained = TrainedModel.load(args.model)
+    payload = {"channels": trained.channels, "model": trained.kind, "importance": trained.importance()}
+    if args.permutation:
+        if not args.labels:
+            raise DcmixError("--permutation needs --labels CSV (and --label-column) to measure accuracy drops")
+        args.plate = args.permutation
+        plate = _open(args)
+        labels = _labels(args, plate)
+        result = run_permutation_importance(trained, plate, labels.site_labels, device=args.device)
+        payload["permutation"] = result["drop"]
+        payload["permutation_baseline_accuracy"] = result["baseline_accuracy"]
+    lines = []
+    for c in trained.channels:
+        alpha = f"α {payload['importance'][c]:.3f}" if payload["importance"] else "α n/a (all-channels model)"
+        perm = f"  permutation drop {payload['permutation'][c]:+.3f}" if "permutation" in payload else ""
+        lines.append(f"{c:>12}  {alpha}{perm}")
+    _emit(args, payload, lines)
+
+
+def cmd_demo(args) -> None:
+    from .demo import run_demo
+
+    run_demo(plate=args.plate, screenshots=args.screenshots)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="napari-dcmix", description="DCMIX channel importance for high-content screens.")
+    p.add_argument("--version", action="version", version=__version__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("sample-plate", help="write the synthetic Cell Painting plate with a known answer")
+    s.add_argument("out")
+    s.add_argument("--wells", type=int, default=96, choices=[96, 384])
+    s.add_argument("--sites", type=int, default=2)
+    s.add_argument("--size", type=int, default=160, help="site size in pixels")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sample_plate)
+
+    def plate_args(q, labels_required=False):
+        q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
+        q.add_argument("--labels", required=labels_required, help="CSV with a well column and a label column")
+        q.add_argument("--label-column", help="column of the labels CSV holding the classes")
+        q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    s = sub.add_parser("inspect", help="what is on a plate: layout, wells, sites, channels, labels, problems")
+    s.add_argument("plate")
+    plate_args(s)
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("train", help="train a DCMIX (or baseline) classifier on a labeled plate")
+    s.add_argument("plate")
+    plate_args(s, labels_required=True)
+    s.add_argument("--out", required=True, help="model file to write (.pt)")
+    s.add_argument("--classes", help="comma-separated classes to use (default: all labeled)")
+    s.add_argument("--epochs", type=int, default=8)
+    s.add_argument("--tile", type=int, default=64, help="tile size in pixels")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--lr", type=float, default=3e-3)
+    s.add_argument("--mixing-lr", type=float, default=0.1, help="learning rate of the α logits")
+    s.add_argument("--val-fraction", type=float, default=0.2)
+    s.add_argument("--backbone", default="small", choices=["small", "resnet18"])
+    s.add_argument("--model", default="dcmix", choices=["dcmix", "all-channels", "se-attention"])
+    s.add_argument("--device", default="auto")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--init", help="fine-tune from this model file (channels matched by name)")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("predict", help="class probabilities per well (or site) of a plate")
+    s.add_argument("model")
+    s.add_argument("plate")
+    s.add_argument("--out", required=True, help="CSV to write")
+    s.add_argument("--pattern")
+    s.add_argument("--per-site", action="store_true")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("importance", help="channel importance of a model (α), optionally with permutation importance")
+    s.add_argument("model")
+    s.add_argument("--permutation", metavar="PLATE", help="also measure permutation importance on this plate")
+    plate_args(s)
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_importance)
+
+    s = sub.add_parser("demo", help="open napari with the docks and the sample plate")
+    s.add_argument("--plate", help="plate folder to open instead of the sample plate")
+    s.add_argument("--screenshots", metavar="DIR", help="run the workflow unattended and save screenshots here")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+        return 0
+    except DcmixError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

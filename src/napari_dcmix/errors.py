@@ -1,0 +1,17 @@
+"""User-facing errors: every message says what went wrong and what to do next."""
+
+
+class DcmixError(Exception):
+    """An error caused by the user's input (files, options, checkpoints).
+
+    Front ends show ``str(err)`` as is: the CLI as ``error: …`` with exit code 2, the docks as a napari
+    notification. No traceback is shown for these, so the message must stand on its own.
+    """
+
+
+class PlateError(DcmixError):
+    """A plate folder, pattern, image or labels file that cannot be used."""
+
+
+class CheckpointError(DcmixError):
+    """A model file that cannot be loaded or does not fit the plate."""

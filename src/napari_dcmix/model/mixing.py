@@ -1,0 +1,78 @@
+"""Learnable alpha compositing of input channels (the DCMIX layer).
+
+The C input channels are blended into K images with weights ``alpha >= 0, sum_c alpha = 1`` (a softmax of
+learnable logits). Because the blend is a convex combination, the learned ``alpha`` reads directly as
+channel importance: the network can only improve by moving weight onto channels that carry the signal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ChannelMixing", "composite"]
+
+
+class ChannelMixing(nn.Module):
+    """Blend ``n_channels`` inputs into ``n_outputs`` images with softmax weights.
+
+    ``logits`` start at zero so every channel starts equally important (uniform alpha): the ranking the
+    user sees is then learned, not an artefact of the initialisation. ``temperature`` < 1 makes alpha move
+    faster for the same logit step (sharper softmax); > 1 slower.
+    """
+
+    def __init__(self, n_channels: int, n_outputs: int = 1, temperature: float = 1.0) -> None:
+        super().__init__()
+        if int(n_channels) < 1:
+            raise ValueError(f"n_channels must be >= 1, got {n_channels}")
+        if int(n_outputs) < 1:
+            raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.n_channels = int(n_channels)
+        self.n_outputs = int(n_outputs)
+        self.temperature = float(temperature)
+        self.logits = nn.Parameter(torch.zeros(self.n_outputs, self.n_channels))
+
+    def alpha(self) -> torch.Tensor:
+        """Blend weights (K, C): non-negative, each row sums to 1; differentiable."""
+        return torch.softmax(self.logits / self.temperature, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, K, H, W); a 1x1 convolution, so it is one fused kernel on any device."""
+        if x.ndim != 4 or x.shape[1] != self.n_channels:
+            raise ValueError(f"expected input (B, {self.n_channels}, H, W), got {tuple(x.shape)}")
+        weight = self.alpha().to(dtype=x.dtype)[:, :, None, None]
+        return F.conv2d(x, weight)
+
+    @torch.no_grad()
+    def importance(self) -> np.ndarray:
+        """Channel importance (C,) float64: alpha averaged over the K outputs, sums to 1."""
+        imp = self.alpha().detach().to(torch.float64).mean(dim=0).cpu().numpy()
+        return imp / imp.sum()
+
+    def extra_repr(self) -> str:
+        return f"n_channels={self.n_channels}, n_outputs={self.n_outputs}, temperature={self.temperature}"
+
+
+def composite(site: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Blend a normalised (C, Y, X) site with alpha (C,) -> (Y, X), or alpha (K, C) -> (K, Y, X); float32.
+
+    This is what the network sees after the mixing layer, so showing it to the user explains the model.
+    """
+    site = np.asarray(site)
+    alpha = np.asarray(alpha)
+    if site.ndim != 3:
+        raise ValueError(f"site must be a (C, Y, X) array, got shape {site.shape}")
+    if alpha.ndim not in (1, 2):
+        raise ValueError(f"alpha must be (C,) or (K, C), got shape {alpha.shape}")
+    if alpha.shape[-1] != site.shape[0]:
+        raise ValueError(
+            f"alpha has {alpha.shape[-1]} channel weights but the site has {site.shape[0]} channels"
+        )
+    site32 = site.astype(np.float32, copy=False)
+    alpha32 = alpha.astype(np.float32, copy=False)
+    out = np.tensordot(alpha32, site32, axes=([-1], [0]))
+    return np.ascontiguousarray(out, dtype=np.float32)

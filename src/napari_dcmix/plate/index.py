@@ -1,0 +1,294 @@
+"""Index a plate folder by file names alone: which files hold which channel of which site.
+
+Opening a plate never reads pixels, so a 1536-well plate with 80k files opens in about a second.
+Sites are keyed by :class:`SiteKey` (plate, well, site): plain sortable tuples a sampler can shard.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from ..errors import PlateError
+from .layouts import (
+    BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names, sample_layout,
+    user_layout,
+)
+from .wells import normalize_well, row_col_to_well
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
+_MAX_LISTED = 20
+
+
+class SiteKey(NamedTuple):
+    """One field of view: ``plate`` ('' for single-plate folders), canonical ``well``, 1-based ``site``."""
+
+    plate: str
+    well: str
+    site: int
+
+    def label(self) -> str:
+        prefix = f"{self.plate} " if self.plate else ""
+        return f"{prefix}{self.well} s{self.site}"
+
+
+class ChannelRef(NamedTuple):
+    """Where one channel of a site lives: a path relative to the plate folder and, for multi-channel
+    files, the index along the channel axis (``None`` for one 2-D image per file)."""
+
+    path: str
+    index: int | None = None
+
+
+@dataclass
+class PlateIndex:
+    root: Path
+    layout: str
+    channel_keys: list[str]
+    channels: list[str]
+    sites: dict[SiteKey, list[ChannelRef]]  # complete sites only, channels in ``channels`` order
+    problems: list[str] = field(default_factory=list)
+
+
+def _natural_key(text: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
+
+
+def list_image_files(root: Path) -> list[str]:
+    """Relative posix paths of every image under ``root`` (hidden folders skipped), names only.
+
+    Folders reached through symbolic links are followed once: a link back to a parent is not a loop.
+    """
+    found: list[str] = []
+    stack = [""]
+    seen: set[tuple[int, int]] = set()
+    try:
+        st = root.stat()
+        seen.add((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(root / rel if rel else root) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            child = f"{rel}/{name}" if rel else name
+            try:
+                is_dir = entry.is_dir()
+                if is_dir and entry.is_symlink():
+                    st = entry.stat()
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
+            except OSError:
+                continue
+            if is_dir:
+                stack.append(child)
+            elif name.lower().endswith(IMAGE_SUFFIXES):
+                found.append(child)
+    found.sort()
+    return found
+
+
+def _score(layout: Layout, probe: list[str]) -> int:
+    return sum(layout.match(p) is not None for p in probe)
+
+
+def _choose_layout(root: Path, files: list[str], pattern: str | None) -> Layout:
+    if pattern:
+        return user_layout(pattern)
+    if (root / SAMPLE_MANIFEST).is_file():
+        return sample_layout(root)
+    probe = files if len(files) <= 2000 else files[:: max(1, len(files) // 2000)]
+    for layouts in (BUILTIN_LAYOUTS, FALLBACK_LAYOUTS):
+        best_score, best = max(((_score(layout, probe), layout) for layout in layouts), key=lambda item: item[0])
+        if best_score:
+            return best
+    examples = ", ".join(files[:3])
+    raise PlateError(
+        f"no known plate layout in {root} (files like {examples}); "
+        "describe your file names with --pattern, e.g. "
+        "'(?P<well>[A-P]\\d+)_s(?P<site>\\d+)_(?P<channel>\\w+)\\.tif'"
+    )
+
+
+def _number(text: str | None, default: int) -> int:
+    """A site, time point or plane number as captured (``3``, ``s3``, ``f03``); ValueError if none."""
+    if text is None or text == "":
+        return default
+    if text.isdigit():
+        return int(text)
+    digits = re.findall(r"\d+", text)
+    if len(digits) != 1:
+        raise ValueError(text)
+    return int(digits[0])
+
+
+def _rxrx1_plate(root: Path, plate: str) -> str:
+    """RxRx1 plate ids are ``<experiment>/Plate<p>`` however deep the folder was opened."""
+    if "/" in plate:
+        return plate
+    if not plate:  # a single plate folder was opened: name it from the folder itself
+        if not re.fullmatch(r"Plate\d+", root.name, re.IGNORECASE):
+            return ""
+        plate, root = root.name, root.parent
+    return f"{root.name}/{plate}" if root.name else plate
+
+
+def _harmony_names(root: Path, files: list[str]) -> dict[str, str]:
+    """Harmony writes ``Index.idx.xml`` beside the images (``Images/``): look there and in ``root``."""
+    names = harmony_channel_names(root)
+    if names:
+        return names
+    for folder in sorted({f.rsplit("/", 1)[0] for f in files if "/" in f})[:10]:
+        names = harmony_channel_names(root / folder)
+        if names:
+            return names
+    return {}
+
+
+def _unique_names(names: list[str], keys: list[str]) -> list[str]:
+    """Channel names are layer names and statistics keys: make repeats distinct (``GFP (ch2)``)."""
+    counts: dict[str, int] = defaultdict(int)
+    for name in names:
+        counts[name] += 1
+    return [f"{name} ({key})" if counts[name] > 1 else name for name, key in zip(names, keys)]
+
+
+def _listed(problems: list[str], items: list[str], what: str) -> None:
+    if not items:
+        return
+    shown = "; ".join(items[:_MAX_LISTED])
+    more = f"; … and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+    problems.append(f"{what}: {shown}{more}")
+
+
+def build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
+    """Index ``root``; raises PlateError with a fix when nothing usable is found."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise PlateError(f"{root} does not exist; choose the folder that holds the plate's images")
+    if not root.is_dir():
+        raise PlateError(f"{root} is not a folder; choose the folder that holds the plate's images")
+    files = list_image_files(root)
+    if not files:
+        raise PlateError(f"{root} holds no images (.tif, .tiff, .png); choose the folder that holds the plate's images")
+    layout = _choose_layout(root, files, pattern)
+
+    matched: list[tuple[SiteKey, str, str, int, int]] = []  # key, channel, path, timepoint, plane
+    bad_wells: list[str] = []
+    bad_numbers: list[str] = []
+    is_rxrx1 = layout is RXRX1
+    plate_ids: dict[str, str] = {}
+    match = layout.match
+    for path in files:
+        groups = match(path)
+        if groups is None:
+            continue
+        try:
+            if "well" in groups:
+                well = normalize_well(groups["well"])
+            else:
+                well = row_col_to_well(groups["row"], groups["col"])
+        except (PlateError, KeyError):
+            bad_wells.append(path)
+            continue
+        try:
+            site = _number(groups.get("site"), 1)
+            timepoint = _number(groups.get("timepoint"), 0)
+            plane = _number(groups.get("plane"), 0)
+        except ValueError:
+            bad_numbers.append(path)
+            continue
+        plate = groups.get("plate", "")
+        if is_rxrx1:
+            if plate not in plate_ids:
+                plate_ids[plate] = _rxrx1_plate(root, plate)
+            plate = plate_ids[plate]
+        matched.append((SiteKey(plate, well, site), groups.get("channel", ""), path, timepoint, plane))
+    if not matched:
+        raise PlateError(
+            f"no file in {root} matches the {layout.name} layout; check the pattern against a file name such as {files[0]}"
+        )
+    problems: list[str] = []
+    _listed(problems, bad_wells, "files whose well id could not be read (skipped)")
+    _listed(problems, bad_numbers, "files whose site, time point or plane is not a number (skipped)")
+
+    first_t = min(m[3] for m in matched)
+    first_p = min(m[4] for m in matched)
+    if any(m[3] != first_t for m in matched):
+        problems.append(f"time series found: using time point {first_t} only")
+    if any(m[4] != first_p for m in matched):
+        problems.append(f"z-stack found: using plane {first_p} only")
+    matched = [m for m in matched if m[3] == first_t and m[4] == first_p]
+
+    if layout.multichannel:
+        return _multichannel_index(root, layout, matched, problems)
+
+    present = {m[1] for m in matched}
+    if layout.channel_order:
+        keys = [c for c in layout.channel_order if c in present] + sorted(present - set(layout.channel_order), key=_natural_key)
+    else:
+        keys = sorted(present, key=_natural_key)
+    names = dict(layout.channel_names)
+    prefix = "w"
+    if layout is OPERETTA:
+        names.update(_harmony_names(root, [m[2] for m in matched[:1]]))
+        prefix = "ch"
+    channels = _unique_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
+    slot = {k: i for i, k in enumerate(keys)}
+
+    per_site: dict[SiteKey, list[ChannelRef | None]] = defaultdict(lambda: [None] * len(keys))
+    duplicates: list[str] = []
+    for key, channel, path, _, _ in matched:
+        refs = per_site[key]
+        if refs[slot[channel]] is not None:
+            duplicates.append(path)
+            continue
+        refs[slot[channel]] = ChannelRef(path)
+    _listed(problems, duplicates, "files naming a channel that another file of the same site already has (ignored)")
+
+    sites: dict[SiteKey, list[ChannelRef]] = {}
+    incomplete: list[str] = []
+    for key in sorted(per_site):
+        refs = per_site[key]
+        missing = [channels[i] for i, ref in enumerate(refs) if ref is None]
+        if missing:
+            incomplete.append(f"{key.label()} lacks {', '.join(missing)}")
+        else:
+            sites[key] = refs  # type: ignore[assignment]
+    _listed(problems, incomplete, "sites missing channel files (skipped)")
+    if not sites:
+        raise PlateError(f"no site in {root} has a file for every channel ({', '.join(channels)}); check the folder or the pattern")
+    return PlateIndex(root, layout.name, keys, channels, sites, problems)
+
+
+def _multichannel_index(root: Path, layout: Layout, matched, problems: list[str]) -> PlateIndex:
+    from .reader import multichannel_info  # reads one file's header, never its pixels
+
+    matched.sort(key=lambda m: (m[0], m[2]))
+    try:
+        n_channels, names = multichannel_info(root / matched[0][2])
+    except PlateError as err:
+        raise PlateError(f"cannot read the channels of {matched[0][2]}: {err}") from None
+    keys = [str(i) for i in range(n_channels)]
+    sites: dict[SiteKey, list[ChannelRef]] = {}
+    duplicates = []
+    for key, _, path, _, _ in matched:
+        if key in sites:
+            duplicates.append(path)
+            continue
+        sites[key] = [ChannelRef(path, i) for i in range(n_channels)]
+    _listed(problems, duplicates, "extra files for a site that already has one (ignored; if each file holds one "
+                                  "channel, describe the names with --pattern and a channel group)")
+    return PlateIndex(root, layout.name, keys, names, sites, problems)

@@ -1,0 +1,167 @@
+"""The plate a user opened: index, lazy site reads, statistics. The one object every front end uses."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import defaultdict
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PlateError
+from .index import PlateIndex, SiteKey, build_index
+from .reader import SiteCache, read_channels
+from .stats import ChannelStats, compute_stats
+from .wells import PlateFormat, infer_format, normalize_well, well_position
+
+
+class Plate:
+    """A plate folder opened read-only. Opening reads names only; pixels are read per site on demand."""
+
+    def __init__(self, index: PlateIndex, cache_sites: int = 16):
+        self.index = index
+        self.problems: list[str] = list(index.problems)
+        self._cache = SiteCache(cache_sites)
+        self._stats: ChannelStats | None = None
+        self._lock = threading.Lock()
+        self._by_well: dict[tuple[str, str], list[SiteKey]] = defaultdict(list)
+        for key in sorted(index.sites):
+            self._by_well[(key.plate, key.well)].append(key)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, pattern: str | None = None) -> "Plate":
+        return cls(build_index(path, pattern or None))
+
+    # --- what is on the plate -------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.index.root
+
+    @property
+    def layout(self) -> str:
+        return self.index.layout
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.index.channels)
+
+    @cached_property
+    def sites(self) -> list[SiteKey]:
+        return sorted(self.index.sites)
+
+    @cached_property
+    def plates(self) -> list[str]:
+        return sorted({key.plate for key in self.index.sites})
+
+    def wells(self, plate: str | None = None) -> list[str]:
+        """Wells with at least one complete site, in plate order (A01, A02, …)."""
+        wells = {w for (p, w) in self._by_well if plate is None or p == plate}
+        return sorted(wells, key=well_position)
+
+    def sites_of(self, well: str, plate: str | None = None) -> list[SiteKey]:
+        """Sites of ``well`` (any spelling: ``B2``, ``b02``) on ``plate`` (default: the first plate)."""
+        plate = self.plates[0] if plate is None else plate
+        try:
+            well = normalize_well(well)
+        except PlateError:
+            return []
+        return list(self._by_well.get((plate, well), []))
+
+    def well_keys(self) -> list[tuple[str, str]]:
+        """(plate, well) pairs in order: the unit of labels, splits and per-well predictions."""
+        return sorted(self._by_well, key=lambda pw: (pw[0], well_position(pw[1])))
+
+    @cached_property
+    def format(self) -> PlateFormat:
+        return infer_format(w for (_, w) in self._by_well)
+
+    # --- pixels --------------------------------------------------------------------------------
+    def read_site(self, key: SiteKey) -> np.ndarray:
+        """(C, Y, X) pixels of one site, channels in ``self.channels`` order; PlateError if unreadable."""
+        try:
+            key = SiteKey(*key)  # a plain (plate, well, site) tuple works too
+        except TypeError:
+            raise PlateError(f"{key!r} is not a site; give (plate, well, site)") from None
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        refs = self.index.sites.get(key)
+        if refs is None:
+            raise PlateError(f"{key.label()} is not on this plate")
+        try:
+            data = read_channels(self.root, refs, self.channels, key.label())
+        except PlateError as err:
+            with self._lock:
+                if str(err) not in self.problems:
+                    self.problems.append(str(err))
+            raise
+        data.setflags(write=False)  # shared between threads and layers: nobody may edit it in place
+        self._cache.put(key, data)
+        return data
+
+    def first_readable_site(self) -> tuple[SiteKey, np.ndarray]:
+        for key in self.sites[:50]:
+            try:
+                return key, self.read_site(key)
+            except PlateError:
+                continue
+        raise PlateError(f"none of the first sites of {self.root} could be read; the files may be corrupt")
+
+    def channel_stats(self, n_sites: int = 24, seed: int = 0) -> ChannelStats:
+        """Robust per-channel percentiles from a seeded sample of sites, computed once per plate."""
+        with self._lock:
+            if self._stats is not None:
+                return self._stats
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(self.sites))
+        arrays = []
+        for i in order:
+            if len(arrays) >= n_sites:
+                break
+            try:
+                arrays.append(self.read_site(self.sites[i]))
+            except PlateError:
+                continue
+        if not arrays:
+            raise PlateError(f"no site of {self.root} could be read; the files may be corrupt")
+        stats = compute_stats(self.channels, arrays)
+        with self._lock:
+            self._stats = stats
+        return stats
+
+    def set_channel_stats(self, stats: ChannelStats) -> None:
+        """Use a model's stored statistics instead (so predictions see what training saw)."""
+        with self._lock:
+            self._stats = stats
+
+    def summary(self) -> dict:
+        """What ``napari-dcmix inspect`` prints: layout, counts, channels, one site's shape and dtype."""
+        per_well = defaultdict(int)
+        for key in self.sites:
+            per_well[(key.plate, key.well)] += 1
+        counts = sorted(set(per_well.values()))
+        try:
+            _, site = self.first_readable_site()
+            shape, dtype = list(site.shape), str(site.dtype)
+        except PlateError as err:
+            shape, dtype = None, None
+            if str(err) not in self.problems:
+                self.problems.append(str(err))
+        return {
+            "layout": self.layout,
+            "plates": [p for p in self.plates],
+            "format": self.format.wells,
+            "wells": len(per_well),
+            "sites": counts[0] if len(counts) == 1 else counts,
+            "channels": self.channels,
+            "shape": shape,
+            "dtype": dtype,
+            "problems": list(self.problems),
+        }
+
+
+def open_plate(path: str | os.PathLike, pattern: str | None = None) -> Plate:
+    """Open a plate folder (layout detected, or described by ``pattern``); PlateError if unusable."""
+    return Plate.open(path, pattern)

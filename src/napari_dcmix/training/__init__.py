@@ -1,0 +1,13 @@
+"""Training, prediction and importance on plates (torch; no Qt). Long work is a generator of events."""
+
+from .device import resolve_device
+from .importance import permutation_importance, run_permutation_importance
+from .predictor import predict_plate_rows, predict_sites, prediction_record, well_probabilities, write_predictions_csv
+from .trained import TrainedModel
+from .trainer import TrainConfig, Trainer, TrainEvent
+
+__all__ = [
+    "TrainConfig", "TrainEvent", "TrainedModel", "Trainer", "permutation_importance", "predict_plate_rows",
+    "predict_sites", "prediction_record", "resolve_device", "run_permutation_importance", "well_probabilities",
+    "write_predictions_csv",
+]

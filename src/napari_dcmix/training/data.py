@@ -1,0 +1,162 @@
+"""Training data from a plate: by-well splits, random augmented tiles, whole-site tiling.
+
+Everything here works on lists of :class:`SiteKey`, so a distributed sampler can shard the same
+lists by rank later; nothing loads a whole plate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, defaultdict
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import DcmixError, PlateError
+from ..plate import ChannelStats, Plate, SiteKey
+
+
+def split_by_well(site_labels: dict[SiteKey, str], val_fraction: float, seed: int) -> tuple[list[SiteKey], list[SiteKey]]:
+    """Stratified split of *wells* (never sites of one well on both sides) -> (train, val) sites."""
+    wells_by_class: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key, label in site_labels.items():
+        wells_by_class[label].add((key.plate, key.well))
+    rng = np.random.default_rng(seed)
+    val_wells: set[tuple[str, str]] = set()
+    for label in sorted(wells_by_class):
+        wells = sorted(wells_by_class[label])
+        if val_fraction <= 0 or len(wells) < 2:
+            continue
+        n_val = min(len(wells) - 1, max(1, int(round(val_fraction * len(wells)))))
+        for i in rng.permutation(len(wells))[:n_val]:
+            val_wells.add(wells[i])
+    train = sorted(k for k in site_labels if (k.plate, k.well) not in val_wells)
+    val = sorted(k for k in site_labels if (k.plate, k.well) in val_wells)
+    return train, val
+
+
+def shard(keys: list[SiteKey], rank: int, world_size: int) -> list[SiteKey]:
+    """The part of ``keys`` one data-parallel process works on (every ``world_size``-th key)."""
+    return keys[rank::world_size]
+
+
+def tiles_for_site(shape: tuple[int, int], tile: int, coverage: float = 1.0) -> int:
+    """How many random tiles cover a site's area ``coverage`` times (a 96² site with 96 px tiles: 1)."""
+    return max(1, math.ceil(coverage * shape[0] * shape[1] / float(tile * tile)))
+
+
+class SiteSource:
+    """Normalised sites in the model's channel order, with a byte-bounded cache for repeated epochs."""
+
+    def __init__(self, plate: Plate, stats: ChannelStats, channel_order: list[int] | None = None,
+                 cache_bytes: int = 1 << 30):
+        self.plate = plate
+        self.stats = stats
+        self.order = list(range(len(plate.channels))) if channel_order is None else list(channel_order)
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[SiteKey, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self.skipped: list[str] = []
+
+    def get(self, key: SiteKey) -> np.ndarray | None:
+        """(C, Y, X) float32 normalised, or None (and reported) when the site cannot be read."""
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        try:
+            raw = self.plate.read_site(key)
+        except PlateError as err:
+            self.skipped.append(str(err))
+            return None
+        site = self.stats.normalize(raw[self.order])
+        self._cache[key] = site
+        self._bytes += site.nbytes
+        while self._bytes > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._bytes -= old.nbytes
+        return site
+
+
+def _fit(site: np.ndarray, tile: int) -> np.ndarray:
+    """Pad a site smaller than the tile (reflect) so every tile has the model's input size."""
+    _, h, w = site.shape
+    if h >= tile and w >= tile:
+        return site
+    pad_h, pad_w = max(0, tile - h), max(0, tile - w)
+    mode = "reflect" if pad_h < h and pad_w < w else "edge"
+    return np.pad(site, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
+
+
+def random_tile(site: np.ndarray, tile: int, rng: np.random.Generator, augment: bool = True) -> np.ndarray:
+    site = _fit(site, tile)
+    _, h, w = site.shape
+    y = int(rng.integers(0, h - tile + 1))
+    x = int(rng.integers(0, w - tile + 1))
+    crop = site[:, y:y + tile, x:x + tile]
+    if augment:
+        if rng.random() < 0.5:
+            crop = crop[:, :, ::-1]
+        crop = np.rot90(crop, k=int(rng.integers(0, 4)), axes=(1, 2))
+    return np.ascontiguousarray(crop)
+
+
+def grid_tiles(site: np.ndarray, tile: int) -> np.ndarray:
+    """Cover a whole site with tiles (the last row/column aligned to the border) -> (N, C, tile, tile)."""
+    site = _fit(site, tile)
+    _, h, w = site.shape
+    ys = sorted({min(y, h - tile) for y in range(0, h, tile)})
+    xs = sorted({min(x, w - tile) for x in range(0, w, tile)})
+    return np.stack([site[:, y:y + tile, x:x + tile] for y in ys for x in xs])
+
+
+def epoch_tiles(source: SiteSource, keys: list[SiteKey], labels: list[int], tile: int, rng: np.random.Generator,
+                coverage: float = 1.0, tiles_per_site: int | None = None) -> list[tuple[SiteKey, int, int]]:
+    """The (site, label, n_tiles) plan of one epoch: every training site once, tiles by its area."""
+    plan = []
+    for key, label in zip(keys, labels):
+        site = source.get(key)  # cached: the epoch reads it anyway
+        if site is None:
+            continue
+        n = tiles_per_site or tiles_for_site(site.shape[1:], tile, coverage)
+        plan.append((key, label, n))
+    return plan
+
+
+def iter_batches(source: SiteSource, plan: list[tuple[SiteKey, int, int]], tile: int, batch_size: int,
+                 rng: np.random.Generator, augment: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled (x, y) batches of random tiles: x (B, C, tile, tile) float32, y (B,) int64."""
+    items = [(key, label) for key, label, n in plan for _ in range(n)]
+    order = rng.permutation(len(items))
+    xs, ys = [], []
+    for i in order:
+        key, label = items[i]
+        site = source.get(key)
+        if site is None:
+            continue
+        xs.append(random_tile(site, tile, rng, augment))
+        ys.append(label)
+        if len(xs) == batch_size:
+            yield np.stack(xs), np.asarray(ys, dtype=np.int64)
+            xs, ys = [], []
+    if xs:
+        yield np.stack(xs), np.asarray(ys, dtype=np.int64)
+
+
+def labeled_sites(plate: Plate, well_or_site_labels: dict, classes: list[str] | None = None) -> dict[SiteKey, str]:
+    """Site -> class for training, from per-site or per-well ((plate, well) -> class) labels."""
+    site_labels: dict[SiteKey, str] = {}
+    for key, label in well_or_site_labels.items():
+        if not label:
+            continue
+        if isinstance(key, SiteKey):
+            site_labels[key] = label
+        else:
+            for site in plate.sites_of(key[1], key[0]):
+                site_labels[site] = label
+    if classes:
+        unknown = sorted(set(classes) - set(site_labels.values()))
+        if unknown:
+            raise DcmixError(f"no labeled well has class {', '.join(unknown)}; check the class names or the label column")
+        site_labels = {k: v for k, v in site_labels.items() if v in classes}
+    return site_labels

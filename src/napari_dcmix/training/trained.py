@@ -1,0 +1,63 @@
+"""A trained model with everything needed to apply it: channels, normalisation, classes, history."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..model import ChannelClassifier, load_checkpoint, match_channels, save_checkpoint
+from ..plate import ChannelStats
+
+
+@dataclass
+class TrainedModel:
+    model: ChannelClassifier
+    channels: list[str]
+    classes: list[str]
+    stats: ChannelStats
+    tile: int
+    metadata: dict[str, Any] = field(default_factory=dict)  # history, label column, config, scores
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    def importance(self) -> dict[str, float] | None:
+        """Channel name -> importance (α for DCMIX), or None for the all-channels baseline."""
+        values = self.model.importance()
+        return None if values is None else {c: float(v) for c, v in zip(self.channels, values)}
+
+    def alpha_matrix(self) -> np.ndarray | None:
+        """(K, C) α of a DCMIX model (K mixed outputs), for composites."""
+        if self.model.mixing is None:
+            return None
+        return self.model.mixing.alpha().detach().cpu().numpy().astype(np.float32)
+
+    def channel_order(self, plate_channels: list[str]) -> list[int]:
+        """Indices into the plate's channels giving the model's order; CheckpointError on mismatch."""
+        return match_channels(self.channels, plate_channels)
+
+    def save(self, path: str | os.PathLike) -> None:
+        meta = dict(self.metadata)
+        meta.update({
+            "channels": self.channels,
+            "classes": self.classes,
+            "stats": self.stats.to_dict(),
+            "tile": self.tile,
+            "importance": self.importance(),
+        })
+        save_checkpoint(path, self.model, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "TrainedModel":
+        model, meta = load_checkpoint(path, map_location=device)
+        from ..errors import CheckpointError
+
+        try:
+            stats = ChannelStats.from_dict(meta["stats"])
+            return cls(model.eval(), list(meta["channels"]), list(meta["classes"]), stats, int(meta["tile"]), meta)
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path} lacks model metadata ({err}); choose a model saved by napari-dcmix") from None

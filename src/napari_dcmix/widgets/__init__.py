@@ -1,0 +1,1 @@
+"""Qt docks for napari. Thin: they call the plate/model/training core and never block the GUI thread."""

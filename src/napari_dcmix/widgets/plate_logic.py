@@ -1,0 +1,219 @@
+"""Pure logic behind the plate browser (no Qt): grid geometry and hit-testing, well selection and
+keyboard navigation, class colours, tooltips, label editing and where labels are saved.
+
+Kept free of Qt so it is tested fast and exactly, and so the train/apply docks can reuse it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..plate.wells import row_letters, well_id, well_position
+
+#: Categorical palette for classes (Tableau 10: distinct, colour-blind friendlier than rainbow).
+CLASS_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def class_colors(classes: Iterable[str]) -> dict[str, str]:
+    """Class -> hex colour, by position in the (editable) class list, so colours stay put."""
+    return {name: CLASS_PALETTE[i % len(CLASS_PALETTE)] for i, name in enumerate(classes)}
+
+
+# --- geometry -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GridGeometry:
+    """Square cells fitted into a widget, with a row-letter band left and a column-number band on top.
+
+    ``ox, oy`` is the top-left corner of well A01; headers sit just left of / above the wells.
+    """
+
+    rows: int
+    cols: int
+    ox: float
+    oy: float
+    cell: float
+    left: float
+    top: float
+
+    @classmethod
+    def fit(cls, rows: int, cols: int, width: float, height: float, left: float = 22, top: float = 16,
+            margin: float = 2, max_cell: float = 44) -> "GridGeometry":
+        avail_w = max(1.0, width - left - 2 * margin)
+        avail_h = max(1.0, height - top - 2 * margin)
+        cell = max(1.0, min(avail_w / cols, avail_h / rows, max_cell))
+        ox = margin + left + (avail_w - cell * cols) / 2
+        oy = margin + top
+        return cls(rows, cols, ox, oy, cell, left, top)
+
+    def cell_rect(self, row: int, col: int) -> tuple[float, float, float, float]:
+        """(x, y, w, h) of the cell of 0-based ``row``, ``col``."""
+        return self.ox + col * self.cell, self.oy + row * self.cell, self.cell, self.cell
+
+    def well_rect(self, well: str) -> tuple[float, float, float, float]:
+        return self.cell_rect(*well_position(well))
+
+    def well_center(self, well: str) -> tuple[float, float]:
+        x, y, w, h = self.well_rect(well)
+        return x + w / 2, y + h / 2
+
+    def cell_at(self, x: float, y: float, clamp: bool = False) -> tuple[int, int] | None:
+        """0-based (row, col) under a point; ``clamp`` snaps points outside to the nearest cell."""
+        col = math.floor((x - self.ox) / self.cell)
+        row = math.floor((y - self.oy) / self.cell)
+        if clamp:
+            return min(max(row, 0), self.rows - 1), min(max(col, 0), self.cols - 1)
+        if 0 <= row < self.rows and 0 <= col < self.cols:
+            return row, col
+        return None
+
+    def hit(self, x: float, y: float) -> tuple:
+        """What a click at (x, y) means: ("well", id) | ("row", r) | ("col", c) | ("all",) | ("none",)."""
+        cell = self.cell_at(x, y)
+        if cell is not None:
+            return ("well", well_id(cell[0], cell[1] + 1))
+        in_rows = self.oy <= y < self.oy + self.rows * self.cell
+        in_cols = self.ox <= x < self.ox + self.cols * self.cell
+        left_band = self.ox - self.left <= x < self.ox
+        top_band = self.oy - self.top <= y < self.oy
+        if left_band and in_rows:
+            return ("row", int((y - self.oy) // self.cell))
+        if top_band and in_cols:
+            return ("col", int((x - self.ox) // self.cell))
+        if left_band and top_band:
+            return ("all",)
+        return ("none",)
+
+
+def label_step(n: int, cell: float, text_size: float) -> int:
+    """Show every k-th header label so labels of ``text_size`` pixels never overlap in ``cell`` px."""
+    for k in (1, 2, 3, 4, 6, 8, 12, 16):
+        if k * cell >= text_size or k >= n:
+            return k
+    return 16
+
+
+def header_labels(rows: int, cols: int) -> tuple[list[str], list[str]]:
+    return [row_letters(r) for r in range(rows)], [str(c + 1) for c in range(cols)]
+
+
+# --- selection and navigation ------------------------------------------------------------------
+def rect_wells(a: str, b: str, present: Iterable[str]) -> list[str]:
+    """Present wells in the rectangle spanned by wells ``a`` and ``b`` (shift-click, drag), plate order."""
+    (r0, c0), (r1, c1) = well_position(a), well_position(b)
+    rlo, rhi, clo, chi = min(r0, r1), max(r0, r1), min(c0, c1), max(c0, c1)
+    inside = [w for w in present if rlo <= well_position(w)[0] <= rhi and clo <= well_position(w)[1] <= chi]
+    return sorted(inside, key=well_position)
+
+
+def row_wells(row: int, present: Iterable[str]) -> list[str]:
+    return sorted((w for w in present if well_position(w)[0] == row), key=well_position)
+
+
+def col_wells(col: int, present: Iterable[str]) -> list[str]:
+    return sorted((w for w in present if well_position(w)[1] == col), key=well_position)
+
+
+def step_well(current: str | None, direction: str, present: Iterable[str]) -> str | None:
+    """The well reached from ``current`` by a key: "next"/"prev" in reading order (wrapping rows),
+    "up"/"down" to the nearest present well in the same column. Stays put at the plate's edge."""
+    order = sorted(present, key=well_position)
+    if not order:
+        return None
+    if current is None or current not in order:
+        return order[0] if direction in ("next", "down") else order[-1]
+    if direction in ("next", "prev"):
+        i = order.index(current) + (1 if direction == "next" else -1)
+        return order[min(max(i, 0), len(order) - 1)]
+    row, col = well_position(current)
+    same_col = [w for w in order if well_position(w)[1] == col]
+    if direction == "down":
+        below = [w for w in same_col if well_position(w)[0] > row]
+        return below[0] if below else current
+    above = [w for w in same_col if well_position(w)[0] < row]
+    return above[-1] if above else current
+
+
+# --- tooltips -----------------------------------------------------------------------------------
+def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
+                 prediction: dict | None = None, problem: str | None = None) -> str:
+    """Plain-text tooltip of a well: id, label, sites and, when a model ran, its prediction."""
+    if not present:
+        return f"{well}: no images"
+    lines = [f"{well}  ·  {n_sites} site{'s' if n_sites != 1 else ''}",
+             f"label: {label if label else 'unlabeled'}"]
+    if prediction:
+        conf = float(prediction.get("confidence", 0.0))
+        lines.append(f"prediction: {prediction.get('prediction', '?')} ({conf:.0%} confident)")
+        probs = prediction.get("probabilities") or {}
+        for name, p in sorted(probs.items(), key=lambda kv: -kv[1]):
+            lines.append(f"   {name}: {float(p):.0%}")
+    if problem:
+        lines.append(f"could not be read: {problem}")
+    return "\n".join(lines)
+
+
+# --- labels -------------------------------------------------------------------------------------
+def assign_labels(labels: dict, plate: str, wells: Iterable[str], cls: str | None) -> dict:
+    """A copy of ``labels`` ((plate, well) -> class) with ``wells`` set to ``cls`` (None: unlabel)."""
+    out = dict(labels)
+    for well in wells:
+        if cls:
+            out[(plate, well)] = cls
+        else:
+            out.pop((plate, well), None)
+    return out
+
+
+def rename_class(labels: dict, old: str, new: str) -> dict:
+    return {k: (new if v == old else v) for k, v in labels.items()}
+
+
+def drop_class(labels: dict, cls: str) -> dict:
+    return {k: v for k, v in labels.items() if v != cls}
+
+
+def class_counts(labels: dict, classes: Iterable[str]) -> dict[str, int]:
+    counts = dict.fromkeys(classes, 0)
+    for value in labels.values():
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def default_labels_path(plate_root: Path, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
+    """Where "Save labels" proposes to write: beside the CSV the labels came from, else
+    ~/napari-dcmix/; never inside the plate folder (images stay untouched) and never over the
+    loaded CSV itself (it may hold columns the plugin does not write)."""
+    plate_root = Path(plate_root)
+    folder = Path(home or Path.home()) / "napari-dcmix"
+    if loaded_csv is not None and not is_inside(Path(loaded_csv).parent, plate_root):
+        folder = Path(loaded_csv).parent
+    name = f"{plate_root.name or 'plate'}_labels.csv"
+    path = folder / name
+    if loaded_csv is not None and path.resolve() == Path(loaded_csv).resolve():
+        path = folder / f"{plate_root.name or 'plate'}_labels_edited.csv"
+    return path
+
+
+def csv_columns(path: str | Path) -> list[str]:
+    """Header of a labels CSV (comma, semicolon or tab separated), for the label-column combo."""
+    with open(Path(path).expanduser(), encoding="utf-8-sig", newline="") as handle:
+        head = handle.readline()
+    try:
+        dialect = csv.Sniffer().sniff(head, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    row = next(csv.reader([head], dialect=dialect), [])
+    return [c.strip() for c in row if c.strip()]
