@@ -70,3 +70,109 @@ def imagexpress_plate(tmp_path) -> Path:
 @pytest.fixture
 def signal_plate(tmp_path) -> tuple[Path, Path]:
     return write_signal_plate(tmp_path / "signal")
+
+
+# --- writers for the plate-layer tests (every supported naming, tiny deterministic images) -------
+
+HARMONY_NS = "http://www.perkinelmer.com/PEHH/HarmonyV5"
+
+
+def png_pixels(well: str, site: int, channel: int, size: int = 12) -> np.ndarray:
+    """Deterministic 8-bit pixels (RxRx1 ships 8-bit PNGs)."""
+    return (site_pixels(well, site, channel, size) % 251).astype(np.uint8)
+
+
+def harmony_xml(channels: dict[str, str], style: str = "maps") -> str:
+    """A small but realistic Harmony ``Index.idx.xml``: channel names in <Maps> and/or <Images>."""
+    images = ""
+    if style in ("images", "both"):
+        items = []
+        for field in (1, 2):
+            for cid, name in channels.items():
+                items.append(
+                    f'    <Image Version="1">\n      <id>0202K1F{field}P1R{cid}</id>\n      <State>Ok</State>\n'
+                    f'      <URL>r02c02f0{field}p01-ch{cid}sk1fk1fl1.tiff</URL>\n      <Row>2</Row>\n      <Col>2</Col>\n'
+                    f'      <FieldID>{field}</FieldID>\n      <PlaneID>1</PlaneID>\n      <TimepointID>1</TimepointID>\n'
+                    f'      <ChannelID>{cid}</ChannelID>\n      <ChannelName>{name}</ChannelName>\n'
+                    f'      <ImageResolutionX Unit="m">6.4E-07</ImageResolutionX>\n    </Image>')
+        images = "  <Images>\n" + "\n".join(items) + "\n  </Images>\n"
+    maps = ""
+    if style in ("maps", "both"):
+        entries = "\n".join(
+            f'      <Entry ChannelID="{cid}">\n        <ChannelName>{name}</ChannelName>\n'
+            f'        <ImageType>Signal</ImageType>\n        <AcquisitionType>NonConfocal</AcquisitionType>\n'
+            f'        <ImageResolutionX Unit="m">6.4E-07</ImageResolutionX>\n      </Entry>'
+            for cid, name in channels.items())
+        maps = f"  <Maps>\n    <Map>\n{entries}\n    </Map>\n  </Maps>\n"
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<EvaluationInputData xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+        f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Version="1" xmlns="{HARMONY_NS}">\n'
+        "  <User>dcmix</User>\n  <InstrumentType>Phenix</InstrumentType>\n"
+        "  <Plates>\n    <Plate>\n      <PlateID>a1b2</PlateID>\n      <PlateTypeName>96 PerkinElmer CellCarrier</PlateTypeName>\n"
+        "      <PlateRows>8</PlateRows>\n      <PlateColumns>12</PlateColumns>\n    </Plate>\n  </Plates>\n"
+        f"{images}{maps}</EvaluationInputData>\n"
+    )
+
+
+def write_operetta(root: Path, wells=("B02", "B03", "C04"), fields: int = 2, channels: int = 3, planes: int = 1,
+                   timepoints: int = 1, size: int = 12, names: dict[str, str] | None = None, style: str = "maps",
+                   xml_name: str = "Index.idx.xml") -> Path:
+    """Harmony export: ``Images/r02c02f01p01-ch1sk1fk1fl1.tiff`` (+ ``Index.idx.xml`` when ``names``)."""
+    images = root / "Images"
+    images.mkdir(parents=True, exist_ok=True)
+    for well in wells:
+        row, col = "ABCDEFGHIJKLMNOP".index(well[0]) + 1, int(well[1:])
+        for f in range(1, fields + 1):
+            for c in range(1, channels + 1):
+                for p in range(1, planes + 1):
+                    for t in range(1, timepoints + 1):
+                        img = site_pixels(well, f, c - 1, size) + 1000 * (p - 1) + 2000 * (t - 1)
+                        tifffile.imwrite(images / f"r{row:02d}c{col:02d}f{f:02d}p{p:02d}-ch{c}sk{t}fk1fl1.tiff", img)
+    if names is not None:
+        (images / xml_name).write_text(harmony_xml(names, style), encoding="utf-8")
+    return root
+
+
+def write_rxrx1(root: Path, experiments=("HUVEC-01",), plates=(1, 2), wells=("B02", "B03", "C02"), sites: int = 2,
+                channels: int = 6, size: int = 12) -> Path:
+    """RxRx1 release: ``<experiment>/Plate<p>/<well>_s<site>_w<channel>.png`` (8-bit)."""
+    import imageio.v3 as iio
+
+    for exp in experiments:
+        for p in plates:
+            folder = root / exp / f"Plate{p}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for well in wells:
+                for s in range(1, sites + 1):
+                    for c in range(1, channels + 1):
+                        iio.imwrite(folder / f"{well}_s{s}_w{c}.png", png_pixels(well, s, c - 1, size))
+    return root
+
+
+def write_rxrx1_metadata(path: Path, rows) -> Path:
+    """RxRx1 ``metadata.csv``; ``rows`` are (experiment, plate number, well, site, well_type, sirna)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["site_id", "well_id", "cell_type", "dataset", "experiment", "plate", "well", "site",
+                         "well_type", "sirna", "sirna_id"])
+        for exp, plate, well, site, well_type, sirna in rows:
+            writer.writerow([f"{exp}_{plate}_{well}_{site}", f"{exp}_{plate}_{well}", exp.split("-")[0], "train",
+                             exp, plate, well, site, well_type, sirna, sirna.split("_")[-1] if sirna else ""])
+    return path
+
+
+def write_ome_sites(root: Path, wells=("B02", "C03"), sites: int = 2, names=("DNA", "ER", "Mito"), size: int = 12,
+                    plate: str = "", ome: bool = True) -> Path:
+    """One multi-channel (OME-)TIFF per site: ``[<plate>_]<well>_s<site>.ome.tif`` holding (C, Y, X)."""
+    root.mkdir(parents=True, exist_ok=True)
+    prefix = f"{plate}_" if plate else ""
+    for well in wells:
+        for s in range(1, sites + 1):
+            data = np.stack([site_pixels(well, s, c, size) for c in range(len(names))])
+            if ome:
+                tifffile.imwrite(root / f"{prefix}{well}_s{s}.ome.tif", data,
+                                 metadata={"axes": "CYX", "Channel": {"Name": list(names)}}, ome=True)
+            else:
+                tifffile.imwrite(root / f"{prefix}{well}_s{s}.tif", data)
+    return root

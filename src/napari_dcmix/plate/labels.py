@@ -46,28 +46,62 @@ class Labels:
         return {name: counts[name] for name in self.classes}
 
 
+_BINARY_SIGNATURES = {b"\x89PNG": "a PNG image", b"II*\x00": "a TIFF image", b"MM\x00*": "a TIFF image",
+                      b"PK\x03\x04": "a zip file or an Excel workbook (.xlsx)", b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
+                      b"%PDF": "a PDF", b"\xff\xd8\xff": "a JPEG image"}
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    for signature, what in _BINARY_SIGNATURES.items():
+        if raw.startswith(signature):
+            raise PlateError(f"{path.name} is {what}, not a CSV table; export the labels as CSV (e.g. well,phenotype)")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    if b"\x00" in raw[:65536]:
+        raise PlateError(f"{path.name} is a binary file, not a CSV table; export the labels as CSV (e.g. well,phenotype)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")  # Excel on Windows writes cp1252; every byte decodes in latin-1
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of the header line: comma, semicolon (European Excel) or tab."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise PlateError(f"labels file {path} does not exist; choose an existing CSV") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError, OSError) as err:
-        raise PlateError(f"{path} is not a readable CSV table ({type(err).__name__}); export the labels as CSV") from None
+    except IsADirectoryError:
+        raise PlateError(f"{path} is a folder, not a CSV table; choose the labels CSV file") from None
+    except OSError as err:
+        raise PlateError(f"{path} is not a readable CSV table ({err.strerror or type(err).__name__}); export the labels as CSV") from None
+    text = _decode(path, raw)
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    if not reader.fieldnames or len(reader.fieldnames) < 2:
-        raise PlateError(f"{path} is not a CSV table with a header row (e.g. well,phenotype); export the labels as CSV")
-    columns = [c.strip() for c in reader.fieldnames]
-    rows = [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items()} for row in reader]
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+        fieldnames = reader.fieldnames
+        if not fieldnames or len(fieldnames) < 2:
+            raise PlateError(f"{path} is not a CSV table with a header row (e.g. well,phenotype); export the labels as CSV")
+        columns = [(c or "").strip() for c in fieldnames]
+        reader.fieldnames = columns
+        rows = [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items()} for row in reader]
+    except csv.Error as err:
+        raise PlateError(f"{path.name} is not a valid CSV table ({err}); export the labels as CSV") from None
     return columns, rows
 
 
 def _find(columns: list[str], name: str) -> str | None:
     lookup = {c.lower(): c for c in columns}
-    return lookup.get(name)
+    return lookup.get(name.lower())
 
 
 def default_label_column(columns: list[str]) -> str | None:
@@ -78,19 +112,50 @@ def default_label_column(columns: list[str]) -> str | None:
     return others[0] if others else None
 
 
-def _plate_matcher(plates: list[str]):
-    """CSV plate values ('1', 'Plate1', 'HUVEC-01/Plate1') -> the plate ids of the index."""
+def _canon(text: str) -> str:
+    """Plate names compare loosely: ``Plate_1``, ``plate 1`` and ``Plate1`` are one plate."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
-    def match(experiment: str, value: str) -> str | None:
-        candidates = {value, f"Plate{value}"}
+
+def _plate_matcher(plates: list[str], experiments: set[str]):
+    """CSV plate values ('1', 'Plate1', 'HUVEC-01/Plate1', with an experiment column) -> plate ids.
+
+    Returns ``match(experiment, value) -> list of plate ids`` and a problem line (or None). When the
+    folder's plate ids carry experiments (RxRx1: ``HUVEC-01/Plate1``) and the CSV names them, only
+    exact experiment + plate matches count, so that ``Plate1`` of another experiment never leaks in.
+    """
+    exact = {_canon(p): p for p in plates}
+    by_last: dict[str, list[str]] = defaultdict(list)
+    for plate in plates:
+        by_last[_canon(plate.rsplit("/", 1)[-1])].append(plate)
+    prefixes = {_canon(p.rsplit("/", 1)[0]) for p in plates if "/" in p}
+    known = {e for e in experiments if _canon(e) in prefixes}
+    strict = bool(known)
+    problem = None
+    if experiments and not strict and len(experiments) > 1:
+        strict = True  # several experiments, none of them ours: a plate number alone is ambiguous
+        shown = ", ".join(sorted(experiments)[:5]) + (", …" if len(experiments) > 5 else "")
+        problem = (f"the labels hold several experiments ({shown}) and none is a folder of this plate "
+                   f"({', '.join(plates[:3])}); keep the plate folders named after their experiment, "
+                   "or keep only this experiment's rows in the CSV")
+
+    def match(experiment: str, value: str) -> list[str]:
+        candidates = [value, f"Plate{value}"]
         if experiment:
-            candidates |= {f"{experiment}/{c}" for c in list(candidates)}
-        for plate in plates:
-            if plate in candidates or (not experiment and plate.rsplit("/", 1)[-1] in candidates):
-                return plate
-        return None
+            candidates = [f"{experiment}/{c}" for c in candidates] + candidates
+        for cand in candidates:
+            plate = exact.get(_canon(cand))
+            if plate is not None and (not strict or not experiment or "/" in cand or "/" not in plate):
+                return [plate]
+        if strict:
+            return []
+        for cand in (value, f"Plate{value}"):
+            found = by_last.get(_canon(cand.rsplit("/", 1)[-1]))
+            if found:
+                return found
+        return []
 
-    return match
+    return match, problem
 
 
 def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | None = None) -> Labels:
@@ -104,19 +169,29 @@ def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | Non
         column = default_label_column(columns)
         if column is None:
             raise PlateError(f"{path.name} has no label column besides the well ids; add a column such as 'phenotype'")
-    elif _find(columns, column.lower()) is None:
+    elif _find(columns, column) is None:
         raise PlateError(f"{path.name} has no column '{column}'; choose one of: {', '.join(columns)}")
-    column = _find(columns, column.lower()) or column
+    column = _find(columns, column) or column
     plate_col, site_col, exp_col = _find(columns, "plate"), _find(columns, "site"), _find(columns, "experiment")
 
+    sites = [SiteKey(*key) for key in sites]
     plates = sorted({k.plate for k in sites})
     by_well: dict[tuple[str, str], list[SiteKey]] = defaultdict(list)
     for key in sites:
         by_well[(key.plate, key.well)].append(key)
-    match_plate = _plate_matcher(plates)
+    csv_plates = {row[plate_col] for row in rows if row.get(plate_col)} if plate_col else set()
+    experiments = {row[exp_col] for row in rows if row.get(exp_col)} if exp_col else set()
+    match_plate, plate_problem = _plate_matcher([p for p in plates if p], experiments)
+    # a folder of one unnamed plate takes every row, unless the CSV names several plates
+    use_plates = bool(csv_plates) and plates != [""]
+    unnamed_but_many = bool(csv_plates) and plates == [""] and len(csv_plates) > 1
 
     site_labels: dict[SiteKey, str] = {}
-    absent, bad_ids, unknown_plates = [], [], set()
+    absent: set[tuple[str, str]] = set()
+    absent_sites: set[str] = set()
+    bad_ids, unknown_plates, ambiguous, conflicts = [], set(), set(), set()
+    if unnamed_but_many:
+        rows = []
     for row in rows:
         label = row.get(column, "")
         try:
@@ -125,33 +200,60 @@ def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | Non
             bad_ids.append(row.get(well_col, "") or "(empty)")
             continue
         targets = plates
-        if plate_col and row.get(plate_col) and plates != [""]:
-            plate = match_plate(row.get(exp_col, "") if exp_col else "", row[plate_col])
-            if plate is None:
-                unknown_plates.add(row[plate_col])
+        if use_plates and row.get(plate_col):
+            experiment = row.get(exp_col, "") if exp_col else ""
+            targets = match_plate(experiment, row[plate_col])
+            if not targets:
+                unknown_plates.add(f"{experiment}/{row[plate_col]}" if experiment else row[plate_col])
                 continue
-            targets = [plate]
-        found = False
+            if len(targets) > 1:
+                ambiguous.add(row[plate_col])
+                continue
+        site_text = row.get(site_col, "") if site_col else ""
         for plate in targets:
             keys = by_well.get((plate, well), [])
-            if site_col and row.get(site_col, "").isdigit():
-                keys = [k for k in keys if k.site == int(row[site_col])]
-            found = found or bool(keys)
+            if not keys:
+                absent.add((plate, well))
+                continue
+            if site_text.isdigit():
+                keys = [k for k in keys if k.site == int(site_text)]
+                if not keys:
+                    absent_sites.add(f"{plate + ' ' if plate else ''}{well} s{int(site_text)}")
             if label:
                 for key in keys:
+                    if site_labels.get(key, label) != label:
+                        conflicts.add(key.label())
                     site_labels[key] = label
-        if not found:
-            absent.append(well)
 
     problems = []
     if absent:
-        uniq = sorted(set(absent), key=well_position)
-        shown = ", ".join(uniq[:20]) + (f", … ({len(uniq)} wells)" if len(uniq) > 20 else "")
+        uniq = sorted(absent, key=lambda pw: (pw[0], well_position(pw[1])))
+        words = [f"{p} {w}" if p else w for p, w in uniq]
+        shown = ", ".join(words[:20]) + (f", … ({len(words)} wells)" if len(words) > 20 else "")
         problems.append(f"labels for wells not on the plate (ignored): {shown}")
+    if absent_sites:
+        shown = sorted(absent_sites)
+        problems.append(f"labels for sites not on the plate (ignored): {', '.join(shown[:20])}"
+                        + (f", … ({len(shown)} sites)" if len(shown) > 20 else ""))
     if bad_ids:
         problems.append(f"rows with unreadable well ids (ignored): {', '.join(sorted(set(bad_ids))[:10])}")
+    if plate_problem and unknown_plates:
+        problems.append(plate_problem)
     if unknown_plates:
-        problems.append(f"labels for plates not in the folder (ignored): {', '.join(sorted(unknown_plates)[:10])}")
+        shown = sorted(unknown_plates)
+        problems.append(f"labels for plates not in the folder (ignored): {', '.join(shown[:10])}"
+                        + (f", … ({len(shown)} plates)" if len(shown) > 10 else ""))
+    if ambiguous:
+        problems.append(f"plate names that fit several plates of the folder (ignored): {', '.join(sorted(ambiguous)[:10])}; "
+                        "add an 'experiment' column or write the full plate id (e.g. HUVEC-01/Plate1)")
+    if unnamed_but_many:
+        shown = ", ".join(sorted(csv_plates)[:5]) + (", …" if len(csv_plates) > 5 else "")
+        problems.append(f"the labels name {len(csv_plates)} plates ({shown}) but this folder holds one unnamed plate: "
+                        "no label was used; keep only this plate's rows in the CSV, or drop its plate column")
+    if conflicts:
+        shown = sorted(conflicts)
+        problems.append(f"sites labeled twice with different labels (the last row wins): {', '.join(shown[:10])}"
+                        + (f", … ({len(shown)} sites)" if len(shown) > 10 else ""))
     return Labels(column, site_labels, columns, problems)
 
 

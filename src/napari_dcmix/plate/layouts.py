@@ -89,11 +89,15 @@ OME_TIFF = Layout(
 )
 
 #: Plain (not OME) multi-channel TIFFs, one per site: tried only when no other layout matches, and
-#: only for names that hold nothing but plate, well and site (``B02_s1.tif``), never a channel.
+#: only for names that hold nothing but plate, well and site (``B02_s1.tif``, ``Plate1_B02.tif``),
+#: never a channel: no part of the plate name may look like a well or site (``B02_s1_c1.tif`` is
+#: one channel of a site, not plate ``B02_s1`` well C01), and rows stop at AF (1536 wells).
+_PLATE_TOKEN = r"(?![A-Za-z]{1,2}\d{1,3}(?:_|\.|$))[^/_]+"
 MULTICHANNEL_TIFF = Layout(
     "multichannel-tiff",
     re.compile(
-        rf"(?:^|/)(?:(?P<plate>[^/]*?)_)??(?P<well>{_WELL}|r\d{{1,3}}c\d{{1,3}})"
+        rf"(?:^|/)(?:(?P<plate>{_PLATE_TOKEN}(?:_{_PLATE_TOKEN})*?)_)??"
+        r"(?P<well>(?:[A-Za-z]|A[A-F])\d{1,3}|r\d{1,3}c\d{1,3})"
         r"(?:(?:_?(?:site|field|s|f)|_)(?P<site>\d+))?\.tiff?$",
         re.IGNORECASE,
     ),

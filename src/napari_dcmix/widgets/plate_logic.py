@@ -217,3 +217,14 @@ def csv_columns(path: str | Path) -> list[str]:
         dialect = csv.excel
     row = next(csv.reader([head], dialect=dialect), [])
     return [c.strip() for c in row if c.strip()]
+
+
+def display_classes(classes: Iterable[str], predictions: dict | None = None) -> list[str]:
+    """The class list in display (and colour) order: the user's classes, then any class a model
+    predicts that the user has not listed."""
+    out = list(dict.fromkeys(classes))
+    for pred in (predictions or {}).values():
+        name = pred.get("prediction")
+        if name and name not in out:
+            out.append(name)
+    return out

@@ -20,6 +20,10 @@ class DcmixSession(QObject):
     labels_changed = Signal()             # self.labels / self.label_column edited
     model_changed = Signal(object)        # TrainedModel | None (see training.predictor)
     predictions_changed = Signal()        # self.predictions edited
+    # live channel importance: {"channels", "alpha" (K, C) | None, "importance" {ch: v} | None, "stats",
+    # "history" [per-epoch {ch: v}], "kind", "epoch", "final"}; emitted at every training epoch and when
+    # a model is set (see widgets.importance_logic.importance_payload)
+    importance_changed = Signal(object)   # dict | None
 
     def __init__(self, viewer=None):
         super().__init__()
@@ -32,6 +36,8 @@ class DcmixSession(QObject):
         self.classes: list[str] = []                    # editable class list, in display order
         self.model: Any = None
         self.predictions: dict[tuple[str, str], dict] = {}  # (plate, well) -> {prediction, confidence, probabilities}
+        self.importance: dict | None = None             # the latest importance_changed payload
+        self.training: bool = False                     # a train dock is training (others may lock edits)
 
     @property
     def viewer(self):
@@ -59,6 +65,11 @@ class DcmixSession(QObject):
     def set_model(self, model: Any) -> None:
         self.model = model
         self.model_changed.emit(model)
+
+    def set_importance(self, payload: dict | None) -> None:
+        """Publish live or final channel importance (α) so charts and the composite follow training."""
+        self.importance = payload
+        self.importance_changed.emit(payload)
 
     def set_predictions(self, predictions: dict[tuple[str, str], dict]) -> None:
         self.predictions = dict(predictions)

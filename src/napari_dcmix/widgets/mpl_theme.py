@@ -1,0 +1,97 @@
+"""Matplotlib charts inside docks that look like napari: theme colours, throttled redraws.
+
+Redraws are throttled (at most ``MAX_REDRAWS_PER_S``) because an Agg draw costs tens of ms on the GUI
+thread and training yields far more events than a person can see; drawing on each would stall napari.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_REDRAWS_PER_S = 4
+
+
+@dataclass(frozen=True)
+class ChartColors:
+    background: str = "#23242b"
+    text: str = "#f0f1f2"
+    grid: str = "#565f6c"
+    warning: str = "#e3b617"
+
+
+def theme_colors(viewer) -> ChartColors:
+    """Chart colours from the viewer's napari theme (dark defaults if the theme cannot be read)."""
+    try:
+        from napari.utils.theme import get_theme
+
+        theme = get_theme(viewer.theme)
+        return ChartColors(theme.background.as_hex(), theme.text.as_hex(), theme.secondary.as_hex(),
+                           theme.warning.as_hex())
+    except Exception:  # noqa: BLE001 - a custom or missing theme must not break a chart
+        return ChartColors()
+
+
+def style_axes(fig, axes, colors: ChartColors) -> None:
+    """Paint figure and axes in theme colours (call after every ``ax.clear()``)."""
+    fig.patch.set_facecolor(colors.background)
+    for ax in axes:
+        ax.set_facecolor(colors.background)
+        for spine in ax.spines.values():
+            spine.set_color(colors.grid)
+        ax.tick_params(colors=colors.text, labelsize=8)
+        ax.xaxis.label.set_color(colors.text)
+        ax.yaxis.label.set_color(colors.text)
+        ax.title.set_color(colors.text)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.get_frame().set_facecolor(colors.background)
+            legend.get_frame().set_edgecolor(colors.grid)
+            for text in legend.get_texts():
+                text.set_color(colors.text)
+
+
+def make_canvas(height_px: int = 220):
+    """A (figure, Qt canvas) pair sized for a dock."""
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+    from matplotlib.figure import Figure
+    from qtpy.QtWidgets import QSizePolicy
+
+    fig = Figure(figsize=(4, height_px / 100), dpi=100, layout="constrained")
+    canvas = FigureCanvasQTAgg(fig)
+    canvas.setMinimumHeight(height_px)
+    canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+    return fig, canvas
+
+
+class ThrottledRedraw:
+    """Call ``draw`` at most ``MAX_REDRAWS_PER_S`` times a second, and once more after the last request."""
+
+    def __init__(self, parent, draw, max_per_s: int = MAX_REDRAWS_PER_S):
+        from qtpy.QtCore import QTimer
+
+        self._draw = draw
+        self._timer = QTimer(parent)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(int(1000 / max_per_s))
+        self._timer.timeout.connect(self._fire)
+        self._pending = False
+
+    def request(self) -> None:
+        if self._timer.isActive():
+            self._pending = True
+            return
+        self._draw()
+        self._pending = False
+        self._timer.start()
+
+    def flush(self) -> None:
+        """Draw now (end of training, tests)."""
+        self._timer.stop()
+        self._pending = False
+        self._draw()
+
+    def _fire(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._draw()
+            self._timer.start()

@@ -1,0 +1,451 @@
+"""The plate browser dock: open a plate, click through its wells, see each well's channels as
+napari layers, label wells. Wiring only; drawing, pixels and logic live in the sibling modules.
+
+It publishes the plate, the shown site and the labels on the viewer's session for the other docks,
+follows plates opened with File > Open (the reader's layers carry ``META_KEY`` metadata), and
+never freezes the viewer: statistics and thumbnails are computed in napari thread workers.
+"""
+
+from __future__ import annotations
+
+import weakref
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from napari.utils import notifications
+from qtpy.QtCore import QEvent, QTimer
+from qtpy.QtGui import QImage
+from qtpy.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from .._layers import META_KEY
+from ..errors import DcmixError
+from ..plate import Plate, SiteKey, open_plate, read_labels
+from .label_panel import LabelPanel
+from .open_panel import OpenPanel, guess_labels_csv
+from .plate_grid import PlateGrid
+from .session import get_session
+from .site_layers import apply_plate_contrast, provisional_stats, show_site
+from .thumbnails import start_worker, thumbnail_size, thumbnail_stream
+
+NEXT_KEY, PREV_KEY = "PageDown", "PageUp"  # free in napari's default keymap (arrows step dims)
+
+
+def _tagged(tag: int, stream):
+    for item in stream:
+        yield (tag, *item)
+
+
+def _stats_job(tag: int, plate: Plate):
+    return tag, plate.channel_stats()
+
+
+def _to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb)
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _shutdown(workers: list, viewer_ref, *_args) -> None:
+    """Stop our workers and unbind our keys; a plain function so it can run while Qt destroys the dock."""
+    for handle in list(workers):
+        handle.stop()
+    workers.clear()
+    viewer = viewer_ref()
+    if viewer is not None:
+        for key in (NEXT_KEY, PREV_KEY):
+            try:
+                viewer.bind_key(key, None)
+            except (KeyError, ValueError, TypeError):
+                pass
+
+
+class PlateBrowserWidget(QWidget):
+    """Dock widget; npe2 passes the viewer as ``napari_viewer``."""
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = get_session(napari_viewer)
+        self.plate: Plate | None = None
+        self.pattern: str | None = None
+        self.plate_id = ""
+        self.stats = None                 # plate-wide ChannelStats once computed in the background
+        self.current_key: SiteKey | None = None
+        self.thumbnails_running = False
+        self._job = 0                     # bumps on each plate, so late results of old workers are ignored
+        self._workers: list = []
+        self._thumb_cache: dict[tuple[str, str], QImage] = {}
+        self._pending_follow: dict | None = None
+        self._watched_window = None
+        self._build_ui()
+
+        self.session.plate_changed.connect(self._on_session_plate)
+        self.session.labels_changed.connect(self._refresh_labels)
+        self.session.predictions_changed.connect(self._on_predictions)
+        self.session.site_changed.connect(self._on_session_site)
+        napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        ref = weakref.ref(self)
+        napari_viewer.bind_key(NEXT_KEY, lambda _v: ref() and ref().next_well(), overwrite=True)
+        napari_viewer.bind_key(PREV_KEY, lambda _v: ref() and ref().previous_well(), overwrite=True)
+        self.destroyed.connect(partial(_shutdown, self._workers, weakref.ref(napari_viewer)))
+        QTimer.singleShot(0, self._follow_existing_layers)
+
+    # --- UI -----------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        layout = QVBoxLayout(self)
+        self.open_panel = OpenPanel()
+        self.open_panel.open_requested.connect(self._open_clicked)
+        self.open_panel.column_changed.connect(self._column_changed)
+        self.open_panel.plate_selected.connect(self.show_plate_id)
+        layout.addWidget(self.open_panel)
+
+        self.grid = PlateGrid()
+        self.grid.setToolTip("")
+        self.grid.well_clicked.connect(lambda pid, well: self.show_well(pid, well))
+        self.grid.selection_changed.connect(self._selection_changed)
+        layout.addWidget(self.grid)
+
+        nav = QHBoxLayout()
+        self.prev_button = QPushButton("◀", toolTip=f"Previous well ({PREV_KEY}, or ← on the plate map)")
+        self.next_button = QPushButton("▶", toolTip=f"Next well ({NEXT_KEY}, or → on the plate map)")
+        for button in (self.prev_button, self.next_button):
+            button.setFixedWidth(34)
+        self.prev_button.clicked.connect(self.previous_well)
+        self.next_button.clicked.connect(self.next_well)
+        self.site_combo = QComboBox(toolTip="Which field of view of the well to show")
+        self.site_combo.activated.connect(self._site_chosen)
+        self.mosaic_box = QCheckBox("All sites", toolTip="Tile all sites of the well into one image per channel")
+        self.mosaic_box.toggled.connect(self._mosaic_toggled)
+        nav.addWidget(self.prev_button)
+        nav.addWidget(self.next_button)
+        nav.addWidget(QLabel("Site"))
+        nav.addWidget(self.site_combo, 1)
+        nav.addWidget(self.mosaic_box)
+        layout.addLayout(nav)
+
+        view = QHBoxLayout()
+        self.thumbs_box = QCheckBox("Thumbnails", checked=True,
+                                    toolTip="Draw a small colour composite of each well (read in the background)")
+        self.thumbs_box.toggled.connect(self.set_thumbnails)
+        self.color_combo = QComboBox(toolTip="Colour wells by your labels or by a model's predictions")
+        self.color_combo.addItems(["labels", "predictions"])
+        self.color_combo.currentTextChanged.connect(self.grid.set_color_mode)
+        view.addWidget(self.thumbs_box)
+        view.addStretch(1)
+        view.addWidget(QLabel("Colour by"))
+        view.addWidget(self.color_combo)
+        layout.addLayout(view)
+        self.where = QLabel("")
+        layout.addWidget(self.where)
+
+        box = QGroupBox("Labels")
+        box_layout = QVBoxLayout(box)
+        self.label_panel = LabelPanel(self.session, lambda: (self.plate_id, self.grid.selected()))
+        self.label_panel.load_requested.connect(self._load_clicked)
+        box_layout.addWidget(self.label_panel)
+        layout.addWidget(box)
+        self.grid.assign_requested.connect(self.label_panel.assign_index)
+        self.grid.unlabel_requested.connect(self.label_panel.unlabel)
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        has_plate = self.plate is not None
+        for w in (self.prev_button, self.next_button, self.site_combo, self.mosaic_box, self.grid):
+            w.setEnabled(has_plate)
+        self.site_combo.setEnabled(has_plate and not self.mosaic_box.isChecked())
+        has_preds = bool(self.session.predictions)
+        self.color_combo.model().item(1).setEnabled(has_preds)
+        if not has_preds and self.color_combo.currentIndex() == 1:
+            self.color_combo.setCurrentIndex(0)
+
+    # --- opening ------------------------------------------------------------------------------
+    def _open_clicked(self) -> None:
+        panel = self.open_panel
+        self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column)
+
+    def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
+                   show_first: bool = True) -> Plate | None:
+        """Open ``path`` (PlateError -> notification), publish it, load labels, show its first well."""
+        if not path:
+            notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
+            return None
+        try:
+            plate = open_plate(path, pattern)
+        except DcmixError as err:
+            notifications.show_error(f"Could not open the plate: {err}")
+            return None
+        self._set_plate(plate, pattern, publish=True)
+        if labels_csv is None:
+            labels_csv = guess_labels_csv(plate.root)
+        if labels_csv:
+            self.load_labels(labels_csv, column)
+        if plate.problems:
+            more = f" (and {len(plate.problems) - 1} more; see the dock)" if len(plate.problems) > 1 else ""
+            notifications.show_warning(f"Plate opened with problems: {plate.problems[0]}{more}")
+        if show_first and self.grid.sites:
+            first = next(iter(sorted(self.grid.sites, key=lambda w: (len(w), w))))
+            self.grid.anchor = first
+            self.grid.set_selection([first])
+            self.show_well(self.plate_id, first)
+        return plate
+
+    def _set_plate(self, plate: Plate, pattern: str | None, publish: bool) -> None:
+        _shutdown(self._workers, lambda: None)
+        self._job += 1
+        self.plate, self.pattern, self.stats, self.current_key = plate, pattern, None, None
+        self._thumb_cache.clear()
+        self.open_panel.path_edit.setText(str(plate.root))
+        self.open_panel.pattern_edit.setText(pattern or "")
+        self.label_panel.loaded_csv = self.label_panel.saved_path = None
+        self.label_panel.dirty = False
+        if publish:
+            self.session.set_plate(plate, pattern)
+            self.session.classes.clear()
+            self.session.set_labels({}, "label")
+            self.open_panel.set_csv(None)
+        self.open_panel.set_plates(plate.plates, plate.plates[0])
+        fmt = plate.format
+        channels = ", ".join(plate.channels)
+        n_sites = max((len(plate.sites_of(w, p)) for p, w in plate.well_keys()), default=0)
+        self.open_panel.info.setText(f"{plate.root.name}: {fmt.wells}-well, {len(plate.well_keys())} wells with "
+                                     f"images, up to {n_sites} sites, {len(plate.channels)} channels ({channels})")
+        self.show_plate_id(plate.plates[0])
+        self._watch_window()
+        self._start_background()
+
+    def show_plate_id(self, plate_id: str) -> None:
+        """Show one plate of a multi-plate folder in the grid."""
+        if self.plate is None:
+            return
+        self.plate_id = plate_id
+        fmt = self.plate.format
+        sites = {w: len(self.plate.sites_of(w, plate_id)) for w in self.plate.wells(plate_id)}
+        self.grid.set_layout(plate_id, fmt.rows, fmt.cols, sites)
+        for (pid, well), image in self._thumb_cache.items():
+            if pid == plate_id:
+                self.grid.set_thumbnail(well, image)
+        if self.current_key is not None and self.current_key.plate == plate_id:
+            self.grid.set_current(self.current_key.well)
+        self._refresh_labels()
+        self._on_predictions()
+        self._update_controls()
+        if self.stats is not None:
+            self._start_thumbnails()
+
+    # --- background work ------------------------------------------------------------------------
+    def _start_background(self) -> None:
+        handle = start_worker(_stats_job, self._job, self.plate, on_return=self._on_stats, on_error=self._on_worker_error)
+        self._workers.append(handle)
+
+    def _on_stats(self, result) -> None:
+        tag, stats = result
+        if tag != self._job:
+            return
+        self.stats = stats
+        apply_plate_contrast(self.viewer, stats)
+        self._start_thumbnails()
+
+    def _start_thumbnails(self) -> None:
+        if self.plate is None or self.stats is None or not self.thumbs_box.isChecked():
+            return
+        self._stop_thumbnails()
+        wells = [(self.plate_id, w) for w in sorted(self.grid.sites) if (self.plate_id, w) not in self._thumb_cache]
+        if not wells:
+            return
+        stream = thumbnail_stream(self.plate, wells, self.stats, thumbnail_size(self.plate.format.wells))
+        self.thumbnails_running = True
+        handle = start_worker(_tagged, self._job, stream, on_yield=self._on_thumbnail,
+                              on_error=self._on_worker_error, on_finish=self._on_thumbnails_finished)
+        handle.is_thumbnails = True
+        self._workers.append(handle)
+
+    def _stop_thumbnails(self) -> None:
+        for handle in [h for h in self._workers if getattr(h, "is_thumbnails", False)]:
+            handle.stop()
+            self._workers.remove(handle)
+
+    def _on_thumbnail(self, item) -> None:
+        tag, plate_id, well, rgb, problem = item
+        if tag != self._job:
+            return
+        image = _to_qimage(rgb) if rgb is not None else None
+        if image is not None:
+            self._thumb_cache[(plate_id, well)] = image
+        if plate_id == self.plate_id:
+            self.grid.set_thumbnail(well, image, problem)
+
+    def _on_thumbnails_finished(self) -> None:
+        self.thumbnails_running = any(getattr(h, "is_thumbnails", False) and h.running for h in self._workers)
+        self._workers[:] = [h for h in self._workers if h.running]
+
+    def _on_worker_error(self, err) -> None:
+        notifications.show_error(f"Background reading of the plate stopped: {err}")
+
+    def set_thumbnails(self, on: bool) -> None:
+        """Toggle the thumbnails; turning them off cancels the background reading."""
+        if self.thumbs_box.isChecked() != on:
+            self.thumbs_box.setChecked(on)
+            return
+        self.grid.set_thumbnails_visible(on)
+        if on:
+            self._start_thumbnails()
+        else:
+            self._stop_thumbnails()
+            self.thumbnails_running = False
+
+    def stop_workers(self) -> None:
+        _shutdown(self._workers, lambda: None)
+        self.thumbnails_running = False
+
+    def _watch_window(self) -> None:
+        """Stop workers when the viewer window closes (the dock is destroyed only later)."""
+        window = self.window()
+        if window is not self and window is not self._watched_window:
+            window.installEventFilter(self)
+            self._watched_window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._watched_window and event.type() == QEvent.Type.Close:
+            self.stop_workers()
+        return False
+
+    # --- showing wells ------------------------------------------------------------------------
+    def show_well(self, plate_id: str, well: str, site: int | None = None) -> bool:
+        """Show ``well`` (``site``, else the site number shown before, else its first site)."""
+        if self.plate is None:
+            return False
+        keys = self.plate.sites_of(well, plate_id)
+        if not keys:
+            notifications.show_warning(f"{well} has no images on this plate; choose a filled well.")
+            return False
+        want = site if site is not None else (self.current_key.site if self.current_key else None)
+        key = next((k for k in keys if k.site == want), keys[0])
+        return self.show_key(key)
+
+    def show_key(self, key: SiteKey) -> bool:
+        mosaic = self.mosaic_box.isChecked()
+        try:
+            stats = None if self.stats is not None else provisional_stats(self.plate, self.plate.read_site(key))
+            show_site(self.viewer, self.plate, key, mosaic=mosaic, pattern=self.pattern, stats=stats)
+        except DcmixError as err:
+            self.grid.set_problem(key.well, str(err))
+            notifications.show_error(f"{key.label()} could not be shown: {err}. Other wells still work.")
+            return False
+        self.current_key = key
+        if key.plate != self.plate_id:
+            self.open_panel.set_plates(self.plate.plates, key.plate)
+            self.show_plate_id(key.plate)
+        self.grid.set_current(key.well)
+        self._fill_sites(key)
+        self.where.setText(f"Showing {key.well}" + (" (all sites)" if mosaic else f", site {key.site}")
+                           + (f" of {key.plate}" if key.plate else ""))
+        self.session.set_site(key)
+        return True
+
+    def _fill_sites(self, key: SiteKey) -> None:
+        self.site_combo.clear()
+        for k in self.plate.sites_of(key.well, key.plate):
+            self.site_combo.addItem(f"{k.site}", k.site)
+        self.site_combo.setCurrentIndex(max(0, self.site_combo.findData(key.site)))
+
+    def _site_chosen(self, index: int) -> None:
+        if self.current_key is not None and index >= 0:
+            self.show_well(self.current_key.plate, self.current_key.well, self.site_combo.itemData(index))
+
+    def _mosaic_toggled(self, _on: bool) -> None:
+        self._update_controls()
+        if self.current_key is not None:
+            self.show_key(self.current_key)
+
+    def next_well(self) -> str | None:
+        return self.grid.step("next") if self.plate is not None else None
+
+    def previous_well(self) -> str | None:
+        return self.grid.step("prev") if self.plate is not None else None
+
+    # --- labels -------------------------------------------------------------------------------
+    def load_labels(self, path, column: str | None = None) -> bool:
+        """Read a labels CSV for the open plate and publish it (PlateError -> notification)."""
+        if self.plate is None:
+            self.open_panel.set_csv(str(path), column)
+            return False
+        try:
+            labels = read_labels(path, self.plate.sites, column)
+        except DcmixError as err:
+            notifications.show_error(f"Could not load the labels: {err}")
+            return False
+        self.open_panel.set_csv(str(path), labels.column)
+        self.label_panel.loaded_csv, self.label_panel.dirty = Path(path).expanduser(), False
+        self.session.classes.clear()
+        self.session.set_labels(labels.well_labels(), labels.column)
+        for problem in labels.problems:
+            notifications.show_warning(problem)
+        return True
+
+    def _load_clicked(self) -> None:
+        self.open_panel.browse_csv()
+
+    def _column_changed(self, column: str) -> None:
+        if self.plate is not None and self.open_panel.csv_path:
+            self.load_labels(self.open_panel.csv_path, column or None)
+
+    def save_labels(self, path=None) -> Path | None:
+        return self.label_panel.save(path)
+
+    def _refresh_labels(self) -> None:
+        labels = {w: c for (p, w), c in self.session.labels.items() if p == self.plate_id}
+        self.grid.set_labels(labels, self.label_panel.colors())
+
+    def _selection_changed(self, wells: list) -> None:
+        n = len(wells)
+        self.label_panel.status.setText(f"{n} well{'s' if n != 1 else ''} selected" if n else
+                                        "Select wells on the plate map, pick a class, then Assign.")
+
+    # --- session and viewer events ------------------------------------------------------------
+    def _on_predictions(self) -> None:
+        preds = {w: p for (pid, w), p in self.session.predictions.items() if pid == self.plate_id}
+        first = preds and not self.grid.predictions
+        self.grid.set_predictions(preds)
+        self._refresh_labels()
+        self._update_controls()
+        if first:
+            self.color_combo.setCurrentText("predictions")
+
+    def _on_session_plate(self, plate) -> None:
+        if plate is not None and plate is not self.plate:  # another dock opened a plate: follow it
+            self._set_plate(plate, self.session.pattern, publish=False)
+
+    def _on_session_site(self, key) -> None:
+        if key is not None and self.plate is not None and key != self.current_key and key.well in self.grid.sites:
+            self.current_key = key
+            self.grid.set_current(key.well)
+            self._fill_sites(key)
+
+    def _is_open(self, root) -> bool:
+        return self.plate is not None and Path(root).expanduser().resolve() == self.plate.root.resolve()
+
+    def _on_layer_inserted(self, event) -> None:
+        meta = event.value.metadata.get(META_KEY) if isinstance(event.value.metadata, dict) else None
+        if isinstance(meta, dict) and meta.get("plate") and not self._is_open(meta["plate"]):
+            if self._pending_follow is None:
+                self._pending_follow = meta
+                QTimer.singleShot(0, self._follow_pending)
+
+    def _follow_existing_layers(self) -> None:
+        for layer in self.viewer.layers:
+            self._on_layer_inserted(type("E", (), {"value": layer})())
+
+    def _follow_pending(self) -> None:
+        """A reader opened a plate the dock does not show: open it too and mark the shown site."""
+        meta, self._pending_follow = self._pending_follow, None
+        if meta is None or self._is_open(meta["plate"]):
+            return
+        if self.open_plate(meta["plate"], meta.get("pattern"), show_first=False) is None:
+            return
+        try:
+            key = SiteKey(*meta["site"])
+        except (TypeError, ValueError, KeyError):
+            return
+        if self.plate.sites_of(key.well, key.plate):
+            self.show_key(key)

@@ -1,0 +1,127 @@
+"""The CLI end to end on tiny plates: the same engine as the docks, errors as one line + exit 2."""
+
+import csv
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SIGNAL_PATTERN, write_imagexpress, write_signal_plate
+from napari_dcmix.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory):
+    return write_signal_plate(tmp_path_factory.mktemp("cli") / "plate", signal_channel=2)
+
+
+def test_train_predict_importance_end_to_end(plate, tmp_path, capsys):
+    root, labels = plate
+    model = tmp_path / "model.pt"
+    code, out, err = run(capsys, "train", root, "--pattern", SIGNAL_PATTERN, "--labels", labels, "--label-column",
+                         "phenotype", "--out", model, "--tile", 16, "--epochs", 4, "--device", "cpu", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) >= {"channels", "importance", "classes", "val_accuracy", "epochs", "device", "seconds"}
+    assert result["classes"] == ["negative", "positive"] and result["epochs"] == 4 and result["device"] == "cpu"
+    assert max(result["importance"], key=result["importance"].get) == "ch2"
+    assert "epoch 4/4" in err  # progress goes to stderr
+
+    preds = tmp_path / "pred.csv"
+    code, out, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", preds, "--json")
+    assert code == 0, err
+    rows = list(csv.DictReader(open(preds)))
+    assert list(rows[0]) == ["well", "prediction", "confidence", "p_negative", "p_positive"]
+    assert len(rows) == 16
+    code, _, _ = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", preds, "--per-site")
+    assert list(csv.DictReader(open(preds)))[0].keys() >= {"well", "site"}
+
+    code, out, err = run(capsys, "importance", model, "--permutation", root, "--pattern", SIGNAL_PATTERN,
+                         "--labels", labels, "--label-column", "phenotype", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert set(payload["importance"]) == set(payload["permutation"]) == {"ch0", "ch1", "ch2"}
+    assert max(payload["permutation"], key=payload["permutation"].get) == "ch2"
+
+
+def test_inspect_json(imagexpress_plate, tmp_path, capsys):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("well,treatment\nB02,DMSO\nB03,drug\nC02,\nH12,drug\n")
+    code, out, _ = run(capsys, "inspect", imagexpress_plate, "--labels", labels, "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["layout"] == "imagexpress" and info["wells"] == 6 and info["sites"] == 2
+    assert info["channels"] == ["w1", "w2", "w3"] and info["shape"] == [3, 16, 16] and info["dtype"] == "uint16"
+    assert info["labels"] == {"DMSO": 1, "drug": 1}
+    assert any("H12" in p for p in info["problems"])
+    assert set(info) >= {"layout", "plates", "wells", "sites", "channels", "shape", "dtype", "labels", "problems"}
+
+
+def _error(capsys, *argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_errors_are_one_line_exit_2(plate, tmp_path, capsys):
+    root, labels = plate
+    one_class = tmp_path / "one.csv"
+    one_class.write_text("well,phenotype\nB02,negative\nC02,negative\n")
+    common = ["--pattern", SIGNAL_PATTERN, "--tile", 16, "--epochs", 1]
+    assert "one class" in _error(capsys, "train", root, "--labels", one_class, "--label-column", "phenotype",
+                                 "--out", tmp_path / "m.pt", *common)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("well,phenotype\nB02,\n")
+    assert "no labeled sites" in _error(capsys, "train", root, "--labels", empty, "--label-column", "phenotype",
+                                        "--out", tmp_path / "m.pt", *common)
+    assert "no column 'nope'" in _error(capsys, "train", root, "--labels", labels, "--label-column", "nope",
+                                         "--out", tmp_path / "m.pt", *common)
+    assert "does not exist" in _error(capsys, "train", root, "--labels", labels, "--label-column", "phenotype",
+                                      "--out", tmp_path / "missing" / "m.pt", *common)
+    assert "inside the plate folder" in _error(capsys, "train", root, "--labels", labels, "--label-column",
+                                               "phenotype", "--out", root / "m.pt", *common)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(256))
+    assert "not a napari-dcmix model" in _error(capsys, "predict", junk, root, "--out", tmp_path / "p.csv")
+    assert "no images" in _error(capsys, "inspect", tmp_path)  # only CSVs/.pt here
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "scan-0001.tif").write_bytes(b"II*\x00")
+    assert "--pattern" in _error(capsys, "inspect", odd)
+    assert "error" in _error(capsys, "train")  # missing arguments: argparse, still one line
+
+
+def test_malicious_checkpoint_is_refused_and_never_runs(plate, tmp_path, capsys):
+    root, _ = plate
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"format": "napari-dcmix", "x": Payload()}))
+    line = _error(capsys, "predict", evil, root, "--out", tmp_path / "p.csv")
+    assert "not a napari-dcmix model" in line
+    assert not marker.exists()
+
+
+def test_module_entry_point_and_console_script(imagexpress_plate):
+    proc = subprocess.run([sys.executable, "-m", "napari_dcmix", "inspect", str(imagexpress_plate), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["wells"] == 6
+    proc = subprocess.run([sys.executable, "-m", "napari_dcmix", "inspect", "/no/such/plate"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

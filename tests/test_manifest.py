@@ -1,0 +1,46 @@
+"""napari finds the plugin (npe2) with its reader, sample data and widgets, from the installed package."""
+
+import importlib
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_npe2_discovers_the_plugin():
+    from npe2 import PluginManager
+
+    pm = PluginManager()
+    pm.discover()
+    manifest = pm.get_manifest("napari-dcmix")
+    widgets = {w.display_name for w in manifest.contributions.widgets}
+    assert widgets >= {"Plate browser", "Train", "Channel importance", "Apply"}
+    assert manifest.contributions.readers[0].accepts_directories
+    assert manifest.contributions.sample_data[0].key == "cell_painting_plate"
+    # every command resolves to an importable callable
+    for command in manifest.contributions.commands:
+        module, _, attr = command.python_name.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr)), command.id
+
+
+def test_manifest_is_the_root_file():
+    import napari_dcmix
+
+    packaged = Path(napari_dcmix.__file__).parent / "napari.yaml"
+    assert packaged.read_text() == (ROOT / "napari.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_built_wheel_contains_the_manifest(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    wheel = next(tmp_path.glob("napari_dcmix-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.read("napari_dcmix/napari.yaml").decode() == (ROOT / "napari.yaml").read_text()
+        entry_points = next(n for n in zf.namelist() if n.endswith("entry_points.txt"))
+        assert "napari_dcmix:napari.yaml" in zf.read(entry_points).decode()
