@@ -10,9 +10,14 @@ need_apt=()
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   for pkg in xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
              libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-shape0 \
-             libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3; do
+             libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 ca-certificates; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
   done
+  # A bare Debian has no Python, or one without venv.
+  command -v "${PYTHON:-python3}" >/dev/null 2>&1 || need_apt+=(python3 python3-venv python3-pip)
+  if command -v "${PYTHON:-python3}" >/dev/null 2>&1 && ! "${PYTHON:-python3}" -c "import ensurepip, venv" >/dev/null 2>&1; then
+    need_apt+=(python3-venv)
+  fi
   if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing system packages: ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

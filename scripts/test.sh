@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export QT_QPA_PLATFORM=xcb MPLBACKEND=Agg PYTHONHASHSEED=0
-export NAPARI_DCMIX_CACHE="${NAPARI_DCMIX_CACHE:-$(mktemp -d)}"
+export XDG_CACHE_HOME="${DCMIX_TEST_CACHE:-$(mktemp -d)}"
 run() { .venv/bin/python -m pytest "$@"; }
 if [ -n "${DISPLAY:-}" ] && [ -z "${CI:-}" ]; then
   run "$@"

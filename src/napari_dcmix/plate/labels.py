@@ -86,8 +86,13 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     except OSError as err:
         raise PlateError(f"{path} is not a readable CSV table ({err.strerror or type(err).__name__}); export the labels as CSV") from None
     text = _decode(path, raw)
+    first, _, rest = text.lstrip("\ufeff").partition("\n")
+    if first.strip().lower().startswith("sep=") and len(first.strip()) == 5:  # Excel's "sep=;" hint line
+        delimiter, text = first.strip()[4], rest
+    else:
+        delimiter = _delimiter(text)
     try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         fieldnames = reader.fieldnames
         if not fieldnames or len(fieldnames) < 2:
             raise PlateError(f"{path} is not a CSV table with a header row (e.g. well,phenotype); export the labels as CSV")
@@ -199,7 +204,7 @@ def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | Non
         except PlateError:
             bad_ids.append(row.get(well_col, "") or "(empty)")
             continue
-        targets = plates
+        targets = plates or [""]  # no site at all: every labeled well is reported as absent
         if use_plates and row.get(plate_col):
             experiment = row.get(exp_col, "") if exp_col else ""
             targets = match_plate(experiment, row[plate_col])

@@ -17,6 +17,11 @@ from .stats import ChannelStats, compute_stats
 from .wells import PlateFormat, infer_format, normalize_well, well_position
 
 
+def _plate_order(key: SiteKey):
+    # plain tuple order puts AA01 between A48 and B01 on 1536-well plates
+    return key.plate, well_position(key.well), key.site
+
+
 class Plate:
     """A plate folder opened read-only. Opening reads names only; pixels are read per site on demand."""
 
@@ -27,7 +32,7 @@ class Plate:
         self._stats: ChannelStats | None = None
         self._lock = threading.Lock()
         self._by_well: dict[tuple[str, str], list[SiteKey]] = defaultdict(list)
-        for key in sorted(index.sites):
+        for key in self.sites:
             self._by_well[(key.plate, key.well)].append(key)
 
     @classmethod
@@ -49,7 +54,8 @@ class Plate:
 
     @cached_property
     def sites(self) -> list[SiteKey]:
-        return sorted(self.index.sites)
+        """Every complete site in plate order: plate, then row (A..Z, AA..AF), column, site number."""
+        return sorted(self.index.sites, key=_plate_order)
 
     @cached_property
     def plates(self) -> list[str]:

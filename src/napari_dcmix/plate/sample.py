@@ -210,7 +210,7 @@ def _render_site(rng: np.random.Generator, size: int, well: dict) -> np.ndarray:
     nl_y, nl_x = oy[:, None] + r_nl * np.sin(a_nl), ox[:, None] + r_nl * np.cos(a_nl)
     sig_nl = (well["nucleoli"] * rng.uniform(0.8, 1.2, (N, 4))).astype(f32)
     nucleoli = _unit(_blobs(dy, dx, nl_y, nl_x, sig_nl, w_nl) * nuc)
-    big = _unit(_blobs(dy, dx, nl_y[:, :1] * 0.3, nl_x[:, :1] * 0.3, well["nucleoli"] * u(1.2, 1.5)[:, None],
+    big = _unit(_blobs(dy, dx, nl_y[:, :1] * 0.3, nl_x[:, :1] * 0.3, well["nucleoli"] * u(1.3, 1.6)[:, None],
                        np.ones((N, 1), f32)) * nuc)
     rna_rest = 0.15 * _unit(nuc) + 0.35 * _unit(cyto * np.maximum(1 + 0.4 * smooth, 0))
     share = _RNA_NUCLEOLAR_SHARE
@@ -314,7 +314,7 @@ def write_sample_plate(out, wells: int = 96, sites: int = 2, size: int = 160, se
             wrng = np.random.default_rng([seed, 2, wi])
             # class-independent biological variability between wells (density, size, texture scales)
             well.update(density=wrng.lognormal(0, 0.2), radius=wrng.uniform(8.0, 10.0),
-                        nucleoli=wrng.lognormal(0, 0.15), er_w=wrng.uniform(0.35, 0.55), mito_w=wrng.uniform(0.3, 0.5))
+                        nucleoli=wrng.lognormal(0, 0.08), er_w=wrng.uniform(0.35, 0.55), mito_w=wrng.uniform(0.3, 0.5))
             gain = wrng.lognormal(0, 0.25, len(CHANNELS)).astype(np.float32)
             for site in range(1, sites + 1):
                 srng = np.random.default_rng([seed, 3, wi, site])

@@ -76,6 +76,11 @@ def row_col_to_well(row: str, col: str) -> str:
 
 def well_position(well: str) -> tuple[int, int]:
     """Canonical well id -> (0-based row, 0-based column) for drawing plate grids."""
+    return _position(str(well))
+
+
+@lru_cache(maxsize=65536)
+def _position(well: str) -> tuple[int, int]:
     match = _WELL_RE.match(well)
     if not match:
         raise PlateError(f"'{well}' is not a well id")

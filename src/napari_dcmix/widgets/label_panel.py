@@ -47,7 +47,7 @@ class LabelPanel(QWidget):
         self.class_list = QTreeWidget()
         self.class_list.setRootIsDecorated(False)
         self.class_list.setColumnCount(3)
-        self.class_list.setHeaderLabels(["Class (double-click to rename)", "Wells", "Predicted"])
+        self.class_list.setHeaderLabels(["Class", "Wells", "Predicted"])
         header = self.class_list.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in (1, 2):

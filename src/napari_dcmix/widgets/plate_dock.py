@@ -12,45 +12,27 @@ import weakref
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 from napari.utils import notifications
 from qtpy.QtCore import QEvent, QTimer
-from qtpy.QtGui import QImage
-from qtpy.QtWidgets import QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                            QVBoxLayout, QWidget)
 
 from .._layers import META_KEY
 from ..errors import DcmixError
-from ..plate import Plate, SiteKey, open_plate, read_labels
+from ..plate import Plate, SiteKey, open_plate, read_labels, well_position
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import PlateGrid
 from .session import get_session
 from .site_layers import apply_plate_contrast, provisional_stats, show_site
-from .thumbnails import start_worker, thumbnail_size, thumbnail_stream
+from .background import PlateBackground, shutdown
 
 NEXT_KEY, PREV_KEY = "PageDown", "PageUp"  # free in napari's default keymap (arrows step dims)
 
 
-def _tagged(tag: int, stream):
-    for item in stream:
-        yield (tag, *item)
-
-
-def _stats_job(tag: int, plate: Plate):
-    return tag, plate.channel_stats()
-
-
-def _to_qimage(rgb: np.ndarray) -> QImage:
-    rgb = np.ascontiguousarray(rgb)
-    h, w, _ = rgb.shape
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-def _shutdown(workers: list, viewer_ref, *_args) -> None:
-    """Stop our workers and unbind our keys; a plain function so it can run while Qt destroys the dock."""
-    for handle in list(workers):
-        handle.stop()
-    workers.clear()
+def _on_destroyed(workers: list, viewer_ref, *_args) -> None:
+    """Join our workers and unbind our keys; a plain function so it can run while Qt destroys the dock."""
+    shutdown(workers)
     viewer = viewer_ref()
     if viewer is not None:
         for key in (NEXT_KEY, PREV_KEY):
@@ -58,6 +40,15 @@ def _shutdown(workers: list, viewer_ref, *_args) -> None:
                 viewer.bind_key(key, None)
             except (KeyError, ValueError, TypeError):
                 pass
+
+
+def _warm_up_layers() -> None:
+    """Pay napari's one-time cost of a first Image layer (lazy imports, pint's unit registry: about
+    a second) while the user is still choosing a plate, not on their first click."""
+    import numpy as np
+    from napari.layers import Image
+
+    Image(np.zeros((2, 2), np.uint16), contrast_limits=(0, 1))
 
 
 class PlateBrowserWidget(QWidget):
@@ -72,10 +63,9 @@ class PlateBrowserWidget(QWidget):
         self.plate_id = ""
         self.stats = None                 # plate-wide ChannelStats once computed in the background
         self.current_key: SiteKey | None = None
-        self.thumbnails_running = False
-        self._job = 0                     # bumps on each plate, so late results of old workers are ignored
-        self._workers: list = []
-        self._thumb_cache: dict[tuple[str, str], QImage] = {}
+        self.background = PlateBackground(self)
+        self.background.stats_ready.connect(self._on_stats)
+        self.background.thumbnail_ready.connect(self._on_thumbnail)
         self._pending_follow: dict | None = None
         self._watched_window = None
         self._build_ui()
@@ -88,12 +78,21 @@ class PlateBrowserWidget(QWidget):
         ref = weakref.ref(self)
         napari_viewer.bind_key(NEXT_KEY, lambda _v: ref() and ref().next_well(), overwrite=True)
         napari_viewer.bind_key(PREV_KEY, lambda _v: ref() and ref().previous_well(), overwrite=True)
-        self.destroyed.connect(partial(_shutdown, self._workers, weakref.ref(napari_viewer)))
+        self.destroyed.connect(partial(_on_destroyed, self.background.workers, weakref.ref(napari_viewer)))
         QTimer.singleShot(0, self._follow_existing_layers)
+        QTimer.singleShot(0, _warm_up_layers)
 
     # --- UI -----------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()  # a short window scrolls the dock instead of squashing it
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(content)
         self.open_panel = OpenPanel()
         self.open_panel.open_requested.connect(self._open_clicked)
         self.open_panel.column_changed.connect(self._column_changed)
@@ -102,7 +101,7 @@ class PlateBrowserWidget(QWidget):
 
         self.grid = PlateGrid()
         self.grid.setToolTip("")
-        self.grid.well_clicked.connect(lambda pid, well: self.show_well(pid, well))
+        self.grid.well_clicked.connect(self.show_well)
         self.grid.selection_changed.connect(self._selection_changed)
         layout.addWidget(self.grid)
 
@@ -141,7 +140,7 @@ class PlateBrowserWidget(QWidget):
 
         box = QGroupBox("Labels")
         box_layout = QVBoxLayout(box)
-        self.label_panel = LabelPanel(self.session, lambda: (self.plate_id, self.grid.selected()))
+        self.label_panel = LabelPanel(self.session, self.selection)
         self.label_panel.load_requested.connect(self._load_clicked)
         box_layout.addWidget(self.label_panel)
         layout.addWidget(box)
@@ -184,17 +183,15 @@ class PlateBrowserWidget(QWidget):
             more = f" (and {len(plate.problems) - 1} more; see the dock)" if len(plate.problems) > 1 else ""
             notifications.show_warning(f"Plate opened with problems: {plate.problems[0]}{more}")
         if show_first and self.grid.sites:
-            first = next(iter(sorted(self.grid.sites, key=lambda w: (len(w), w))))
+            first = min(self.grid.sites, key=well_position)
             self.grid.anchor = first
             self.grid.set_selection([first])
             self.show_well(self.plate_id, first)
         return plate
 
     def _set_plate(self, plate: Plate, pattern: str | None, publish: bool) -> None:
-        _shutdown(self._workers, lambda: None)
-        self._job += 1
         self.plate, self.pattern, self.stats, self.current_key = plate, pattern, None, None
-        self._thumb_cache.clear()
+        self.background.start(plate)  # cancels the previous plate's workers without waiting
         self.open_panel.path_edit.setText(str(plate.root))
         self.open_panel.pattern_edit.setText(pattern or "")
         self.label_panel.loaded_csv = self.label_panel.saved_path = None
@@ -212,7 +209,6 @@ class PlateBrowserWidget(QWidget):
                                      f"images, up to {n_sites} sites, {len(plate.channels)} channels ({channels})")
         self.show_plate_id(plate.plates[0])
         self._watch_window()
-        self._start_background()
 
     def show_plate_id(self, plate_id: str) -> None:
         """Show one plate of a multi-plate folder in the grid."""
@@ -222,7 +218,7 @@ class PlateBrowserWidget(QWidget):
         fmt = self.plate.format
         sites = {w: len(self.plate.sites_of(w, plate_id)) for w in self.plate.wells(plate_id)}
         self.grid.set_layout(plate_id, fmt.rows, fmt.cols, sites)
-        for (pid, well), image in self._thumb_cache.items():
+        for (pid, well), image in self.background.thumbs.items():
             if pid == plate_id:
                 self.grid.set_thumbnail(well, image)
         if self.current_key is not None and self.current_key.plate == plate_id:
@@ -234,53 +230,26 @@ class PlateBrowserWidget(QWidget):
             self._start_thumbnails()
 
     # --- background work ------------------------------------------------------------------------
-    def _start_background(self) -> None:
-        handle = start_worker(_stats_job, self._job, self.plate, on_return=self._on_stats, on_error=self._on_worker_error)
-        self._workers.append(handle)
-
-    def _on_stats(self, result) -> None:
-        tag, stats = result
-        if tag != self._job:
-            return
+    def _on_stats(self, stats) -> None:
         self.stats = stats
         apply_plate_contrast(self.viewer, stats)
         self._start_thumbnails()
 
     def _start_thumbnails(self) -> None:
-        if self.plate is None or self.stats is None or not self.thumbs_box.isChecked():
-            return
-        self._stop_thumbnails()
-        wells = [(self.plate_id, w) for w in sorted(self.grid.sites) if (self.plate_id, w) not in self._thumb_cache]
-        if not wells:
-            return
-        stream = thumbnail_stream(self.plate, wells, self.stats, thumbnail_size(self.plate.format.wells))
-        self.thumbnails_running = True
-        handle = start_worker(_tagged, self._job, stream, on_yield=self._on_thumbnail,
-                              on_error=self._on_worker_error, on_finish=self._on_thumbnails_finished)
-        handle.is_thumbnails = True
-        self._workers.append(handle)
+        if self.thumbs_box.isChecked():
+            self.background.start_thumbnails(self.plate_id, self.grid.sites)
 
-    def _stop_thumbnails(self) -> None:
-        for handle in [h for h in self._workers if getattr(h, "is_thumbnails", False)]:
-            handle.stop()
-            self._workers.remove(handle)
-
-    def _on_thumbnail(self, item) -> None:
-        tag, plate_id, well, rgb, problem = item
-        if tag != self._job:
-            return
-        image = _to_qimage(rgb) if rgb is not None else None
-        if image is not None:
-            self._thumb_cache[(plate_id, well)] = image
+    def _on_thumbnail(self, plate_id: str, well: str, image, problem) -> None:
         if plate_id == self.plate_id:
             self.grid.set_thumbnail(well, image, problem)
 
-    def _on_thumbnails_finished(self) -> None:
-        self.thumbnails_running = any(getattr(h, "is_thumbnails", False) and h.running for h in self._workers)
-        self._workers[:] = [h for h in self._workers if h.running]
+    def busy(self) -> bool:
+        """True while statistics or thumbnails are being computed in the background."""
+        return self.background.busy()
 
-    def _on_worker_error(self, err) -> None:
-        notifications.show_error(f"Background reading of the plate stopped: {err}")
+    @property
+    def thumbnails_running(self) -> bool:
+        return self.background.thumbnails_running
 
     def set_thumbnails(self, on: bool) -> None:
         """Toggle the thumbnails; turning them off cancels the background reading."""
@@ -291,12 +260,11 @@ class PlateBrowserWidget(QWidget):
         if on:
             self._start_thumbnails()
         else:
-            self._stop_thumbnails()
-            self.thumbnails_running = False
+            self.background.stop_thumbnails()
 
     def stop_workers(self) -> None:
-        _shutdown(self._workers, lambda: None)
-        self.thumbnails_running = False
+        """Cancel all background work and wait for its threads (called when the window closes)."""
+        self.background.shutdown()
 
     def _watch_window(self) -> None:
         """Stop workers when the viewer window closes (the dock is destroyed only later)."""
@@ -306,7 +274,7 @@ class PlateBrowserWidget(QWidget):
             self._watched_window = window
 
     def eventFilter(self, obj, event) -> bool:
-        if obj is self._watched_window and event.type() == QEvent.Type.Close:
+        if obj is getattr(self, "_watched_window", None) and event.type() == QEvent.Type.Close:
             self.stop_workers()
         return False
 
@@ -397,6 +365,10 @@ class PlateBrowserWidget(QWidget):
         labels = {w: c for (p, w), c in self.session.labels.items() if p == self.plate_id}
         self.grid.set_labels(labels, self.label_panel.colors())
 
+    def selection(self) -> tuple[str, list[str]]:
+        """(plate id, selected wells) of the plate map."""
+        return self.plate_id, self.grid.selected()
+
     def _selection_changed(self, wells: list) -> None:
         n = len(wells)
         self.label_panel.status.setText(f"{n} well{'s' if n != 1 else ''} selected" if n else
@@ -426,7 +398,10 @@ class PlateBrowserWidget(QWidget):
         return self.plate is not None and Path(root).expanduser().resolve() == self.plate.root.resolve()
 
     def _on_layer_inserted(self, event) -> None:
-        meta = event.value.metadata.get(META_KEY) if isinstance(event.value.metadata, dict) else None
+        self._maybe_follow(event.value)
+
+    def _maybe_follow(self, layer) -> None:
+        meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
         if isinstance(meta, dict) and meta.get("plate") and not self._is_open(meta["plate"]):
             if self._pending_follow is None:
                 self._pending_follow = meta
@@ -434,7 +409,7 @@ class PlateBrowserWidget(QWidget):
 
     def _follow_existing_layers(self) -> None:
         for layer in self.viewer.layers:
-            self._on_layer_inserted(type("E", (), {"value": layer})())
+            self._maybe_follow(layer)
 
     def _follow_pending(self) -> None:
         """A reader opened a plate the dock does not show: open it too and mark the shown site."""

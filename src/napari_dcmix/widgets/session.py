@@ -24,6 +24,7 @@ class DcmixSession(QObject):
     # "history" [per-epoch {ch: v}], "kind", "epoch", "final"}; emitted at every training epoch and when
     # a model is set (see widgets.importance_logic.importance_payload)
     importance_changed = Signal(object)   # dict | None
+    training_changed = Signal(bool)       # a train dock started (True) or finished (False) training
 
     def __init__(self, viewer=None):
         super().__init__()
@@ -70,6 +71,10 @@ class DcmixSession(QObject):
         """Publish live or final channel importance (α) so charts and the composite follow training."""
         self.importance = payload
         self.importance_changed.emit(payload)
+
+    def set_training(self, running: bool) -> None:
+        self.training = bool(running)
+        self.training_changed.emit(self.training)
 
     def set_predictions(self, predictions: dict[tuple[str, str], dict]) -> None:
         self.predictions = dict(predictions)

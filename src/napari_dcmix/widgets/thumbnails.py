@@ -85,16 +85,22 @@ class WorkerHandle:
     def __init__(self, worker):
         self.worker = worker
         self.started = threading.Event()
-        self.done = threading.Event()
+        self.done = threading.Event()  # the thread has ended
+        self.delivered = False  # ... and its last results have reached the GUI thread
         from qtpy.QtCore import Qt
 
         direct = Qt.ConnectionType.DirectConnection
         worker.started.connect(self.started.set, direct)
         worker.finished.connect(self.done.set, direct)
+        worker.finished.connect(self._delivered)  # queued behind the worker's yielded/returned signals
+
+    def _delivered(self) -> None:
+        self.delivered = True
 
     @property
     def running(self) -> bool:
-        return not self.done.is_set()
+        """True until the worker ended and everything it emitted was handled on the GUI thread."""
+        return not self.delivered
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Quit and wait for the thread; True if it ended (or never started)."""

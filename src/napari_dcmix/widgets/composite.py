@@ -1,0 +1,155 @@
+"""The "DCMIX composite" layer: Σ_c α_c x_c of the current site, in the normalised space the model sees.
+
+It shows what the network looks at after the mixing layer, so a biologist can judge α on the image.
+:func:`update_composite` recomputes it (any dock may call it); :func:`ensure_live_updates` makes it
+follow the session (site switches, each training epoch, models set by any dock), once per viewer.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .._layers import META_KEY
+from ..errors import DcmixError
+from ..model import match_channels
+from ..model.mixing import composite
+
+COMPOSITE_NAME = "DCMIX composite"
+_COMPOSITE_META = "composite"
+
+
+def composite_of_site(site: np.ndarray, plate_channels: list[str], payload: dict) -> np.ndarray:
+    """(K, Y, X) float32 composite of a raw (C, Y, X) site; CheckpointError if channels do not match."""
+    order = match_channels(payload["channels"], plate_channels)
+    normalised = payload["stats"].normalize(np.asarray(site)[order])
+    return composite(normalised, np.atleast_2d(payload["alpha"]))
+
+
+def composite_layers(viewer) -> list:
+    """The composite Image layers of ``viewer``, in output order."""
+    found = []
+    for layer in viewer.layers:
+        meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+        if isinstance(meta, dict) and _COMPOSITE_META in meta:
+            found.append((meta[_COMPOSITE_META], layer))
+    return [layer for _, layer in sorted(found, key=lambda item: item[0])]
+
+
+def remove_composite(viewer) -> None:
+    for layer in composite_layers(viewer):
+        viewer.layers.remove(layer)
+
+
+def _shows_mosaic(viewer) -> bool:
+    """Whether the plate dock shows all sites of the well tiled (then the composite is tiled too)."""
+    for layer in viewer.layers:
+        meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+        if isinstance(meta, dict) and meta.get("channel") is not None and meta.get("mosaic"):
+            return True
+    return False
+
+
+_NORMALISED: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _normalised_site(session, plate, key, mosaic: bool, payload: dict) -> np.ndarray:
+    """Normalised site in the model's channel order, cached so per-epoch updates only re-blend."""
+    order = match_channels(payload["channels"], plate.channels)
+    stats = payload["stats"]
+    cache_key = (id(plate), tuple(key), mosaic, tuple(order), stats.low.tobytes(), stats.high.tobytes())
+    hit = _NORMALISED.get(session)
+    if hit is not None and hit[0] == cache_key:
+        return hit[1]
+    if mosaic:
+        from .site_layers import read_mosaic
+
+        raw = read_mosaic(plate, key)
+    else:
+        raw = plate.read_site(key)
+    normalised = stats.normalize(np.asarray(raw)[order])
+    _NORMALISED[session] = (cache_key, normalised)
+    return normalised
+
+
+def update_composite(viewer, session, payload: dict | None = None) -> list:
+    """Show the composite of ``session.site`` with ``payload``'s α (default: the session's latest).
+
+    Existing composite layers get new data in place (the user's contrast survives); without a site,
+    α (all-channels and SE models) or matching channels, the composite layers are removed. Returns
+    the composite layers.
+    """
+    payload = session.importance if payload is None else payload
+    plate, key = session.plate, session.site
+    if payload is None or payload.get("alpha") is None or plate is None or key is None:
+        remove_composite(viewer)
+        return []
+    mosaic = _shows_mosaic(viewer)
+    try:
+        if mosaic:
+            try:
+                normalised = _normalised_site(session, plate, key, True, payload)
+            except ImportError:
+                normalised = _normalised_site(session, plate, key, False, payload)
+        else:
+            normalised = _normalised_site(session, plate, key, False, payload)
+    except DcmixError:  # unreadable site (the plate dock reports it) or another plate's channels
+        remove_composite(viewer)
+        return []
+    mixed = composite(normalised, np.atleast_2d(payload["alpha"]))
+    layers = composite_layers(viewer)
+    if len(layers) != len(mixed):
+        remove_composite(viewer)
+        layers = []
+    if not layers:
+        for k, image in enumerate(mixed):
+            name = COMPOSITE_NAME if len(mixed) == 1 else f"{COMPOSITE_NAME} {k + 1}"
+            layers.append(viewer.add_image(image, name=name, colormap="gray", blending="translucent",
+                                           contrast_limits=(0.0, 1.0), metadata={META_KEY: {_COMPOSITE_META: k}}))
+    else:
+        for layer, image in zip(layers, mixed):
+            layer.data = image
+    return layers
+
+
+class _LiveUpdates:
+    """Per-session glue: a model set by any dock publishes its α; α, site or plate changes redraw."""
+
+    def __init__(self, viewer, session):
+        self._viewer = weakref.ref(viewer)
+        self._session = weakref.ref(session)
+        session.model_changed.connect(self._model_changed)
+        session.importance_changed.connect(self._refresh)
+        session.site_changed.connect(self._refresh)
+        session.plate_changed.connect(self._refresh)
+
+    def _model_changed(self, model) -> None:
+        from .importance_logic import importance_payload
+
+        session = self._session()
+        if session is not None:
+            session.set_importance(importance_payload(model))
+
+    def _refresh(self, *_):
+        viewer, session = self._viewer(), self._session()
+        if viewer is None or session is None:
+            return
+        try:
+            update_composite(viewer, session)
+        except Exception as err:  # noqa: BLE001 - a display refresh must never break a signal chain
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"could not update the DCMIX composite: {err}")
+
+
+_LIVE: "weakref.WeakKeyDictionary[object, _LiveUpdates]" = weakref.WeakKeyDictionary()
+
+
+def ensure_live_updates(viewer, session=None) -> None:
+    """Make the composite and the published α follow ``viewer``'s session (idempotent)."""
+    from .session import get_session
+
+    session = session or get_session(viewer)
+    if session not in _LIVE:
+        _LIVE[session] = _LiveUpdates(viewer, session)

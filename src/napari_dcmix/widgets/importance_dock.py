@@ -1,0 +1,258 @@
+"""Channel-importance dock: α as bars in the channel colours (live while training), α history,
+permutation importance as a cross-check, exports, and a side-by-side view of the DCMIX composite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..colors import channel_rgb
+from . import importance_logic as logic
+from .charts import (ThrottledRedraw, bar_heights, draw_importance_bars, draw_importance_history, make_canvas,
+                     theme_colors)
+from .composite import composite_layers, ensure_live_updates
+from .session import get_session
+from .workers import RunningJob, notify_error, permutation_updates, start_worker
+
+_GROUP_LABELS = {"dcmix": "α", "se-attention": "SE attention"}
+
+
+class ImportanceWidget(QWidget):
+    """Which channels the model relies on: α (or SE attention) and permutation importance."""
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = get_session(napari_viewer)
+        ensure_live_updates(napari_viewer, self.session)
+        self.payload: dict | None = None
+        self.permutation: dict | None = None    # the last permutation-importance result
+        self._permutation_token = None          # the model it was computed for
+        self._permutation_cancelled = False
+        self.permutation_worker = None
+        self._running = RunningJob()
+        self._was_docked = False
+        self._build()
+        self.session.importance_changed.connect(self._on_importance)
+        napari_viewer.events.theme.connect(self._on_theme)
+        napari_viewer.grid.events.enabled.connect(self._sync_grid_button)
+        running = self._running  # the lambda must not hold the dock: it runs while the dock is deleted
+        self.destroyed.connect(lambda *_: running.shutdown(detach=True))
+        if self.session.importance is None and self.session.model is not None:
+            self.session.set_importance(logic.importance_payload(self.session.model))
+        else:
+            self._on_importance(self.session.importance)
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        self.info_label = QLabel()
+        self.info_label.setWordWrap(True)
+        layout.addWidget(self.info_label)
+        self.figure, self.canvas = make_canvas(240)
+        self.ax = self.figure.subplots()
+        self._redraw = ThrottledRedraw(self, self.canvas.draw_idle)
+        layout.addWidget(self.canvas)
+
+        row = QHBoxLayout()
+        self.history_button = QPushButton("α history")
+        self.history_button.setCheckable(True)
+        self.history_button.setToolTip("show α of every channel over the training epochs")
+        self.history_button.toggled.connect(lambda *_: self._draw())
+        self.side_by_side_button = QPushButton("Side by side")
+        self.side_by_side_button.setCheckable(True)
+        self.side_by_side_button.setToolTip("show the DCMIX composite and each channel in a grid")
+        self.side_by_side_button.toggled.connect(self.set_side_by_side)
+        row.addWidget(self.history_button)
+        row.addWidget(self.side_by_side_button)
+        layout.addLayout(row)
+
+        self.permutation_button = QPushButton("Permutation importance")
+        self.permutation_button.setToolTip("cross-check α: how much accuracy drops when each channel is shuffled")
+        self.permutation_button.clicked.connect(self._permutation_clicked)
+        layout.addWidget(self.permutation_button)
+        self.permutation_label = QLabel()
+        self.permutation_label.setWordWrap(True)
+        layout.addWidget(self.permutation_label)
+
+        row = QHBoxLayout()
+        self.png_button = QPushButton("Export PNG…")
+        self.csv_button = QPushButton("Export CSV…")
+        self.png_button.clicked.connect(lambda: self._choose_export("png"))
+        self.csv_button.clicked.connect(lambda: self._choose_export("csv"))
+        row.addWidget(self.png_button)
+        row.addWidget(self.csv_button)
+        layout.addLayout(row)
+        layout.addStretch(1)
+        self._sync_grid_button()
+
+    # --- chart --------------------------------------------------------------------------------
+    def _on_importance(self, payload) -> None:
+        self.payload = payload
+        token = payload.get("token") if payload else None
+        if self.permutation is not None and token != self._permutation_token:
+            self.permutation = None  # computed for another model: stale
+            self.permutation_label.setText("")
+        self._draw()
+
+    def _draw(self) -> None:
+        colors = theme_colors(self.viewer)
+        payload = self.payload
+        if self.history_button.isChecked():
+            epochs, series = logic.history_series(payload)
+            draw_importance_history(self.ax, epochs, series, channel_rgb(list(series)), colors)
+        else:
+            labels = {logic.ALPHA_GROUP: _GROUP_LABELS.get((payload or {}).get("kind"), "α"),
+                      logic.PERMUTATION_GROUP: "permutation (normalised)"}
+            draw_importance_bars(self.ax, logic.chart_data(payload, self.permutation), colors, labels)
+        self.info_label.setText(self._info_text())
+        self._redraw.request()
+
+    def _info_text(self) -> str:
+        payload = self.payload
+        if payload is None:
+            return "no model yet: train one in the Train dock or load one"
+        kind = payload.get("kind", "")
+        if not payload.get("final", True):
+            return f"{kind}: live α during training, epoch {payload.get('epoch', 0)}"
+        return f"{kind} model" + (f" (best epoch {payload['epoch']})" if payload.get("epoch") else "")
+
+    def bar_heights(self, group: str = logic.ALPHA_GROUP) -> dict[str, float]:
+        """{channel: bar height} of ``group`` (α or permutation), read from the drawn bars."""
+        return bar_heights(self.ax, group)
+
+    def bar_groups(self) -> list[str]:
+        """Bar groups currently drawn (α, permutation), from the artists."""
+        return sorted({p.get_gid() for p in self.ax.patches if p.get_gid()})
+
+    # --- permutation importance ---------------------------------------------------------------
+    def _permutation_clicked(self) -> None:
+        if self.permutation_worker is not None:
+            self.cancel_permutation()
+        else:
+            self.start_permutation()
+
+    def start_permutation(self) -> None:
+        """Measure permutation importance of the session's model on the open plate, in a worker."""
+        from napari.utils import progress
+        from napari.utils.notifications import show_error
+
+        model, plate, labels = self.session.model, self.session.plate, dict(self.session.labels)
+        problem = ("no model yet: train one or load one first" if model is None else
+                   "no plate is open; open the plate to measure on in the plate browser" if plate is None else
+                   "no wells are labeled; permutation importance needs labeled wells" if not labels else None)
+        if problem:
+            show_error(problem)
+            return
+        self._permutation_token = logic.importance_payload(model)["token"]
+        self._permutation_cancelled = False
+        worker = start_worker(permutation_updates, model, plate, labels)
+        worker.yielded.connect(self._on_permutation_progress)
+        worker.errored.connect(notify_error)
+        worker.finished.connect(self._on_permutation_finished)
+        self.permutation_worker = self._running.worker = worker
+        self._running.pbar = progress(total=len(model.channels), desc="permutation importance")
+        self.permutation_button.setText("Cancel permutation importance")
+        self.permutation_label.setText("shuffling each channel in turn…")
+        worker.start()
+
+    def cancel_permutation(self) -> None:
+        if self.permutation_worker is not None:
+            self._permutation_cancelled = True
+            self.permutation_worker.quit()
+            self.permutation_label.setText("cancelling…")
+
+    def _on_permutation_progress(self, event) -> None:
+        if event.result is None:
+            self.permutation_label.setText(f"permutation importance: {event.done}/{event.total} channels")
+        elif (self.payload or {}).get("token") != self._permutation_token:
+            self.permutation_label.setText("the model changed meanwhile; run permutation importance again")
+        else:
+            self.permutation = event.result
+            self.permutation_label.setText(f"permutation importance: baseline accuracy "
+                                           f"{100 * event.result['baseline_accuracy']:.0f}% on "
+                                           f"{event.result.get('tiles', '?')} tiles")
+            self.history_button.setChecked(False)
+            self._draw()
+        pbar = self._running.pbar  # last: napari's progress bar runs processEvents (re-entrancy)
+        if pbar is not None and event.done > pbar.n:
+            pbar.update(event.done - pbar.n)
+
+    def _on_permutation_finished(self) -> None:
+        self.permutation_worker = self._running.worker = None
+        self._running.close_progress()
+        self.permutation_button.setText("Permutation importance")
+        if self._permutation_cancelled:
+            self.permutation_label.setText("permutation importance cancelled")
+
+    # --- side by side, exports ----------------------------------------------------------------
+    def set_side_by_side(self, enabled: bool) -> None:
+        """Grid view: the composite and every channel in its own panel (and back)."""
+        self.viewer.grid.enabled = bool(enabled)
+        if enabled and not composite_layers(self.viewer):
+            from napari.utils.notifications import show_info
+
+            show_info("no DCMIX composite yet: it appears with a DCMIX model and a selected well")
+
+    def _sync_grid_button(self, *_):
+        try:
+            self.side_by_side_button.blockSignals(True)
+            self.side_by_side_button.setChecked(bool(self.viewer.grid.enabled))
+            self.side_by_side_button.blockSignals(False)
+        except RuntimeError:  # the dock was deleted; napari drops this callback once it is collected
+            pass
+
+    def _on_theme(self, *_):
+        try:
+            self._draw()
+        except RuntimeError:  # the dock was deleted
+            pass
+
+    def _choose_export(self, kind: str) -> None:
+        name = "channel_importance." + kind
+        folder = Path.home()
+        if self.session.plate is not None and self.session.plate.root.parent.is_dir():
+            folder = self.session.plate.root.parent
+        filters = "PNG image (*.png)" if kind == "png" else "CSV table (*.csv)"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", str(folder / name), filters)
+        if path:
+            (self.export_png if kind == "png" else self.export_csv)(path)
+
+    def export_png(self, path) -> bool:
+        """Save the chart as shown (theme colours), atomically."""
+        from .._io import atomic_write
+
+        try:
+            with atomic_write(Path(path), "wb") as handle:
+                self.figure.savefig(handle, format="png", dpi=150, facecolor=self.figure.get_facecolor())
+        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
+            notify_error(err)
+            return False
+        return True
+
+    def export_csv(self, path) -> bool:
+        """channel, alpha, permutation_drop, permutation_normalized; atomic."""
+        from napari.utils.notifications import show_error
+
+        rows = logic.csv_rows(self.payload, self.permutation)
+        if not rows:
+            show_error("nothing to export yet: train or load a model first")
+            return False
+        try:
+            logic.write_importance_csv(path, rows)
+        except Exception as err:  # noqa: BLE001
+            notify_error(err)
+            return False
+        return True
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def event(self, ev) -> bool:
+        """Closing the dock orphans this widget: cancel permutation importance then."""
+        if ev.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._was_docked = True
+            elif self._was_docked:
+                self._running.shutdown()
+        return super().event(ev)

@@ -1,0 +1,393 @@
+"""Train dock: settings, Start/Stop, live curves and progress; training runs in a napari thread worker.
+
+The GUI thread only records events and redraws (throttled); the Trainer is built and run in the
+worker. Stop (or closing the dock or napari) closes the generator, which keeps the best model so far.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import (QApplication, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                            QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from ..errors import CheckpointError
+from ..model.backbones import BACKBONES
+from ..model.classifier import MODEL_KINDS
+from ..training.device import DEVICES
+from . import train_logic as logic
+from .composite import ensure_live_updates
+from .importance_logic import importance_payload, live_payload
+from .charts import ThrottledRedraw, draw_training_curves, make_canvas, theme_colors
+from .session import get_session
+from .workers import RunningJob, TrainJob, guarded, notify_error, start_worker, training_updates
+
+#: threads torch may use while the GUI is up: one core stays free so napari never stalls
+TORCH_THREADS = max(1, (__import__("os").cpu_count() or 2) - 1)
+_last_save_folder: Path | None = None
+
+
+def _spin(kind, low, high, value, step=None, decimals=None):
+    box = kind()
+    if decimals is not None:
+        box.setDecimals(decimals)
+    box.setRange(low, high)
+    if step is not None:
+        box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+class TrainWidget(QWidget):
+    """Train a DCMIX (or baseline) classifier on the open plate's labels."""
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = get_session(napari_viewer)
+        ensure_live_updates(napari_viewer, self.session)
+        self.worker = None          # the running training worker (tests wait on it)
+        self.trained = None         # the last model this dock trained (what "Save model…" writes)
+        self.init_model = None      # fine-tune from this model on the next Start
+        self.init_path: Path | None = None
+        self._loader = None
+        self._job: TrainJob | None = None
+        self._history: list[dict] = []
+        self._curves = logic.Curves()
+        self._running = RunningJob()
+        self._running.session = self.session
+        self._stopping = False
+        self._failed = False
+        self._in_progress_update, self._progress_at = False, 0.0
+        self._was_docked = False
+        self._build()
+        self.session.plate_changed.connect(self._refresh_labels)
+        self.session.labels_changed.connect(self._refresh_labels)
+        running = self._running  # the lambda must not hold the dock: it runs while the dock is deleted
+        self.destroyed.connect(lambda *_: running.shutdown(detach=True))
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._running.shutdown)
+        napari_viewer.events.theme.connect(self._on_theme)
+        self._refresh_labels()
+
+    # --- layout -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        box = QGroupBox("Labels")
+        inner = QVBoxLayout(box)
+        self.labels_label = QLabel()
+        self.labels_label.setWordWrap(True)
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet(f"color: {theme_colors(self.viewer).warning}")
+        inner.addWidget(self.labels_label)
+        inner.addWidget(self.warning_label)
+        layout.addWidget(box)
+
+        form = QFormLayout()
+        self.model_box = QComboBox()
+        self.model_box.addItems(MODEL_KINDS)
+        self.backbone_box = QComboBox()
+        self.backbone_box.addItems(list(BACKBONES))
+        self.epochs = _spin(QSpinBox, 1, 1000, 8)
+        self.tile = _spin(QSpinBox, 16, 1024, 64, step=16)
+        self.batch_size = _spin(QSpinBox, 1, 1024, 32)
+        self.lr = _spin(QDoubleSpinBox, 1e-5, 1.0, 3e-3, step=5e-4, decimals=5)
+        self.mixing_lr = _spin(QDoubleSpinBox, 1e-4, 10.0, 0.1, step=0.01, decimals=4)
+        self.val_fraction = _spin(QDoubleSpinBox, 0.0, 0.5, 0.2, step=0.05, decimals=2)
+        self.seed = _spin(QSpinBox, 0, 2**31 - 1, 0)
+        self.device_box = QComboBox()
+        self.device_box.addItems(list(DEVICES))
+        self.device_label = QLabel()
+        self.device_box.currentTextChanged.connect(lambda c: self.device_label.setText(logic.device_text(c)))
+        self.device_label.setText(logic.device_text(self.device_box.currentText()))
+        device_row = QHBoxLayout()
+        device_row.addWidget(self.device_box)
+        device_row.addWidget(self.device_label, 1)
+        for name, widget in (("model", self.model_box), ("backbone", self.backbone_box), ("epochs", self.epochs),
+                             ("tile size (px)", self.tile), ("batch size", self.batch_size),
+                             ("learning rate", self.lr), ("α learning rate", self.mixing_lr),
+                             ("validation fraction", self.val_fraction), ("seed", self.seed)):
+            form.addRow(name, widget)
+        form.addRow("device", device_row)
+        layout.addLayout(form)
+
+        init_row = QHBoxLayout()
+        self.init_button = QPushButton("Start from model…")
+        self.init_button.setToolTip("fine-tune a saved model on this plate (channels are matched by name)")
+        self.init_button.clicked.connect(self._choose_init_model)
+        self.init_label = QLabel("from scratch")
+        self.clear_init_button = QPushButton("×")
+        self.clear_init_button.setToolTip("train from scratch again")
+        self.clear_init_button.setMaximumWidth(28)
+        self.clear_init_button.clicked.connect(self.clear_init_model)
+        self.clear_init_button.setEnabled(False)
+        init_row.addWidget(self.init_button)
+        init_row.addWidget(self.init_label, 1)
+        init_row.addWidget(self.clear_init_button)
+        layout.addLayout(init_row)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("stop after the current step and keep the best model so far")
+        self.stop_button.setEnabled(False)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        layout.addLayout(buttons)
+
+        self.figure, self.canvas = make_canvas(260)
+        self.loss_ax, self.acc_ax = self.figure.subplots(2, 1, sharex=True)
+        self._redraw = ThrottledRedraw(self, self._draw_curves)
+        self._draw_curves()
+        layout.addWidget(self.canvas)
+        self.status_label = QLabel("not trained yet")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        self.save_button = QPushButton("Save model…")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._choose_save_path)
+        layout.addWidget(self.save_button)
+        layout.addStretch(1)
+
+    # --- labels -------------------------------------------------------------------------------
+    def _refresh_labels(self, *_):
+        counts = logic.class_well_counts(self.session.plate, self.session.labels)
+        if self.session.plate is None:
+            self.labels_label.setText("no plate open: open one in the plate browser")
+        elif not counts:
+            self.labels_label.setText(f"label column '{self.session.label_column}': no labeled wells on this plate")
+        else:
+            order = [c for c in self.session.classes if c in counts] + [c for c in counts if c not in self.session.classes]
+            self.labels_label.setText(f"label column '{self.session.label_column}': "
+                                      + ", ".join(f"{c} ({counts[c]} wells)" for c in order))
+        warnings = logic.class_warnings(counts) if self.session.plate is not None else []
+        self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))
+        self.warning_label.setVisible(bool(warnings))
+
+    # --- training -----------------------------------------------------------------------------
+    def config(self):
+        from ..training import TrainConfig
+
+        return TrainConfig(model=self.model_box.currentText(), backbone=self.backbone_box.currentText(),
+                           epochs=self.epochs.value(), tile=self.tile.value(), batch_size=self.batch_size.value(),
+                           lr=self.lr.value(), mixing_lr=self.mixing_lr.value(),
+                           val_fraction=self.val_fraction.value(), seed=self.seed.value(),
+                           device=self.device_box.currentText(), label_column=self.session.label_column)
+
+    @property
+    def is_training(self) -> bool:
+        return self.worker is not None
+
+    def start(self) -> None:
+        """Start training in a thread worker (notification and nothing else if it cannot start)."""
+        if self.is_training:
+            return
+        plate, labels = self.session.plate, dict(self.session.labels)
+        problem = logic.start_problem(plate, labels, logic.class_well_counts(plate, labels))
+        if problem is None and self.init_model is not None:
+            try:
+                self.init_model.channel_order(plate.channels)
+            except CheckpointError as err:
+                problem = f"cannot fine-tune from {self.init_path.name if self.init_path else 'the model'}: {err}"
+        if problem:
+            from napari.utils.notifications import show_error
+
+            show_error(problem)
+            return
+        from napari.utils import progress
+
+        self._job = TrainJob()
+        self._history, self._curves = [], logic.Curves()
+        self._stopping = self._failed = False
+        self._redraw.flush()
+        worker = start_worker(training_updates, self._job, plate, labels, self.config(), self.init_model,
+                              TORCH_THREADS)
+        worker.yielded.connect(self._on_update)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.worker = self._running.worker = worker
+        self._running.pbar = progress(total=0, desc="DCMIX training: reading the plate")
+        self.status_label.setText("reading the plate…")
+        self._set_running(True)
+        self.session.set_training(True)
+        worker.start()
+
+    def stop(self) -> None:
+        """Stop after the current step; the best model so far is kept and published."""
+        if self.worker is None:
+            return
+        self._stopping = True
+        self.stop_button.setEnabled(False)
+        self.status_label.setText("stopping… (keeping the best model so far)")
+        self.worker.quit()
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        for widget in (self.model_box, self.backbone_box, self.epochs, self.tile, self.batch_size, self.lr,
+                       self.mixing_lr, self.val_fraction, self.seed, self.device_box, self.init_button,
+                       self.clear_init_button):
+            widget.setEnabled(not running)
+        if not running:
+            self.clear_init_button.setEnabled(self.init_model is not None)
+
+    def _on_update(self, update) -> None:
+        event, job = update.event, self._job
+        if self._curves.add(event):
+            self._redraw.request()
+        if not self._stopping:
+            self.status_label.setText(logic.status_text(event))
+        if event.kind == "epoch" and event.importance:
+            self._history.append(dict(event.importance))
+        if event.kind in ("start", "epoch") and job is not None and job.trainer is not None:
+            trainer = job.trainer
+            self.session.set_importance(live_payload(
+                trainer.channels, update.alpha, event.importance, trainer.stats, self._history,
+                trainer.model.kind, event.epoch, job.token))
+        self._update_progress(event)  # last: napari's progress bar runs processEvents (re-entrancy)
+
+    def _update_progress(self, event) -> None:
+        """Move the activity-dock bar, at most 10 times a second (each update processes Qt events)."""
+        pbar, now = self._running.pbar, time.monotonic()
+        if pbar is None or self._in_progress_update or (event.kind == "step" and now - self._progress_at < 0.1):
+            return
+        self._in_progress_update, self._progress_at = True, now
+        try:
+            if event.kind == "start":
+                pbar.total = event.total_steps
+                pbar.set_description("DCMIX training")
+            elif event.step > pbar.n:
+                pbar.update(event.step - pbar.n)
+        finally:
+            self._in_progress_update = False
+
+    def _on_error(self, err) -> None:
+        self._failed = True
+        notify_error(err)
+
+    def _on_finished(self) -> None:
+        job, self.worker, self._running.worker = self._job, None, None
+        self._running.close_progress()
+        self._set_running(False)
+        self._redraw.flush()
+        self.session.set_training(False)
+        result = job.trainer.result if job is not None and job.trainer is not None else None
+        if self._failed or result is None:
+            self.status_label.setText("training failed; see the notification" if self._failed
+                                      else "stopped before training began; no model")
+            if self.session.importance is not None and not self.session.importance.get("final", True):
+                self.session.set_importance(importance_payload(self.session.model))  # back to the model's α
+            return
+        self.trained = result
+        self.save_button.setEnabled(True)
+        if self._stopping:
+            best = result.metadata.get("best_epoch") or 0
+            self.status_label.setText("stopped: kept the best model so far"
+                                      + (f" (epoch {best})" if best else " (from the unfinished first epoch)"))
+        self.session.set_model(result)
+
+    # --- models: start from, save -------------------------------------------------------------
+    def _choose_init_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Start from model", str(_last_save_folder or Path.home()),
+                                              "napari-dcmix model (*.pt);;All files (*)")
+        if path:
+            self.load_init_model(path)
+
+    def load_init_model(self, path) -> None:
+        """Load a model to fine-tune from (in a worker); a channel mismatch is reported, nothing changes."""
+        from ..training import TrainedModel
+
+        def load():
+            if False:
+                yield
+            return TrainedModel.load(path)
+
+        self._loader = start_worker(guarded, load())
+        self._loader.returned.connect(functools.partial(self._init_loaded, Path(path)))
+        self._loader.errored.connect(notify_error)
+        self._loader.finished.connect(lambda: setattr(self, "_loader", None))
+        self._loader.start()
+
+    def _init_loaded(self, path: Path, model) -> None:
+        from napari.utils.notifications import show_error
+
+        plate = self.session.plate
+        if plate is not None:
+            try:
+                model.channel_order(plate.channels)
+            except CheckpointError as err:
+                show_error(f"cannot fine-tune from {path.name}: {err}")
+                return
+        self.init_model, self.init_path = model, path
+        self.init_label.setText(f"fine-tune from {path.name} ({model.kind}, {', '.join(model.classes)})")
+        self.clear_init_button.setEnabled(True)
+        self.session.set_model(model)
+
+    def clear_init_model(self) -> None:
+        self.init_model = self.init_path = None
+        self.init_label.setText("from scratch")
+        self.clear_init_button.setEnabled(False)
+
+    def _choose_save_path(self) -> None:
+        global _last_save_folder
+        if self.trained is None:
+            return
+        plate_root = self.session.plate.root if self.session.plate is not None else None
+        default = logic.default_save_path(plate_root, self.trained.kind, _last_save_folder)
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(default), "napari-dcmix model (*.pt)")
+        if path:
+            if self.save_model(path):
+                _last_save_folder = Path(path).parent
+
+    def save_model(self, path) -> bool:
+        """Save the trained model atomically; refuses paths inside the plate folder."""
+        from napari.utils.notifications import show_error, show_info
+
+        path = Path(path).expanduser()
+        if path.suffix == "":
+            path = path.with_suffix(".pt")
+        plate = self.session.plate
+        problem = logic.save_problem(path, plate.root if plate is not None else None)
+        if problem or self.trained is None:
+            show_error(problem or "no trained model to save; train one first")
+            return False
+        try:
+            self.trained.save(path)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
+            notify_error(err)
+            return False
+        show_info(f"model saved to {path}")
+        return True
+
+    # --- drawing and lifecycle ----------------------------------------------------------------
+    def _draw_curves(self) -> None:
+        draw_training_curves(self.loss_ax, self.acc_ax, self._curves, theme_colors(self.viewer))
+        self.canvas.draw_idle()
+
+    def _on_theme(self, *_):
+        try:
+            self.warning_label.setStyleSheet(f"color: {theme_colors(self.viewer).warning}")
+            self._redraw.request()
+        except RuntimeError:  # the dock was deleted; napari drops this callback once it is collected
+            pass
+
+    def event(self, ev) -> bool:
+        """Closing the dock orphans this widget (napari sets its parent to None): stop training then."""
+        if ev.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._was_docked = True
+            elif self._was_docked:
+                self.shutdown()
+        return super().event(ev)
+
+    def shutdown(self) -> None:
+        """Stop training and wait for the worker (closing the dock or napari)."""
+        self._stopping = True
+        self._running.shutdown()

@@ -1,0 +1,35 @@
+from napari_dcmix.widgets.apply_logic import counts_text, guess_controls, sort_key, z_prime_text
+
+
+def test_guess_controls():
+    assert guess_controls(["negative", "positive"]) == ("negative", "positive")
+    assert guess_controls(["hit", "DMSO", "other"]) == ("DMSO", "hit")
+    assert guess_controls(["treated", "Control"]) == ("Control", "treated")
+    assert guess_controls(["a", "b"]) == ("a", "b")
+    assert guess_controls([]) == ("", "")
+
+
+def test_sort_keys_are_typed():
+    assert sort_key("well", "B10") > sort_key("well", "B02") > sort_key("well", "A12")
+    assert sort_key("confidence", "0.900000") > sort_key("confidence", "0.100000")
+    assert sort_key("p_x", "10.0") > sort_key("p_x", "9.0")
+    assert sort_key("site", "10") > sort_key("site", "9")
+
+
+def test_z_prime_text_uses_labeled_wells_and_p_positive():
+    rec = lambda p: {"prediction": "x", "confidence": 0.0, "probabilities": {"pos": p, "neg": 1 - p}}  # noqa: E731
+    preds = {("", "A01"): rec(0.9), ("", "A02"): rec(0.8), ("", "A03"): rec(1.0),
+             ("", "B01"): rec(0.1), ("", "B02"): rec(0.2), ("", "B03"): rec(0.0), ("", "C01"): rec(0.5)}
+    labels = {("", "A01"): "pos", ("", "A02"): "pos", ("", "A03"): "pos",
+              ("", "B01"): "neg", ("", "B02"): "neg", ("", "B03"): "neg", ("", "D01"): "neg"}  # D01 not predicted
+    text = z_prime_text(preds, labels, "neg", "pos", ["neg", "pos"])
+    assert text.startswith("Z′ = 0.25 on P(pos), 3 pos vs 3 neg wells: marginal")
+    assert "two different" in z_prime_text(preds, labels, "neg", "neg", ["neg", "pos"])
+    assert "has no class 'hit'" in z_prime_text(preds, labels, "neg", "hit", ["neg", "pos"])
+    assert "at least 2" in z_prime_text({}, labels, "neg", "pos", [])
+
+
+def test_counts_text():
+    rows = [{"prediction": "a"}, {"prediction": "b"}, {"prediction": "a"}]
+    assert counts_text(rows, ["a", "b", "c"], "wells") == "a: 2 · b: 1  (3 wells)"
+    assert counts_text([], ["a"], "wells") == ""

@@ -1,0 +1,193 @@
+"""Importance dock and the DCMIX composite: bars equal α, composite equals Σ α_c x_c, permutation
+importance, α history, exports, side-by-side grid, theme, all-channels models."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+
+from dcmix_dock_helpers import errors_since, fast_settings, no_threads_left, publish_signal_plate
+from napari.utils.notifications import notification_manager
+from napari_dcmix._layers import META_KEY
+from napari_dcmix.colors import channel_rgb
+from napari_dcmix.training import TrainConfig, Trainer
+from napari_dcmix.widgets import importance_logic
+from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, update_composite
+from napari_dcmix.widgets.importance_dock import ImportanceWidget
+from napari_dcmix.widgets.train_dock import TrainWidget
+
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def docks(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    importance = ImportanceWidget(viewer)
+    viewer.window.add_dock_widget(importance, name="Channel importance")
+    session, plate, labels = publish_signal_plate(viewer, tmp_path)
+    yield viewer, importance, session, plate, labels
+    importance._running.shutdown()
+    assert no_threads_left()
+
+
+def headless_model(plate, labels, model="dcmix", epochs=1):
+    config = TrainConfig(model=model, tile=16, batch_size=16, epochs=epochs, device="cpu", seed=0)
+    return Trainer(plate, labels, config).fit()
+
+
+def expected_composite(plate, key, trained) -> np.ndarray:
+    """Σ_c α_c x_c computed independently: raw site -> model channel order -> normalise -> blend."""
+    raw = plate.read_site(key).astype(np.float64)
+    order = [plate.channels.index(c) for c in trained.channels]
+    low, high = trained.stats.low.astype(np.float64), trained.stats.high.astype(np.float64)
+    normalised = (raw[order] - low[:, None, None]) / (high - low)[:, None, None]
+    alpha = trained.model.mixing.alpha().detach().numpy().astype(np.float64)[0]
+    return np.einsum("c,cyx->yx", alpha, normalised)
+
+
+def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot):
+    viewer, importance, session, plate, _ = docks
+    train = TrainWidget(viewer)
+    viewer.window.add_dock_widget(train, name="Train")
+    fast_settings(train, epochs=2)
+    live_composites = []
+
+    def record(payload):
+        layers = composite_layers(viewer)
+        if payload is not None and not payload["final"] and layers:
+            live_composites.append((payload["epoch"], np.array(layers[0].data)))
+
+    session.importance_changed.connect(record)
+    start = len(notification_manager.records)
+    qtbot.mouseClick(train.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: train.worker is None, timeout=TIMEOUT_MS)
+    assert errors_since(start) == []
+    assert [epoch for epoch, _ in live_composites] == [0, 1, 2]  # the composite follows every epoch
+
+    trained = session.model
+    heights = importance.bar_heights()
+    assert list(heights) == plate.channels == [t.get_text() for t in importance.ax.get_xticklabels()]
+    np.testing.assert_allclose([heights[c] for c in trained.channels], trained.model.importance(), rtol=1e-6)
+    alpha_bars = [p for p in importance.ax.patches if p.get_gid() == importance_logic.ALPHA_GROUP]
+    assert len(alpha_bars) == 3
+    from matplotlib.colors import to_hex
+
+    assert [to_hex(p.get_facecolor()) for p in alpha_bars] == [c.lower() for c in channel_rgb(plate.channels)]
+    assert importance.bar_groups() == [importance_logic.ALPHA_GROUP]
+
+    (layer,) = composite_layers(viewer)
+    assert layer.name == COMPOSITE_NAME and layer.colormap.name == "gray" and layer.blending != "additive"
+    np.testing.assert_allclose(layer.data, expected_composite(plate, session.site, trained), rtol=1e-5, atol=1e-5)
+
+    layer.contrast_limits = (0.1, 0.6)  # the user's contrast survives a well switch
+    other = plate.sites[5]
+    session.set_site(other)
+    assert composite_layers(viewer) == [layer]
+    np.testing.assert_allclose(layer.data, expected_composite(plate, other, trained), rtol=1e-5, atol=1e-5)
+    assert tuple(layer.contrast_limits) == pytest.approx((0.1, 0.6))
+    train.shutdown()
+
+
+def test_permutation_importance_exports_and_history(docks, qtbot, tmp_path):
+    viewer, importance, session, plate, labels = docks
+    session.set_model(headless_model(plate, labels, epochs=2))
+    assert importance.bar_groups() == [importance_logic.ALPHA_GROUP]
+    start = len(notification_manager.records)
+    qtbot.mouseClick(importance.permutation_button, Qt.MouseButton.LeftButton)
+    assert importance.permutation_worker is not None
+    qtbot.waitUntil(lambda: importance.permutation_worker is None, timeout=TIMEOUT_MS)
+    assert errors_since(start) == []
+    assert importance.bar_groups() == sorted([importance_logic.ALPHA_GROUP, importance_logic.PERMUTATION_GROUP])
+    permutation = importance.bar_heights(importance_logic.PERMUTATION_GROUP)
+    assert list(permutation) == plate.channels
+    assert permutation == pytest.approx(importance.permutation["normalized"])
+    assert importance.bar_heights() == pytest.approx(session.model.importance())
+
+    csv_path, png_path = tmp_path / "importance.csv", tmp_path / "importance.png"
+    assert importance.export_csv(csv_path) and importance.export_png(png_path)
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["channel"] for r in rows] == plate.channels
+    assert list(rows[0]) == ["channel", "alpha", "permutation_drop", "permutation_normalized"]
+    assert float(rows[1]["alpha"]) == pytest.approx(session.model.importance()["ch1"], abs=1e-5)
+    assert float(rows[1]["permutation_drop"]) == pytest.approx(importance.permutation["drop"]["ch1"], abs=1e-5)
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    importance.history_button.click()
+    assert [line.get_label() for line in importance.ax.lines] == plate.channels
+    assert len(importance.ax.lines[0].get_xdata()) == 2  # one point per epoch
+    importance.history_button.click()
+    assert importance.bar_groups() == sorted([importance_logic.ALPHA_GROUP, importance_logic.PERMUTATION_GROUP])
+
+    session.set_model(headless_model(plate, labels, epochs=1))  # another model: the old check is stale
+    assert importance.permutation is None and importance.bar_groups() == [importance_logic.ALPHA_GROUP]
+
+
+def test_cancel_permutation_importance(docks, qtbot):
+    viewer, importance, session, plate, labels = docks
+    session.set_model(headless_model(plate, labels))
+    importance.start_permutation()
+    importance.cancel_permutation()
+    qtbot.waitUntil(lambda: importance.permutation_worker is None, timeout=TIMEOUT_MS)
+    assert importance.permutation_button.text() == "Permutation importance"
+    assert no_threads_left()
+
+
+def test_all_channels_model_has_no_alpha_but_permutation_works(docks, qtbot):
+    viewer, importance, session, plate, labels = docks
+    session.set_model(headless_model(plate, labels, model="all-channels"))
+    assert importance.bar_groups() == []
+    assert any("no α" in t.get_text() for t in importance.ax.texts)
+    assert composite_layers(viewer) == []
+    importance.start_permutation()
+    qtbot.waitUntil(lambda: importance.permutation_worker is None, timeout=TIMEOUT_MS)
+    assert importance.bar_groups() == [importance_logic.PERMUTATION_GROUP]
+
+
+def test_side_by_side_theme_and_errors(docks, qtbot):
+    viewer, importance, session, plate, labels = docks
+    qtbot.mouseClick(importance.side_by_side_button, Qt.MouseButton.LeftButton)
+    assert viewer.grid.enabled
+    qtbot.mouseClick(importance.side_by_side_button, Qt.MouseButton.LeftButton)
+    assert not viewer.grid.enabled
+    viewer.grid.enabled = True
+    assert importance.side_by_side_button.isChecked()
+    viewer.grid.enabled = False
+
+    start = len(notification_manager.records)
+    qtbot.mouseClick(importance.permutation_button, Qt.MouseButton.LeftButton)
+    assert importance.permutation_worker is None and any("no model yet" in m for m in errors_since(start))
+    dark = importance.figure.get_facecolor()
+    viewer.theme = "light"
+    assert importance.figure.get_facecolor() != dark
+
+
+def test_update_composite_without_docks(make_napari_viewer, tmp_path):
+    """Any dock (or the demo) can call update_composite; K > 1 mixed outputs give one layer each."""
+    viewer = make_napari_viewer()
+    session, plate, labels = publish_signal_plate(viewer, tmp_path)
+    trained = headless_model(plate, labels)
+    payload = importance_logic.importance_payload(trained)
+    payload["alpha"] = np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]], np.float32)
+    layers = update_composite(viewer, session, payload)
+    assert [l.name for l in layers] == [f"{COMPOSITE_NAME} 1", f"{COMPOSITE_NAME} 2"]
+    assert all(META_KEY in l.metadata for l in layers)
+    session.set_site(None)
+    assert update_composite(viewer, session, payload) == [] and composite_layers(viewer) == []
+
+
+def test_importance_logic_without_qt():
+    from napari_dcmix.plate import ChannelStats
+
+    stats = ChannelStats(["a", "b"], [0, 0], [1, 1])
+    payload = importance_logic.live_payload(["a", "b"], [[0.25, 0.75]], {"a": 0.25, "b": 0.75}, stats,
+                                            [{"a": 0.5, "b": 0.5}, {"a": 0.25, "b": 0.75}], "dcmix", 2, "t")
+    data = importance_logic.chart_data(payload, {"normalized": {"a": 0.1, "b": 0.9}, "drop": {"a": 0.0, "b": 0.4}})
+    assert data.groups == {"α": [0.25, 0.75], "permutation": [0.1, 0.9]}
+    assert importance_logic.history_series(payload) == ([1, 2], {"a": [0.5, 0.25], "b": [0.5, 0.75]})
+    rows = importance_logic.csv_rows(payload)
+    assert rows[1] == {"channel": "b", "alpha": "0.75", "permutation_drop": "", "permutation_normalized": ""}
+    assert importance_logic.chart_data(None).note
