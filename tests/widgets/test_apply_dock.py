@@ -12,6 +12,7 @@ from qtpy.QtCore import Qt, QThreadPool
 
 from conftest import SIGNAL_PATTERN, write_signal_plate
 from napari_dcmix.cli import main as cli_main
+from napari_dcmix.errors import DcmixError
 from napari_dcmix.plate import open_plate, read_labels
 from napari_dcmix.training import TrainConfig, Trainer, predict_sites, prediction_record, well_probabilities
 from napari_dcmix.training.zfactor import z_prime
@@ -225,8 +226,26 @@ def test_z_prime_in_dock(qtbot, open_dock, setup):
     assert "two different" in widget.z_label.text()
 
 
-@pytest.mark.parametrize("how", ["dock", "viewer"])
-def test_closing_mid_run_stops_worker(qtbot, open_dock, monkeypatch, how):
+def test_worker_error_is_a_notification_and_dock_stays_usable(qtbot, open_dock, monkeypatch, notes):
+    viewer, widget, session = open_dock()
+    real = apply_logic.predict_sites
+
+    def failing(*args, **kwargs):
+        gen = real(*args, **kwargs)
+        yield next(gen)
+        raise DcmixError("the plate folder disappeared; reconnect the drive and predict again")
+
+    monkeypatch.setattr(apply_logic, "predict_sites", failing)
+    run_plate(qtbot, widget)
+    assert "reconnect the drive" in notes()[-1]
+    assert len(session.predictions) == 1 and widget.plate_button.isEnabled()
+    monkeypatch.undo()
+    run_plate(qtbot, widget)
+    assert len(session.predictions) == 16
+
+
+@pytest.mark.parametrize("how", ["dock", "viewer", "plate"])
+def test_closing_mid_run_stops_worker(qtbot, open_dock, setup, monkeypatch, notes, how):
     viewer, widget, session = open_dock()
     slow_predictions(monkeypatch)
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
@@ -234,9 +253,16 @@ def test_closing_mid_run_stops_worker(qtbot, open_dock, monkeypatch, how):
     worker = widget._worker
     if how == "dock":
         viewer.window.remove_dock_widget(widget)
-    else:
+    elif how == "viewer":
         viewer.close()
+    else:
+        session.set_plate(open_plate(setup.root, SIGNAL_PATTERN), SIGNAL_PATTERN)
+        assert widget._worker is None and widget.plate_button.isEnabled() and widget.table.rowCount() == 0
     qtbot.waitUntil(lambda: worker.stop_event.is_set(), timeout=2000)
     assert QThreadPool.globalInstance().waitForDone(5000)
     assert not worker.is_running
     assert widget._received < 32
+    qtbot.wait(50)  # let the worker's last queued signals arrive
+    assert not [m for m in notes() if "skipped" in m or "error" in m.lower()]
+    if how == "plate":
+        assert not session.predictions  # late sites of the old run are ignored

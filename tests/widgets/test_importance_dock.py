@@ -15,7 +15,7 @@ from napari_dcmix._layers import META_KEY
 from napari_dcmix.colors import channel_rgb
 from napari_dcmix.training import TrainConfig, Trainer
 from napari_dcmix.widgets import importance_logic
-from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, update_composite
+from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, update_composite, viewer_grid
 from napari_dcmix.widgets.importance_dock import ImportanceWidget
 from napari_dcmix.widgets.train_dock import TrainWidget
 
@@ -150,12 +150,12 @@ def test_all_channels_model_has_no_alpha_but_permutation_works(docks, qtbot):
 def test_side_by_side_theme_and_errors(docks, qtbot):
     viewer, importance, session, plate, labels = docks
     qtbot.mouseClick(importance.side_by_side_button, Qt.MouseButton.LeftButton)
-    assert viewer.grid.enabled
+    assert viewer_grid(viewer).enabled
     qtbot.mouseClick(importance.side_by_side_button, Qt.MouseButton.LeftButton)
-    assert not viewer.grid.enabled
-    viewer.grid.enabled = True
+    assert not viewer_grid(viewer).enabled
+    viewer_grid(viewer).enabled = True
     assert importance.side_by_side_button.isChecked()
-    viewer.grid.enabled = False
+    viewer_grid(viewer).enabled = False
 
     start = len(notification_manager.records)
     qtbot.mouseClick(importance.permutation_button, Qt.MouseButton.LeftButton)

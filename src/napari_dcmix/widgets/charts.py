@@ -1,8 +1,9 @@
-"""Matplotlib charts inside docks that look like napari: theme colours, throttled redraws, and the
-drawing of the training curves and the importance bars (pure matplotlib: testable without Qt).
+"""Matplotlib charts inside docks that look like napari and never stall it.
 
-Redraws are throttled (at most ``MAX_REDRAWS_PER_S``) because an Agg draw costs tens of ms on the GUI
-thread and training yields far more events than a person can see; drawing on each would stall napari.
+A full Agg draw costs 20-150 ms of GUI-thread time (more while training loads the CPU), so live
+updates only repaint what moves: axes, ticks and labels are drawn once into a cached background and
+the curves/bars are blitted on top (a few ms). A full draw happens only when the layout changes
+(new channels, limits outgrown, theme, resize). Nothing here needs Qt except the canvas itself.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 MAX_REDRAWS_PER_S = 4
+BAR_TOP = 1.12  # α and normalised permutation importance are in [0, 1]: a fixed axis never re-layouts
 
 
 @dataclass(frozen=True)
@@ -53,16 +55,50 @@ def style_axes(fig, axes, colors: ChartColors) -> None:
 
 
 def make_canvas(height_px: int = 220):
-    """A (figure, Qt canvas) pair sized for a dock."""
+    """A (figure, Qt canvas) pair sized for a dock (fixed margins: constrained layout doubles draw time)."""
     from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
     from matplotlib.figure import Figure
     from qtpy.QtWidgets import QSizePolicy
 
-    fig = Figure(figsize=(4, height_px / 100), dpi=100, layout="constrained")
+    fig = Figure(figsize=(4, height_px / 100), dpi=100)
     canvas = FigureCanvasQTAgg(fig)
     canvas.setMinimumHeight(height_px)
     canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     return fig, canvas
+
+
+class Blitter:
+    """Keep a background of everything static; repaint only ``animated`` artists on updates."""
+
+    def __init__(self, canvas):
+        self.canvas = canvas
+        self.artists: list = []
+        self._background = None
+        canvas.mpl_connect("draw_event", self._on_draw)
+
+    def full(self) -> None:
+        """Layout changed: a full draw (deferred to the event loop) re-caches the background."""
+        self._background = None
+        self.canvas.draw_idle()
+
+    def fast(self) -> None:
+        """Only the animated artists changed."""
+        if self._background is None:
+            self.full()
+            return
+        self.canvas.restore_region(self._background)
+        self._draw_artists()
+        self.canvas.blit(self.canvas.figure.bbox)
+
+    def _on_draw(self, event) -> None:
+        self._background = self.canvas.copy_from_bbox(self.canvas.figure.bbox)
+        self._draw_artists()
+
+    def _draw_artists(self) -> None:
+        fig = self.canvas.figure
+        for artist in self.artists:
+            if artist.figure is fig:
+                fig.draw_artist(artist)
 
 
 class ThrottledRedraw:
@@ -99,71 +135,144 @@ class ThrottledRedraw:
             self._timer.start()
 
 
-# --- what the docks draw ----------------------------------------------------------------------------
-def draw_training_curves(loss_ax, acc_ax, curves, colors: ChartColors) -> None:
+# --- training curves --------------------------------------------------------------------------------
+class CurvesChart:
     """Loss per step (line) and per epoch (dots) above train/validation accuracy per epoch."""
-    fig = loss_ax.figure
-    for ax in (loss_ax, acc_ax):
+
+    def __init__(self, canvas, colors: ChartColors):
+        fig = canvas.figure
+        self.loss_ax, self.acc_ax = fig.subplots(2, 1, sharex=True)
+        fig.subplots_adjust(left=0.15, right=0.97, top=0.96, bottom=0.15, hspace=0.12)
+        self.blitter = Blitter(canvas)
+        kw = dict(animated=True)
+        self.step_line, = self.loss_ax.plot([], [], color="#7fb3ff", lw=1, **kw)
+        self.epoch_dots, = self.loss_ax.plot([], [], "o", color="#7fb3ff", ms=3, **kw)
+        self.train_line, = self.acc_ax.plot([], [], "o-", color="#2ecc40", ms=3, label="train", **kw)
+        self.val_line, = self.acc_ax.plot([], [], "s-", color="#ffdc00", ms=3, label="validation", **kw)
+        self.blitter.artists = [self.step_line, self.epoch_dots, self.train_line, self.val_line]
+        self.loss_ax.set_ylabel("train loss", fontsize=8)
+        self.acc_ax.set_ylabel("accuracy", fontsize=8)
+        self.acc_ax.set_xlabel("epoch", fontsize=8)
+        self.acc_ax.set_ylim(0, 1.02)
+        self.acc_ax.legend(loc="lower right", fontsize=7)
+        self.reset(1)
+        self.restyle(colors)
+
+    def restyle(self, colors: ChartColors) -> None:
+        style_axes(self.loss_ax.figure, (self.loss_ax, self.acc_ax), colors)
+        self.blitter.full()
+
+    def reset(self, epochs: int) -> None:
+        """A new run: empty curves, x axis over all its epochs."""
+        for line in self.blitter.artists:
+            line.set_data([], [])
+        self.acc_ax.set_xlim(0, max(1, epochs))
+        self.loss_ax.set_ylim(0, 1.0)
+        self.blitter.full()
+
+    def update(self, curves) -> None:
+        self.step_line.set_data(curves.step_x, curves.step_loss)
+        self.epoch_dots.set_data(curves.epochs, curves.epoch_loss)
+        self.train_line.set_data(curves.epochs, curves.train_accuracy)
+        self.val_line.set_data(curves.epochs, [v if math.isfinite(v) else math.nan for v in curves.val_accuracy])
+        finite = [v for v in curves.step_loss + curves.epoch_loss if math.isfinite(v)]
+        top = max(finite) if finite else 1.0
+        low, high = self.loss_ax.get_ylim()
+        last_x = max(curves.step_x[-1:] + curves.epochs[-1:] + [0])
+        if top > high or top < 0.4 * high or last_x > self.acc_ax.get_xlim()[1]:
+            self.loss_ax.set_ylim(0, top * 1.15 or 1.0)  # outgrown (or far too loose): re-layout once
+            self.acc_ax.set_xlim(0, max(self.acc_ax.get_xlim()[1], math.ceil(last_x)))
+            self.blitter.full()
+        else:
+            self.blitter.fast()
+
+
+# --- importance bars --------------------------------------------------------------------------------
+class ImportanceChart:
+    """Grouped bars (α, permutation) per channel in its layer colour with values on them, or α history.
+
+    Per-epoch α updates change bar heights and labels in place and blit; the axes are redrawn only
+    when channels, groups or the mode change.
+    """
+
+    def __init__(self, canvas, colors: ChartColors):
+        self.ax = canvas.figure.subplots()
+        canvas.figure.subplots_adjust(left=0.13, right=0.97, top=0.95, bottom=0.14)
+        self.blitter = Blitter(canvas)
+        self.colors = colors
+        self._layout = None
+        self._bars: dict[str, list] = {}
+        self._texts: dict[str, list] = {}
+
+    def show_bars(self, data, labels: dict[str, str] | None = None) -> None:
+        layout = ("bars", tuple(data.channels), tuple(data.groups), data.note, tuple(sorted((labels or {}).items())))
+        if layout != self._layout:
+            self._draw_bars(data, labels)
+            self._layout = layout
+            self.blitter.full()
+            return
+        for name, heights in data.groups.items():
+            for patch, text, h in zip(self._bars[name], self._texts[name], heights):
+                patch.set_height(h)
+                text.set_position((patch.get_x() + patch.get_width() / 2, h if math.isfinite(h) else 0.0))
+                text.set_text(f"{h:.2f}" if math.isfinite(h) else "")
+        self.blitter.fast()
+
+    def _draw_bars(self, data, labels) -> None:
+        from .importance_logic import PERMUTATION_GROUP
+
+        ax, colors = self.ax, self.colors
         ax.clear()
-    loss_ax.plot(curves.step_x, curves.step_loss, color="#7fb3ff", lw=1)
-    if curves.epochs:
-        loss_ax.plot(curves.epochs, curves.epoch_loss, "o", color="#7fb3ff", ms=3)
-        acc_ax.plot(curves.epochs, curves.train_accuracy, "o-", color="#2ecc40", ms=3, label="train")
-        if any(math.isfinite(v) for v in curves.val_accuracy):
-            acc_ax.plot(curves.epochs, curves.val_accuracy, "s-", color="#ffdc00", ms=3, label="validation")
-        acc_ax.legend(loc="lower right", fontsize=7)
-    loss_ax.set_ylabel("train loss", fontsize=8)
-    acc_ax.set_ylabel("accuracy", fontsize=8)
-    acc_ax.set_ylim(0, 1.02)
-    acc_ax.set_xlabel("epoch", fontsize=8)
-    style_axes(fig, (loss_ax, acc_ax), colors)
+        self._bars, self._texts, self.blitter.artists = {}, {}, []
+        width = 0.8 / max(1, len(data.groups))
+        positions = list(range(len(data.channels)))
+        for g, (name, heights) in enumerate(data.groups.items()):
+            xs = [p - 0.4 + width * (g + 0.5) for p in positions]
+            hatched = name == PERMUTATION_GROUP
+            bars = ax.bar(xs, heights, width * 0.92, color=data.colors, alpha=0.55 if hatched else 1.0,
+                          hatch="///" if hatched else None, edgecolor=colors.text if hatched else "none",
+                          linewidth=0.0, label=(labels or {}).get(name, name))
+            self._bars[name] = list(bars)
+            self._texts[name] = []
+            for patch, h in zip(bars, heights):
+                patch.set_gid(name)  # lets tests and exports read each bar's group back from the artist
+                patch.set_animated(True)
+                text = ax.text(patch.get_x() + patch.get_width() / 2, h if math.isfinite(h) else 0.0,
+                               f"{h:.2f}" if math.isfinite(h) else "", ha="center", va="bottom", fontsize=7,
+                               color=colors.text, animated=True)
+                self._texts[name].append(text)
+                self.blitter.artists += [patch, text]
+        ax.set_xticks(positions, data.channels)
+        ax.set_xlim(-0.6, max(0, len(positions) - 1) + 0.6)
+        ax.set_ylim(0, BAR_TOP)
+        ax.set_ylabel("importance", fontsize=8)
+        if len(data.groups) > 1:
+            ax.legend(fontsize=7, loc="upper right")
+        if data.note:
+            ax.text(0.5, 0.55, data.note, transform=ax.transAxes, ha="center", va="center", wrap=True,
+                    fontsize=8, color=colors.warning)
+        style_axes(ax.figure, (ax,), colors)
 
+    def show_history(self, epochs: list[int], series: dict[str, list[float]], line_colors: list[str]) -> None:
+        """α of each channel over the epochs, one line per channel in its layer colour."""
+        ax, colors = self.ax, self.colors
+        ax.clear()
+        self._layout, self.blitter.artists = ("history",), []
+        for (name, values), color in zip(series.items(), line_colors):
+            ax.plot(epochs, values, "o-", ms=3, lw=1.5, color=color, label=name)
+        if series:
+            ax.legend(fontsize=7, loc="best")
+            ax.set_xlabel("epoch", fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no history yet: it grows with every training epoch", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=8, color=colors.warning)
+        ax.set_ylabel("α", fontsize=8)
+        ax.set_ylim(0, 1.0)
+        style_axes(ax.figure, (ax,), colors)
+        self.blitter.full()
 
-def draw_importance_bars(ax, data, colors: ChartColors, labels: dict[str, str] | None = None) -> None:
-    """Grouped bars: one group per measure (α, permutation), one bar per channel in its layer colour,
-    the value written on each bar. ``labels`` renames groups in the legend."""
-    from .importance_logic import PERMUTATION_GROUP
-
-    ax.clear()
-    n_groups = max(1, len(data.groups))
-    width = 0.8 / n_groups
-    positions = list(range(len(data.channels)))
-    for g, (name, heights) in enumerate(data.groups.items()):
-        xs = [p - 0.4 + width * (g + 0.5) for p in positions]
-        hatched = name == PERMUTATION_GROUP
-        bars = ax.bar(xs, heights, width * 0.92, color=data.colors, alpha=0.55 if hatched else 1.0,
-                      hatch="///" if hatched else None, edgecolor=colors.text if hatched else "none",
-                      linewidth=0.0, label=(labels or {}).get(name, name))
-        for patch in bars:
-            patch.set_gid(name)  # lets tests and exports read each bar's group back from the artist
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, color=colors.text, padding=1)
-    ax.set_xticks(positions, data.channels)
-    top = max([h for heights in data.groups.values() for h in heights if math.isfinite(h)] + [0.0])
-    ax.set_ylim(0, max(0.1, top * 1.18))
-    ax.set_ylabel("importance", fontsize=8)
-    if len(data.groups) > 1:
-        ax.legend(fontsize=7, loc="upper right")
-    if data.note:
-        ax.text(0.5, 0.55, data.note, transform=ax.transAxes, ha="center", va="center", wrap=True,
-                fontsize=8, color=colors.warning)
-    style_axes(ax.figure, (ax,), colors)
-
-
-def draw_importance_history(ax, epochs: list[int], series: dict[str, list[float]], line_colors: list[str],
-                            colors: ChartColors) -> None:
-    """α of each channel over the epochs, one line per channel in its layer colour."""
-    ax.clear()
-    for (name, values), color in zip(series.items(), line_colors):
-        ax.plot(epochs, values, "o-", ms=3, lw=1.5, color=color, label=name)
-    if series:
-        ax.legend(fontsize=7, loc="best")
-        ax.set_xlabel("epoch", fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no history yet: it grows with every training epoch", transform=ax.transAxes,
-                ha="center", va="center", fontsize=8, color=colors.warning)
-    ax.set_ylabel("α", fontsize=8)
-    ax.set_ylim(0, 1.0)
-    style_axes(ax.figure, (ax,), colors)
+    def restyle(self, colors: ChartColors) -> None:
+        self.colors, self._layout = colors, None  # next show_* redraws everything in the new colours
 
 
 def bar_heights(ax, group: str) -> dict[str, float]:

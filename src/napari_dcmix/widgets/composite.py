@@ -113,6 +113,17 @@ def update_composite(viewer, session, payload: dict | None = None) -> list:
     return layers
 
 
+def viewer_grid(viewer):
+    """The viewer's grid model (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
+    grid = getattr(getattr(viewer, "canvas", None), "grid", None)
+    return grid if grid is not None else viewer.grid
+
+
+def set_side_by_side(viewer, enabled: bool) -> None:
+    """Grid view on/off: the composite and every channel each in its own panel, for comparison."""
+    viewer_grid(viewer).enabled = bool(enabled)
+
+
 class _LiveUpdates:
     """Per-session glue: a model set by any dock publishes its α; α, site or plate changes redraw."""
 

@@ -11,9 +11,8 @@ from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxL
 
 from ..colors import channel_rgb
 from . import importance_logic as logic
-from .charts import (ThrottledRedraw, bar_heights, draw_importance_bars, draw_importance_history, make_canvas,
-                     theme_colors)
-from .composite import composite_layers, ensure_live_updates
+from .charts import ImportanceChart, bar_heights, make_canvas, theme_colors
+from .composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
 from .session import get_session
 from .workers import RunningJob, notify_error, permutation_updates, start_worker
 
@@ -38,7 +37,7 @@ class ImportanceWidget(QWidget):
         self._build()
         self.session.importance_changed.connect(self._on_importance)
         napari_viewer.events.theme.connect(self._on_theme)
-        napari_viewer.grid.events.enabled.connect(self._sync_grid_button)
+        viewer_grid(napari_viewer).events.enabled.connect(self._sync_grid_button)
         running = self._running  # the lambda must not hold the dock: it runs while the dock is deleted
         self.destroyed.connect(lambda *_: running.shutdown(detach=True))
         if self.session.importance is None and self.session.model is not None:
@@ -52,8 +51,8 @@ class ImportanceWidget(QWidget):
         self.info_label.setWordWrap(True)
         layout.addWidget(self.info_label)
         self.figure, self.canvas = make_canvas(240)
-        self.ax = self.figure.subplots()
-        self._redraw = ThrottledRedraw(self, self.canvas.draw_idle)
+        self.chart = ImportanceChart(self.canvas, theme_colors(self.viewer))
+        self.ax = self.chart.ax
         layout.addWidget(self.canvas)
 
         row = QHBoxLayout()
@@ -98,17 +97,15 @@ class ImportanceWidget(QWidget):
         self._draw()
 
     def _draw(self) -> None:
-        colors = theme_colors(self.viewer)
         payload = self.payload
         if self.history_button.isChecked():
             epochs, series = logic.history_series(payload)
-            draw_importance_history(self.ax, epochs, series, channel_rgb(list(series)), colors)
+            self.chart.show_history(epochs, series, channel_rgb(list(series)))
         else:
             labels = {logic.ALPHA_GROUP: _GROUP_LABELS.get((payload or {}).get("kind"), "α"),
                       logic.PERMUTATION_GROUP: "permutation (normalised)"}
-            draw_importance_bars(self.ax, logic.chart_data(payload, self.permutation), colors, labels)
+            self.chart.show_bars(logic.chart_data(payload, self.permutation), labels)
         self.info_label.setText(self._info_text())
-        self._redraw.request()
 
     def _info_text(self) -> str:
         payload = self.payload
@@ -190,7 +187,7 @@ class ImportanceWidget(QWidget):
     # --- side by side, exports ----------------------------------------------------------------
     def set_side_by_side(self, enabled: bool) -> None:
         """Grid view: the composite and every channel in its own panel (and back)."""
-        self.viewer.grid.enabled = bool(enabled)
+        set_side_by_side(self.viewer, enabled)
         if enabled and not composite_layers(self.viewer):
             from napari.utils.notifications import show_info
 
@@ -199,13 +196,14 @@ class ImportanceWidget(QWidget):
     def _sync_grid_button(self, *_):
         try:
             self.side_by_side_button.blockSignals(True)
-            self.side_by_side_button.setChecked(bool(self.viewer.grid.enabled))
+            self.side_by_side_button.setChecked(bool(viewer_grid(self.viewer).enabled))
             self.side_by_side_button.blockSignals(False)
         except RuntimeError:  # the dock was deleted; napari drops this callback once it is collected
             pass
 
     def _on_theme(self, *_):
         try:
+            self.chart.restyle(theme_colors(self.viewer))
             self._draw()
         except RuntimeError:  # the dock was deleted
             pass

@@ -21,7 +21,7 @@ from ..training.device import DEVICES
 from . import train_logic as logic
 from .composite import ensure_live_updates
 from .importance_logic import importance_payload, live_payload
-from .charts import ThrottledRedraw, draw_training_curves, make_canvas, theme_colors
+from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
 from .session import get_session
 from .workers import RunningJob, TrainJob, guarded, notify_error, start_worker, training_updates
 
@@ -143,9 +143,9 @@ class TrainWidget(QWidget):
         layout.addLayout(buttons)
 
         self.figure, self.canvas = make_canvas(260)
-        self.loss_ax, self.acc_ax = self.figure.subplots(2, 1, sharex=True)
+        self.chart = CurvesChart(self.canvas, theme_colors(self.viewer))
+        self.loss_ax, self.acc_ax = self.chart.loss_ax, self.chart.acc_ax
         self._redraw = ThrottledRedraw(self, self._draw_curves)
-        self._draw_curves()
         layout.addWidget(self.canvas)
         self.status_label = QLabel("not trained yet")
         self.status_label.setWordWrap(True)
@@ -206,7 +206,7 @@ class TrainWidget(QWidget):
         self._job = TrainJob()
         self._history, self._curves = [], logic.Curves()
         self._stopping = self._failed = False
-        self._redraw.flush()
+        self.chart.reset(self.epochs.value())
         worker = start_worker(training_updates, self._job, plate, labels, self.config(), self.init_model,
                               TORCH_THREADS)
         worker.yielded.connect(self._on_update)
@@ -368,13 +368,13 @@ class TrainWidget(QWidget):
 
     # --- drawing and lifecycle ----------------------------------------------------------------
     def _draw_curves(self) -> None:
-        draw_training_curves(self.loss_ax, self.acc_ax, self._curves, theme_colors(self.viewer))
-        self.canvas.draw_idle()
+        self.chart.update(self._curves)
 
     def _on_theme(self, *_):
         try:
-            self.warning_label.setStyleSheet(f"color: {theme_colors(self.viewer).warning}")
-            self._redraw.request()
+            colors = theme_colors(self.viewer)
+            self.warning_label.setStyleSheet(f"color: {colors.warning}")
+            self.chart.restyle(colors)
         except RuntimeError:  # the dock was deleted; napari drops this callback once it is collected
             pass
 

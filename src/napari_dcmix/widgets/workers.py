@@ -164,12 +164,13 @@ def _alpha_now(trainer) -> np.ndarray | None:
 def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
                      torch_threads: int | None = None) -> Iterator[TrainUpdate]:
     """Build the Trainer (reads plate statistics) and run it, all in the worker thread."""
-    if torch_threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(torch_threads)
     from ..training import Trainer
 
+    previous_threads = torch.get_num_threads()  # per pool thread (OpenMP): restore for the next job
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
     try:
         trainer = Trainer(plate, labels, config, init=init)
         job.trainer = trainer
@@ -186,6 +187,8 @@ def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
             run.close()  # on Stop: Trainer.run's finally keeps the best model in trainer.result
     except RuntimeError as err:
         raise WorkerFailure(err) from err
+    finally:
+        torch.set_num_threads(previous_threads)
     return trainer.result
 
 

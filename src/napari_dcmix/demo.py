@@ -1,0 +1,109 @@
+"""The demo: napari with all four docks on the sample plate (or a plate of the user's).
+
+``run_demo(screenshots=DIR)`` drives the whole workflow unattended — open, click a well, train,
+apply, compare side by side — and saves a screenshot of each stage; that is how the README's images
+are made and how a server without a display shows what the plugin does.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+DOCKS = ("Plate browser", "Train", "Channel importance", "Apply")
+DEMO_WELL = "B03"
+
+
+def open_viewer(plate: str | None = None):
+    """A viewer with the four docks, the plate open and its labels loaded."""
+    import napari
+
+    from .plate.sample import sample_plate_dir
+
+    if plate is None:
+        print("preparing the sample plate (first run: a few seconds)…", flush=True)
+        path = sample_plate_dir()
+        labels = path / "labels.csv"
+    else:
+        path, labels = Path(plate).expanduser(), None
+    viewer = napari.Viewer(title="napari-dcmix")
+    docks = {}
+    for name in DOCKS:
+        _, widget = viewer.window.add_plugin_dock_widget("napari-dcmix", name, tabify=name in ("Apply",))
+        docks[name] = widget
+    browser = docks["Plate browser"]
+    browser.open_plate(path, labels_csv=labels if labels and labels.exists() else None,
+                       column="phenotype" if labels else None)
+    if plate is None:
+        train = docks["Train"]
+        train.epochs.setValue(6)  # about two minutes on a laptop CPU
+    return viewer, docks
+
+
+def run_demo(plate: str | None = None, screenshots: str | None = None) -> None:
+    import napari
+
+    viewer, docks = open_viewer(plate)
+    if screenshots:
+        _Unattended(viewer, docks, Path(screenshots)).start()
+    napari.run()
+
+
+class _Unattended:
+    """Drive the docks like a user would, one stage at a time from the Qt event loop (never blocking)."""
+
+    def __init__(self, viewer, docks, out: Path):
+        from qtpy.QtCore import QTimer
+
+        self.viewer, self.docks, self.out = viewer, docks, out
+        out.mkdir(parents=True, exist_ok=True)
+        self.steps = self._script()
+        self.waiting = None
+        self.deadline = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(250)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self):
+        self.viewer.window._qt_window.resize(1600, 1000)
+        self.timer.start()
+
+    def _shot(self, name: str) -> None:
+        path = self.out / name
+        self.viewer.screenshot(str(path), canvas_only=False, flash=False)
+        print(f"screenshot: {path}", flush=True)
+
+    def _script(self):
+        browser, train, importance, apply = (self.docks[n] for n in DOCKS)
+        yield lambda: not browser.thumbnails_running, 60
+        browser.show_well(browser.plate_id, DEMO_WELL)
+        yield None, 1.5
+        self._shot("01_plate_browser.png")
+        train.start()
+        yield lambda: not train.is_training, 900
+        browser.show_well(browser.plate_id, DEMO_WELL)
+        yield None, 1.5
+        self._shot("02_trained_importance_composite.png")
+        apply.predict_plate()
+        yield lambda: apply.rows() and not getattr(apply, "is_running", False) and not apply.workers_running(), 600
+        yield None, 1.5
+        self._shot("03_applied_predictions.png")
+        importance.set_side_by_side(True)
+        yield None, 2.0
+        self._shot("04_side_by_side.png")
+        importance.set_side_by_side(False)
+
+    def _tick(self):
+        now = time.monotonic()
+        if self.waiting is not None:
+            condition, deadline = self.waiting
+            done = condition() if callable(condition) else now >= deadline
+            if not done and now < deadline:
+                return
+        try:
+            condition, timeout = next(self.steps)
+        except StopIteration:
+            self.timer.stop()
+            self.viewer.close()
+            return
+        self.waiting = (condition, now + timeout)
