@@ -48,14 +48,21 @@ class Probe:
         self.timer.stop()
         return np.maximum(np.diff(np.asarray(self.ticks)) * 1000 - PROBE_MS, 0.0)
 
+    def worst(self, n: int = 5) -> list[tuple[float, float]]:
+        """(start time, stall ms) of the ``n`` longest gaps."""
+        ticks = np.asarray(self.ticks)
+        gaps = np.diff(ticks) * 1000 - PROBE_MS
+        return [(float(ticks[i]), float(gaps[i])) for i in np.argsort(gaps)[::-1][:n]]
+
 
 class HandlerClock:
     """GUI-thread time spent in selected functions (to find the cause of a stall)."""
 
     def __init__(self):
         self.times: dict[str, list[float]] = {}
+        self.spans: list[tuple[float, float, str]] = []  # (start, end, label) for blaming stalls
 
-    def wrap(self, owner, name: str, label: str):
+    def wrap(self, owner, name: str, label: str, detail=None):
         original = getattr(owner, name)
         times = self.times.setdefault(label, [])
 
@@ -64,7 +71,9 @@ class HandlerClock:
             try:
                 return original(*args, **kwargs)
             finally:
-                times.append((time.perf_counter() - t0) * 1000)
+                t1 = time.perf_counter()
+                times.append((t1 - t0) * 1000)
+                self.spans.append((t0, t1, label + (f" [{detail(*args)}]" if detail else "")))
 
         setattr(owner, name, timed)
 
@@ -83,10 +92,20 @@ def stats(stalls: np.ndarray, seconds: float) -> dict:
 
 
 def wait(app, seconds: float, until=None) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end and not (until and until()):
-        app.processEvents()
-        time.sleep(0.002)
+    """Run the real Qt event loop (C++, as in napari) for ``seconds`` or until ``until()`` is true.
+
+    A Python loop of processEvents + sleep would itself need the GIL on every turn and so measure
+    the benchmark, not napari."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    if until is not None:
+        poll = QTimer()
+        poll.setInterval(50)
+        poll.timeout.connect(lambda: until() and loop.quit())
+        poll.start()
+    loop.exec()
 
 
 def main(argv=None) -> int:
@@ -116,7 +135,7 @@ def main(argv=None) -> int:
     print(f"sample plate: {args.wells} wells, {args.size}px, written in {time.perf_counter() - t0:.1f} s", flush=True)
 
     clock = HandlerClock()
-    clock.wrap(train_dock.TrainWidget, "_on_update", "train dock: event handler")
+    clock.wrap(train_dock.TrainWidget, "_on_update", "train dock: event handler", lambda self, u: u.event.kind)
     clock.wrap(train_dock.TrainWidget, "_draw_curves", "train dock: curves redraw")
     clock.wrap(importance_dock.ImportanceWidget, "_draw", "importance dock: chart rebuild")
     clock.wrap(composite, "update_composite", "composite update")
@@ -165,12 +184,17 @@ def main(argv=None) -> int:
     train.stop_button.click()
     wait(app, 60.0, until=lambda: train.worker is None)
     training = stats(probe.stop(), time.perf_counter() - t0)
+    blame = []
+    for start, gap in probe.worst(5):
+        inside = sorted({label for a, b, label in clock.spans if a < start + gap / 1000 and b > start})
+        blame.append({"stall_ms": round(gap, 1), "at_s": round(start - t0, 2), "during": inside})
     training.update(started, epochs_done=len(train._curves.epochs), epochs_progress=round(steps, 2),
                     measured_training_s=round(time.perf_counter() - t1, 1))
 
     result = {
         "goal_max_stall_ms": 100, "probe_interval_ms": PROBE_MS,
         "baseline_idle": baseline, "while_training": training, "gui_thread_handlers": clock.summary(),
+        "longest_stalls": blame,
         "settings": {"wells": args.wells, "size": args.size, "tile": args.tile, "batch_size": args.batch_size,
                      "device": train.device_label.text(), "torch_threads": train_dock.TORCH_THREADS,
                      "max_redraws_per_s": charts.MAX_REDRAWS_PER_S},
@@ -186,6 +210,9 @@ def main(argv=None) -> int:
     print("\nGUI-thread time per handler:")
     for name, row in result["gui_thread_handlers"].items():
         print(f"  {name:<34} calls {row['calls']:>5}  max {row['max_ms']:>7} ms  mean {row['mean_ms']:>6} ms")
+    print("\nlongest stalls while training and what the GUI thread was doing:")
+    for row in blame:
+        print(f"  {row['stall_ms']:>7} ms at {row['at_s']:>6} s: {', '.join(row['during']) or 'no plugin code'}")
     verdict = "PASS" if training["max_ms"] < 100 else "FAIL"
     print(f"\nlongest stall while training: {training['max_ms']} ms ({verdict}, goal < 100 ms)")
     out = Path(args.out)

@@ -4,9 +4,10 @@
 
 1. Click to layers on screen for a 5-channel 1080x1080 uint16 site (goal < 0.5 s): a real mouse
    click on the plate map, then Qt events and a synchronous canvas repaint finished with glFinish.
-   First click (no channel layers yet; plate statistics still being computed in the background),
-   then switching between wells (layers replaced in place), with the plate's site cache emptied
-   before each click so every switch reads its five TIFFs, and once more with the site cached.
+   First a click that must create the five layers (the plate was opened without showing a well;
+   normally opening does that; plate statistics are still being computed in the background), then
+   switching between wells (layers replaced in place), with the plate's site cache emptied before
+   each click so every switch reads its five TIFFs, and once more with the sites cached.
 2. Open 96 / 384 / 1536-well plates in the dock (index by file names + plate map painted + first
    well shown; statistics and thumbnails continue in the background and are not counted). One
    tiny TIFF is hard-linked under every file name, 2 sites x 3 channels per well. Goal: the 1536
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
         paints = []
         for _ in range(5):
             t0 = time.perf_counter()
-            dock.grid.repaint()  # the plate map with every thumbnail
+            dock.grid.grab()  # paints the whole plate map, every thumbnail, into a pixmap
             paints.append(time.perf_counter() - t0)
         opens[n] = {"files": n_files, "open_median_s": statistics.median(times), "open_all_s": times,
                     "index_only_median_s": statistics.median(index_times),
@@ -192,7 +193,7 @@ def main(argv=None) -> int:
     print(f"\nPlate browser ({result['machine']['gl_renderer']}, {os.cpu_count()} CPUs, "
           f"load average {result['machine']['load_average_1min']:.1f})\n")
     print("| measurement | value | goal |\n|---|---|---|")
-    print(f"| first click → 5 × 1080² layers created and on screen | {ms(first)} | < 500 ms |")
+    print(f"| click that creates the 5 channel layers (first display) | {ms(first)} | < 500 ms |")
     print(f"| switch well, site read from disk (median of {len(uncached)}, max {ms(max(uncached))}) "
           f"| {ms(clicks['switch_uncached_median_s'])} | < 500 ms |")
     print(f"| switch well, site cached (median) | {ms(clicks['switch_cached_median_s'])} | |")

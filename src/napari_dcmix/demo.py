@@ -85,7 +85,7 @@ class _Unattended:
         yield None, 1.5
         self._shot("02_trained_importance_composite.png")
         apply.predict_plate()
-        yield lambda: apply.rows() and not getattr(apply, "is_running", False) and not apply.workers_running(), 600
+        yield lambda: bool(apply.rows()) and not apply.cancel_button.isEnabled(), 600
         yield None, 1.5
         self._shot("03_applied_predictions.png")
         importance.set_side_by_side(True)

@@ -6,7 +6,6 @@ import dataclasses
 import time
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from qtpy.QtCore import Qt, QThreadPool
 
@@ -266,3 +265,14 @@ def test_closing_mid_run_stops_worker(qtbot, open_dock, setup, monkeypatch, note
     assert not [m for m in notes() if "skipped" in m or "error" in m.lower()]
     if how == "plate":
         assert not session.predictions  # late sites of the old run are ignored
+
+
+def test_opens_from_the_plugins_menu(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-dcmix", "Apply")
+    assert isinstance(widget, ApplyWidget) and "No model yet" in widget.summary.text()
+    assert widget.session is get_session(viewer)  # keyed on the viewer, not on the proxy plugins get
+    qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)  # explains what is missing
+    assert "no plate open" in notes()[-1]
+    qtbot.mouseClick(widget.export_button, Qt.MouseButton.LeftButton)
+    assert "nothing to export yet" in notes()[-1]

@@ -283,3 +283,13 @@ def test_dock_is_reachable_from_the_plugin_menu(make_napari_viewer):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-dcmix", "Plate browser")
     assert isinstance(widget, PlateBrowserWidget)
+
+
+def test_closing_the_viewer_joins_the_background_threads(browser, qtbot, tmp_path):
+    viewer, dock = browser()
+    wells = [f"{r}{c:02d}" for r in "ABCDEFGH" for c in range(1, 13)]
+    dock.open_plate(str(write_imagexpress(tmp_path / "big", wells=wells, sites=1, channels=2, size=8)))
+    qtbot.waitUntil(lambda: dock.stats is not None, timeout=10000)
+    workers = dock.background.workers
+    viewer.close()  # the window's close event stops and joins the workers before Qt deletes the dock
+    assert workers == [] and QThreadPool.globalInstance().activeThreadCount() == 0

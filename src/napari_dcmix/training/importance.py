@@ -18,6 +18,7 @@ from ..errors import DcmixError
 from ..plate import Plate, SiteKey
 from .data import SiteSource, grid_tiles, labeled_sites
 from .device import resolve_device
+from .predictor import model_on_device
 from .trained import TrainedModel
 
 
@@ -64,7 +65,7 @@ def permutation_importance(trained: TrainedModel, plate: Plate, labels: dict, ma
         raise DcmixError("none of the labeled sites could be read; see the plate's problems")
     x, y = np.concatenate(xs), np.asarray(ys)
     dev = resolve_device(device)
-    model = trained.model.to(dev).eval()
+    model = model_on_device(trained.model, dev)
     base = _accuracy(model, x, y, dev)
     n = len(trained.channels)
     drops = {}

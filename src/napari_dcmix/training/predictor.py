@@ -6,6 +6,7 @@ dock can show results as they arrive; any plate whose channels match the model's
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -46,21 +47,30 @@ def predict_sites(trained: TrainedModel, plate: Plate, keys: list[SiteKey] | Non
     norm = trained.stats if stats == "model" else plate.channel_stats().subset(order)
     source = SiteSource(plate, norm, order, cache_bytes=0)
     dev = resolve_device(device)
-    model = trained.model.to(dev).eval()
+    model = model_on_device(trained.model, dev)
     keys = plate.sites if keys is None else list(keys)
     start = time.perf_counter()
-    with torch.no_grad():
-        for done, key in enumerate(keys, 1):
-            site = source.get(key)
-            if site is None:
-                continue
+    for done, key in enumerate(keys, 1):
+        site = source.get(key)
+        if site is None:
+            continue
+        # no_grad per site, never across a yield: the consumer may close us from another thread
+        with torch.no_grad():
             tiles = grid_tiles(site, trained.tile)
             probs = []
             for i in range(0, len(tiles), batch_size):
                 batch = torch.from_numpy(tiles[i:i + batch_size]).to(dev)
                 probs.append(torch.softmax(model(batch).float(), dim=1).cpu())
             mean = torch.cat(probs).mean(0).numpy().astype(np.float64)
-            yield SitePrediction(key, mean, done, len(keys), time.perf_counter() - start)
+        yield SitePrediction(key, mean, done, len(keys), time.perf_counter() - start)
+
+
+def model_on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The model on ``device`` without moving the caller's copy (docks share one model object)."""
+    current = next(model.parameters()).device
+    if current == device:
+        return model.eval()
+    return copy.deepcopy(model).to(device).eval()
 
 
 def well_probabilities(site_predictions: list[SitePrediction] | dict) -> dict[tuple[str, str], np.ndarray]:

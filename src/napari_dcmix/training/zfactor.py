@@ -28,7 +28,8 @@ def z_prime(pos_values: Iterable[float], neg_values: Iterable[float]) -> float:
             raise DcmixError(f"Z′ needs at least 2 {name} control wells with predictions (have {values.size}); "
                              f"label more {name} control wells and predict them")
         if not np.all(np.isfinite(values)):
-            raise DcmixError(f"Z′ got a value that is not a number among the {name} controls; predict those wells again")
+            raise DcmixError(f"Z′ got a value that is not a number among the {name} controls; "
+                             "predict those wells again")
     spread = 3.0 * (pos.std(ddof=1) + neg.std(ddof=1))
     window = abs(pos.mean() - neg.mean())
     if window == 0.0:

@@ -55,7 +55,6 @@ class LabelPanel(QWidget):
         self.class_list.setToolTip("The legend of the plate map: each class, its colour and how many wells carry it.\n"
                                    "Double-click a class to rename it; keys 1-9 on the plate map assign class 1-9.")
         self.class_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.class_list.setMaximumHeight(140)
         self.class_list.itemChanged.connect(self._item_renamed)
         self.class_list.itemDoubleClicked.connect(lambda item, _col: self.class_list.editItem(item, 0))
         layout.addWidget(self.class_list)
@@ -111,7 +110,7 @@ class LabelPanel(QWidget):
         self._refreshing = True
         self.class_list.clear()
         for i, name in enumerate(self.classes()):
-            item = QTreeWidgetItem([name, str(counts.get(name, 0)), str(predicted.get(name, 0)) if preds else "–"])
+            item = QTreeWidgetItem([name, str(counts.get(name, 0)), str(predicted.get(name, 0))])
             item.setIcon(0, _swatch(colors[name]))
             item.setData(0, Qt.ItemDataRole.UserRole, name)
             item.setToolTip(0, f"key {i + 1} on the plate map assigns '{name}'" if i < 9 else name)
@@ -122,6 +121,10 @@ class LabelPanel(QWidget):
                 self.class_list.setCurrentItem(item)
         if self.class_list.currentItem() is None and self.class_list.topLevelItemCount():
             self.class_list.setCurrentItem(self.class_list.topLevelItem(0))
+        self.class_list.setColumnHidden(2, not preds)
+        rows = max(2, min(self.class_list.topLevelItemCount(), 8))
+        row_h = self.class_list.sizeHintForRow(0) if self.class_list.topLevelItemCount() else 18
+        self.class_list.setFixedHeight(self.class_list.header().sizeHint().height() + rows * max(row_h, 16) + 6)
         self._refreshing = False
         self.save_button.setText("Save labels… •" if self.dirty else "Save labels…")
 

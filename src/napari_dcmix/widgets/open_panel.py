@@ -112,6 +112,16 @@ class OpenPanel(QWidget):
             self.column_combo.setCurrentText(pick)
         return columns
 
+    def show_plate(self, plate, pattern: str | None) -> None:
+        """Reflect an opened plate: its folder, pattern, plate selector and a one-line summary."""
+        self.path_edit.setText(str(plate.root))
+        self.pattern_edit.setText(pattern or "")
+        self.set_plates(plate.plates, plate.plates[0])
+        keys = plate.well_keys()
+        n_sites = max((len(plate.sites_of(w, p)) for p, w in keys), default=0)
+        self.info.setText(f"{plate.root.name}: {plate.format.wells}-well, {len(keys)} wells with images, up to "
+                          f"{n_sites} sites, {len(plate.channels)} channels ({', '.join(plate.channels)})")
+
     def set_plates(self, plates: list[str], current: str | None = None) -> None:
         self.plate_combo.clear()
         for plate in plates:
@@ -146,10 +156,10 @@ class OpenPanel(QWidget):
 
 
 def guess_labels_csv(folder: Path) -> Path | None:
-    """A labels CSV that obviously belongs to ``folder``: ``labels.csv`` in it, or
-    ``<folder>_labels.csv`` beside it (what the plate browser saves)."""
-    for candidate in (folder / "labels.csv", folder.parent / f"{folder.name}_labels.csv",
-                      Path.home() / "napari-dcmix" / f"{folder.name}_labels.csv"):
+    """A labels CSV that obviously belongs to ``folder``: ``labels.csv`` in it (as the sample plate
+    has), or ``<folder>_labels.csv`` beside it. Nothing is guessed from elsewhere: plate folder
+    names repeat (Plate1), and another plate's labels must never load silently."""
+    for candidate in (folder / "labels.csv", folder.parent / f"{folder.name}_labels.csv"):
         if candidate.is_file():
             return candidate
     return None

@@ -17,38 +17,15 @@ from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
 
-from .._layers import META_KEY
 from ..errors import DcmixError
 from ..plate import Plate, SiteKey, open_plate, read_labels, well_position
+from .background import PlateBackground
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
-from .plate_grid import PlateGrid
+from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
 from .session import get_session
 from .site_layers import apply_plate_contrast, provisional_stats, show_site
-from .background import PlateBackground, shutdown
-
-NEXT_KEY, PREV_KEY = "PageDown", "PageUp"  # free in napari's default keymap (arrows step dims)
-
-
-def _on_destroyed(workers: list, viewer_ref, *_args) -> None:
-    """Join our workers and unbind our keys; a plain function so it can run while Qt destroys the dock."""
-    shutdown(workers)
-    viewer = viewer_ref()
-    if viewer is not None:
-        for key in (NEXT_KEY, PREV_KEY):
-            try:
-                viewer.bind_key(key, None)
-            except (KeyError, ValueError, TypeError):
-                pass
-
-
-def _warm_up_layers() -> None:
-    """Pay napari's one-time cost of a first Image layer (lazy imports, pint's unit registry: about
-    a second) while the user is still choosing a plate, not on their first click."""
-    import numpy as np
-    from napari.layers import Image
-
-    Image(np.zeros((2, 2), np.uint16), contrast_limits=(0, 1))
+from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, on_destroyed, plate_metadata, warm_up_layers
 
 
 class PlateBrowserWidget(QWidget):
@@ -75,12 +52,10 @@ class PlateBrowserWidget(QWidget):
         self.session.predictions_changed.connect(self._on_predictions)
         self.session.site_changed.connect(self._on_session_site)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        ref = weakref.ref(self)
-        napari_viewer.bind_key(NEXT_KEY, lambda _v: ref() and ref().next_well(), overwrite=True)
-        napari_viewer.bind_key(PREV_KEY, lambda _v: ref() and ref().previous_well(), overwrite=True)
-        self.destroyed.connect(partial(_on_destroyed, self.background.workers, weakref.ref(napari_viewer)))
+        bind_well_keys(napari_viewer, self)
+        self.destroyed.connect(partial(on_destroyed, self.background.workers, weakref.ref(napari_viewer)))
         QTimer.singleShot(0, self._follow_existing_layers)
-        QTimer.singleShot(0, _warm_up_layers)
+        QTimer.singleShot(0, warm_up_layers)
 
     # --- UI -----------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -100,10 +75,13 @@ class PlateBrowserWidget(QWidget):
         layout.addWidget(self.open_panel)
 
         self.grid = PlateGrid()
-        self.grid.setToolTip("")
         self.grid.well_clicked.connect(self.show_well)
         self.grid.selection_changed.connect(self._selection_changed)
         layout.addWidget(self.grid)
+        hint = QLabel(GRID_HINT, toolTip=f"{GRID_HELP} {NEXT_KEY}/{PREV_KEY} move between wells from anywhere.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: gray; font-size: 11px;")
+        layout.addWidget(hint)
 
         nav = QHBoxLayout()
         self.prev_button = QPushButton("◀", toolTip=f"Previous well ({PREV_KEY}, or ← on the plate map)")
@@ -116,11 +94,10 @@ class PlateBrowserWidget(QWidget):
         self.site_combo.activated.connect(self._site_chosen)
         self.mosaic_box = QCheckBox("All sites", toolTip="Tile all sites of the well into one image per channel")
         self.mosaic_box.toggled.connect(self._mosaic_toggled)
-        nav.addWidget(self.prev_button)
-        nav.addWidget(self.next_button)
-        nav.addWidget(QLabel("Site"))
-        nav.addWidget(self.site_combo, 1)
-        nav.addWidget(self.mosaic_box)
+        self.where = QLabel("Site")
+        for widget, stretch in ((self.prev_button, 0), (self.next_button, 0), (self.where, 0),
+                                (self.site_combo, 1), (self.mosaic_box, 0)):
+            nav.addWidget(widget, stretch)
         layout.addLayout(nav)
 
         view = QHBoxLayout()
@@ -135,8 +112,6 @@ class PlateBrowserWidget(QWidget):
         view.addWidget(QLabel("Colour by"))
         view.addWidget(self.color_combo)
         layout.addLayout(view)
-        self.where = QLabel("")
-        layout.addWidget(self.where)
 
         box = QGroupBox("Labels")
         box_layout = QVBoxLayout(box)
@@ -175,10 +150,10 @@ class PlateBrowserWidget(QWidget):
             notifications.show_error(f"Could not open the plate: {err}")
             return None
         self._set_plate(plate, pattern, publish=True)
-        if labels_csv is None:
-            labels_csv = guess_labels_csv(plate.root)
-        if labels_csv:
-            self.load_labels(labels_csv, column)
+        guessed = labels_csv is None and guess_labels_csv(plate.root)
+        if labels_csv or guessed:
+            if self.load_labels(labels_csv or guessed, column) and guessed:
+                notifications.show_info(f"Loaded the labels in {guessed} (column '{self.session.label_column}').")
         if plate.problems:
             more = f" (and {len(plate.problems) - 1} more; see the dock)" if len(plate.problems) > 1 else ""
             notifications.show_warning(f"Plate opened with problems: {plate.problems[0]}{more}")
@@ -192,8 +167,6 @@ class PlateBrowserWidget(QWidget):
     def _set_plate(self, plate: Plate, pattern: str | None, publish: bool) -> None:
         self.plate, self.pattern, self.stats, self.current_key = plate, pattern, None, None
         self.background.start(plate)  # cancels the previous plate's workers without waiting
-        self.open_panel.path_edit.setText(str(plate.root))
-        self.open_panel.pattern_edit.setText(pattern or "")
         self.label_panel.loaded_csv = self.label_panel.saved_path = None
         self.label_panel.dirty = False
         if publish:
@@ -201,12 +174,7 @@ class PlateBrowserWidget(QWidget):
             self.session.classes.clear()
             self.session.set_labels({}, "label")
             self.open_panel.set_csv(None)
-        self.open_panel.set_plates(plate.plates, plate.plates[0])
-        fmt = plate.format
-        channels = ", ".join(plate.channels)
-        n_sites = max((len(plate.sites_of(w, p)) for p, w in plate.well_keys()), default=0)
-        self.open_panel.info.setText(f"{plate.root.name}: {fmt.wells}-well, {len(plate.well_keys())} wells with "
-                                     f"images, up to {n_sites} sites, {len(plate.channels)} channels ({channels})")
+        self.open_panel.show_plate(plate, pattern)
         self.show_plate_id(plate.plates[0])
         self._watch_window()
 
@@ -306,8 +274,8 @@ class PlateBrowserWidget(QWidget):
             self.show_plate_id(key.plate)
         self.grid.set_current(key.well)
         self._fill_sites(key)
-        self.where.setText(f"Showing {key.well}" + (" (all sites)" if mosaic else f", site {key.site}")
-                           + (f" of {key.plate}" if key.plate else ""))
+        self.where.setText(f"{key.well} · site")
+        self.where.setToolTip(f"Showing {key.label()}" + (" (all sites tiled)" if mosaic else ""))
         self.session.set_site(key)
         return True
 
@@ -401,8 +369,8 @@ class PlateBrowserWidget(QWidget):
         self._maybe_follow(event.value)
 
     def _maybe_follow(self, layer) -> None:
-        meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
-        if isinstance(meta, dict) and meta.get("plate") and not self._is_open(meta["plate"]):
+        meta = plate_metadata(layer)
+        if meta is not None and not self._is_open(meta["plate"]):
             if self._pending_follow is None:
                 self._pending_follow = meta
                 QTimer.singleShot(0, self._follow_pending)

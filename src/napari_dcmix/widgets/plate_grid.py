@@ -19,6 +19,11 @@ from .plate_logic import (GridGeometry, col_wells, header_labels, label_step, re
 NEUTRAL = QColor("#5b616b")       # a well with images but no label
 CURRENT = QColor("#ffd400")       # the well shown in napari
 PROBLEM = QColor("#ff4136")
+GRID_HINT = "click: view · shift/ctrl-click, drag: select · 1-9: assign"
+GRID_HELP = ("Click a well to show it in napari. Shift-click selects a rectangle from the last clicked well, "
+             "ctrl-click adds or removes one well, dragging selects a rectangle, a row letter or column number "
+             "selects the row or column.\nWith the plate map focused: arrow keys move between wells, 1-9 assign "
+             "class 1-9, 0 or Delete unlabel, Esc clears the selection.")
 _ARROWS = {Qt.Key.Key_Right: "next", Qt.Key.Key_Left: "prev", Qt.Key.Key_Down: "down", Qt.Key.Key_Up: "up"}
 _OWN_KEYS = set(_ARROWS) | {Qt.Key.Key_Escape, Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_Space,
                             Qt.Key.Key_Return, Qt.Key.Key_Enter} | {Qt.Key(Qt.Key.Key_0.value + i) for i in range(10)}
@@ -79,15 +84,22 @@ class PlateGrid(QWidget):
         self.update()
 
     def set_current(self, well: str | None) -> None:
+        for old_or_new in (self.current, well):
+            if old_or_new:
+                self.update_well(old_or_new)
         self.current = well
-        self.update()
 
     def set_thumbnail(self, well: str, image: QImage | None, problem: str | None = None) -> None:
         if image is not None:
             self.thumbs[well] = image
         if problem:
             self.problems[well] = problem
-        self.update()
+        self.update_well(well)
+
+    def update_well(self, well: str) -> None:
+        """Repaint one cell only: a 1536-well sweep must not repaint the whole map per thumbnail."""
+        x, y, w, h = self.grid_geometry().well_rect(well)
+        self.update(QRectF(x - 3, y - 3, w + 6, h + 6).toAlignedRect())
 
     def set_problem(self, well: str, problem: str | None) -> None:
         if problem:
@@ -140,10 +152,14 @@ class PlateGrid(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        self._paint_headers(p, g)
+        dirty = event.rect()
+        if dirty.left() < g.ox or dirty.top() < g.oy:
+            self._paint_headers(p, g)
         pad = max(0.5, g.cell * 0.07)
-        for r in range(self.rows):
-            for c in range(self.cols):
+        r0, c0 = g.cell_at(dirty.left(), dirty.top(), clamp=True)
+        r1, c1 = g.cell_at(dirty.right(), dirty.bottom(), clamp=True)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
                 x, y, w, h = g.cell_rect(r, c)
                 self._paint_well(p, well_id(r, c + 1), QRectF(x + pad, y + pad, w - 2 * pad, h - 2 * pad), g.cell)
         if self._drag:
@@ -246,8 +262,10 @@ class PlateGrid(QWidget):
         hit = g.hit(pos.x(), pos.y())
         hover = hit[1] if hit[0] == "well" else None
         if hover != self._hover:
+            for well in (self._hover, hover):
+                if well:
+                    self.update_well(well)
             self._hover = hover
-            self.update()
         if self._press is None or not (event.buttons() & Qt.MouseButton.LeftButton):
             return
         start, first, _ = self._press

@@ -85,7 +85,12 @@ _SESSIONS: "weakref.WeakKeyDictionary[Any, DcmixSession]" = weakref.WeakKeyDicti
 
 
 def get_session(viewer) -> DcmixSession:
-    """The session of ``viewer``, created on first use."""
+    """The session of ``viewer``, created on first use.
+
+    Docks opened from the Plugins menu get a per-dock proxy of the viewer: unwrap it, so every dock of
+    one viewer shares one session however it was opened.
+    """
+    viewer = getattr(viewer, "__wrapped__", viewer)
     session = _SESSIONS.get(viewer)
     if session is None:
         session = DcmixSession(viewer)
