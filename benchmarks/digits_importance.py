@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seeds = min(args.seeds, 1)
         args.epochs = args.epochs or 2
-    args.epochs = args.epochs or 20
+    args.epochs = args.epochs or 30
     torch.set_num_threads(args.threads)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
 

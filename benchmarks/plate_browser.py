@@ -4,10 +4,11 @@
 
 1. Click to layers on screen for a 5-channel 1080x1080 uint16 site (goal < 0.5 s): a real mouse
    click on the plate map, then Qt events and a synchronous canvas repaint finished with glFinish.
-   First a click that must create the five layers (the plate was opened without showing a well;
-   normally opening does that; plate statistics are still being computed in the background), then
-   switching between wells (layers replaced in place), with the plate's site cache emptied before
-   each click so every switch reads its five TIFFs, and once more with the sites cached.
+   Opening the plate shows its first well (the five layers are created then); the first click
+   follows at once (plate statistics still being computed in the background), then switching
+   between wells (layers replaced in place) with the plate's site cache emptied before each click
+   so every switch reads its five TIFFs, and once more with the sites cached. Last, a click after
+   the user deleted the channel layers, which creates them again.
 2. Open 96 / 384 / 1536-well plates in the dock (index by file names + plate map painted + first
    well shown; statistics and thumbnails continue in the background and are not counted). One
    tiny TIFF is hard-linked under every file name, 2 sites x 3 channels per well. Goal: the 1536
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -77,7 +79,7 @@ def write_linked_plate(root: Path, n_wells: int, sites: int = 2, channels: int =
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wells", type=int, default=9, help="wells of the 1080x1080 plate (default 9)")
-    parser.add_argument("--repeats", type=int, default=3, help="opens per plate format (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="opens per plate format (median)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "plate_browser.json"))
     args = parser.parse_args(argv)
 
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
     from napari_dcmix.plate.reader import SiteCache
     from napari_dcmix.widgets.plate_dock import PlateBrowserWidget
 
-    tmp = Path(tempfile.mkdtemp(prefix="dcmix-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="dcmix-plate-browser-bench-"))
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
     dock = PlateBrowserWidget(viewer)
@@ -122,22 +124,30 @@ def main(argv=None) -> int:
     # --- 1. click latency ----------------------------------------------------------------------
     big = tmp / "big"
     wells = write_big_plate(big, args.wells)
-    dock.open_plate(str(big), show_first=False)
+    t0 = time.perf_counter()
+    dock.open_plate(str(big))  # shows the first well: the five layers are created here
     on_screen()
-    first = click(wells[0])
-    assert dock.current_key is not None and dock.current_key.well == wells[0], "first click did not show the well"
+    open_first = time.perf_counter() - t0
     assert len(viewer.layers) == 5 and viewer.layers[0].data.shape == (1080, 1080)
+    first = click(wells[1])  # the user's first click: statistics are still computed in the background
+    assert dock.current_key.well == wells[1], "first click did not show the well"
     wait_idle()
     uncached, cached = [], []
-    for well in wells[1:] + wells[:1]:
+    for well in wells[2:] + wells[:2]:
         dock.plate._cache = SiteCache(16)  # benchmark only: force a read of the five TIFFs
         uncached.append(click(well))
         assert dock.current_key.well == well
-    for well in wells[1:] + wells[:1]:
+    for well in wells[2:] + wells[:2]:
         cached.append(click(well))
-    clicks = {"first_click_s": first, "switch_uncached_median_s": statistics.median(uncached),
-              "switch_uncached_max_s": max(uncached), "switch_cached_median_s": statistics.median(cached),
-              "n_switches": len(uncached)}
+    viewer.layers.clear()  # the user deleted the channel layers: the next click creates them again
+    on_screen()
+    dock.plate._cache = SiteCache(16)
+    create = click(wells[3])
+    assert len(viewer.layers) == 5
+    clicks = {"open_and_first_well_s": open_first, "first_click_s": first,
+              "switch_uncached_median_s": statistics.median(uncached), "switch_uncached_max_s": max(uncached),
+              "switch_cached_median_s": statistics.median(cached), "n_switches": len(uncached),
+              "click_creating_layers_s": create}
 
     # --- 2. open time vs plate size ------------------------------------------------------------
     plates = {}
@@ -188,15 +198,18 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     viewer.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
     ms = lambda s: f"{1000 * s:.0f} ms"  # noqa: E731
     print(f"\nPlate browser ({result['machine']['gl_renderer']}, {os.cpu_count()} CPUs, "
           f"load average {result['machine']['load_average_1min']:.1f})\n")
     print("| measurement | value | goal |\n|---|---|---|")
-    print(f"| click that creates the 5 channel layers (first display) | {ms(first)} | < 500 ms |")
+    print(f"| open the 1080² plate, first well's 5 layers created and on screen | {ms(open_first)} | |")
+    print(f"| first click after opening (statistics still computing) | {ms(first)} | < 500 ms |")
     print(f"| switch well, site read from disk (median of {len(uncached)}, max {ms(max(uncached))}) "
           f"| {ms(clicks['switch_uncached_median_s'])} | < 500 ms |")
     print(f"| switch well, site cached (median) | {ms(clicks['switch_cached_median_s'])} | |")
+    print(f"| click after the user deleted the layers (5 layers created) | {ms(create)} | |")
     for n, v in opens.items():
         print(f"| open {n}-well plate ({v['files']} files; index alone {ms(v['index_only_median_s'])}) "
               f"| {ms(v['open_median_s'])} | |")

@@ -62,6 +62,10 @@ def main(argv=None) -> int:
     QTest.mouseClick(dock.grid, Qt.MouseButton.LeftButton, pos=dock.grid.cell_center(well))
     settle(0.5, until=lambda: not dock.busy())
     viewer.reset_view()
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()  # the "labels loaded" toast would cover the canvas
     settle(0.5)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,16 @@ def test_random_bytes_missing_file_and_folder(tmp_path):
         assert "\n" not in str(info.value)
 
 
+def test_truncated_model_file(tmp_path):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, ChannelClassifier("dcmix", 3, 2), {})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a napari-dcmix model file") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
 def _save_raw(path, **overrides):
     model = ChannelClassifier("dcmix", 3, 2)
     payload = {"format": "napari-dcmix", "format_version": 1, "state_dict": model.state_dict(),

@@ -14,6 +14,7 @@ from napari.utils.notifications import notification_manager
 from napari_dcmix._layers import META_KEY
 from napari_dcmix.colors import channel_rgb
 from napari_dcmix.training import TrainConfig, Trainer
+from napari_dcmix.widgets import composite as composite_module
 from napari_dcmix.widgets import importance_logic
 from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, update_composite, viewer_grid
 from napari_dcmix.widgets.importance_dock import ImportanceWidget
@@ -38,34 +39,43 @@ def headless_model(plate, labels, model="dcmix", epochs=1):
     return Trainer(plate, labels, config).fit()
 
 
-def expected_composite(plate, key, trained) -> np.ndarray:
+def expected_composite(plate, key, trained, alpha=None) -> np.ndarray:
     """Σ_c α_c x_c computed independently: raw site -> model channel order -> normalise -> blend."""
     raw = plate.read_site(key).astype(np.float64)
     order = [plate.channels.index(c) for c in trained.channels]
     low, high = trained.stats.low.astype(np.float64), trained.stats.high.astype(np.float64)
     normalised = (raw[order] - low[:, None, None]) / (high - low)[:, None, None]
-    alpha = trained.model.mixing.alpha().detach().numpy().astype(np.float64)[0]
+    if alpha is None:
+        alpha = trained.model.mixing.alpha().detach().numpy()[0]
+    alpha = np.asarray(alpha, np.float64)
     return np.einsum("c,cyx->yx", alpha, normalised)
 
 
-def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot):
+def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot, monkeypatch):
     viewer, importance, session, plate, _ = docks
     train = TrainWidget(viewer)
     viewer.window.add_dock_widget(train, name="Train")
     fast_settings(train, epochs=2)
     live_composites = []
+    real_update = composite_module.update_composite
 
-    def record(payload):
-        layers = composite_layers(viewer)
-        if payload is not None and not payload["final"] and layers:
-            live_composites.append((payload["epoch"], np.array(layers[0].data)))
+    def recording_update(viewer_, session_, payload=None):
+        layers = real_update(viewer_, session_, payload)
+        current = session_.importance
+        if current is not None and not current["final"] and layers:
+            live_composites.append((current["alpha"][0].copy(), np.array(layers[0].data)))
+        return layers
 
-    session.importance_changed.connect(record)
+    monkeypatch.setattr(composite_module, "update_composite", recording_update)
     start = len(notification_manager.records)
     qtbot.mouseClick(train.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: train.worker is None, timeout=TIMEOUT_MS)
+    qtbot.wait(100)  # the composite refresh runs on a short timer after the signal
     assert errors_since(start) == []
-    assert [epoch for epoch, _ in live_composites] == [0, 1, 2]  # the composite follows every epoch
+    assert live_composites, "the composite was not shown while training"
+    for alpha, data in live_composites:  # each live composite is Σ α_c x_c with the α of that moment
+        np.testing.assert_allclose(data, expected_composite(plate, session.site, session.model, alpha),
+                                   rtol=1e-5, atol=1e-5)
 
     trained = session.model
     heights = importance.bar_heights()
@@ -85,6 +95,7 @@ def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot):
     layer.contrast_limits = (0.1, 0.6)  # the user's contrast survives a well switch
     other = plate.sites[5]
     session.set_site(other)
+    qtbot.wait(100)
     assert composite_layers(viewer) == [layer]
     np.testing.assert_allclose(layer.data, expected_composite(plate, other, trained), rtol=1e-5, atol=1e-5)
     assert tuple(layer.contrast_limits) == pytest.approx((0.1, 0.6))
@@ -139,6 +150,7 @@ def test_cancel_permutation_importance(docks, qtbot):
 def test_all_channels_model_has_no_alpha_but_permutation_works(docks, qtbot):
     viewer, importance, session, plate, labels = docks
     session.set_model(headless_model(plate, labels, model="all-channels"))
+    qtbot.wait(100)
     assert importance.bar_groups() == []
     assert any("no α" in t.get_text() for t in importance.ax.texts)
     assert composite_layers(viewer) == []

@@ -293,3 +293,33 @@ def test_closing_the_viewer_joins_the_background_threads(browser, qtbot, tmp_pat
     workers = dock.background.workers
     viewer.close()  # the window's close event stops and joins the workers before Qt deletes the dock
     assert workers == [] and QThreadPool.globalInstance().activeThreadCount() == 0
+
+
+def test_file_open_with_the_plugin_reader_makes_the_dock_follow(browser, qtbot, tmp_path):
+    pytest.importorskip("napari_dcmix._reader")
+    viewer, dock = browser()
+    root = write_imagexpress(tmp_path / "ixm")
+    viewer.open(str(root), plugin="napari-dcmix")  # what File > Open of the folder does
+    qtbot.waitUntil(lambda: dock.plate is not None, timeout=5000)
+    assert dock.plate.root == root and dock.current_key is not None
+    assert len(channel_layers(viewer)) == 3  # adopted
+    wait_idle(qtbot, dock)
+
+
+def test_class_list_add_rename_delete(browser, qtbot, tmp_path):
+    viewer, dock = browser()
+    dock.open_plate(str(write_imagexpress(tmp_path / "ixm")))
+    panel, session = dock.label_panel, get_session(viewer)
+    panel.add_class("a")
+    panel.add_class("b")
+    dock.grid.set_selection(["B02", "B03"])
+    assert panel.assign("a") == 2
+    item = panel.class_list.topLevelItem(0)
+    item.setText(0, "alive")  # what editing the class name in the list does
+    qtbot.waitUntil(lambda: session.classes == ["alive", "b"], timeout=2000)
+    assert session.labels == {("Plate1", "B02"): "alive", ("Plate1", "B03"): "alive"}
+    assert dock.grid.labels == {"B02": "alive", "B03": "alive"}
+    assert panel.delete_class("alive", confirm=False)
+    assert session.classes == ["b"] and session.labels == {} and panel.dirty
+    assert panel.class_list.topLevelItemCount() == 1
+    wait_idle(qtbot, dock)

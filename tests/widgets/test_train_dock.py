@@ -15,7 +15,6 @@ from napari_dcmix.plate import ChannelStats
 from napari_dcmix.errors import DcmixError
 from napari_dcmix.training import TrainedModel, Trainer
 from napari_dcmix.widgets import train_logic
-from napari_dcmix.widgets.session import get_session
 from napari_dcmix.widgets.train_dock import TrainWidget
 
 TIMEOUT_MS = 60_000
@@ -229,4 +228,3 @@ def test_train_logic_without_qt(tmp_path):
     assert not train_logic.inside(train_logic.default_save_path(plate_root, "dcmix", plate_root), plate_root)
     assert train_logic.save_problem(plate_root / "sub" / "m.pt", plate_root)
     assert train_logic.save_problem(tmp_path / "m.pt", plate_root) is None
-    assert get_session is not None

@@ -109,7 +109,8 @@ def load_checkpoint(path: str | os.PathLike,
     except Exception as err:  # noqa: BLE001 - any failure to read is the user's file, never a crash
         if isinstance(err, OSError):
             reason = err.strerror or _first_line(err)
-            raise CheckpointError(f"cannot read model file {path}: {reason}; check permissions") from None
+            raise CheckpointError(f"cannot read model file {path}: {reason}; "
+                                  "check that it is readable or choose another file") from None
         why = _load_failure_reason(err)
         raise CheckpointError(f"{path} is not a napari-dcmix model file ({why}); {choose}") from None
 

@@ -16,9 +16,17 @@ from ..plate import Plate
 from .thumbnails import start_worker, thumbnail_size, thumbnail_stream
 
 
+class BackgroundError(Exception):
+    """A failure inside a background sweep, under a type superqt reports (it drops RuntimeErrors
+    raised by generators silently: no ``errored``, no ``finished``)."""
+
+
 def _tagged(tag: int, stream):
-    for item in stream:
-        yield (tag, *item)
+    try:
+        for item in stream:
+            yield (tag, *item)
+    except RuntimeError as err:
+        raise BackgroundError(f"{type(err).__name__}: {err}") from err
 
 
 def _stats_job(tag: int, plate: Plate):
@@ -69,12 +77,17 @@ class PlateBackground(QObject):
     def thumbnails_running(self) -> bool:
         return any(getattr(h, "is_thumbnails", False) and h.running for h in self.workers)
 
-    def start(self, plate: Plate) -> None:
-        """Forget the previous plate (its workers are cancelled, not awaited) and compute statistics."""
+    def cancel(self) -> None:
+        """Forget the current plate: its workers are asked to quit (not awaited), late results ignored."""
         shutdown(self.workers, wait=False)
         self._tag += 1
-        self.plate, self.stats = plate, None
+        self.plate, self.stats, self._stats_pending = None, None, False
         self.thumbs.clear()
+
+    def start(self, plate: Plate) -> None:
+        """Compute ``plate``'s statistics, then (on request) its thumbnails, in the background."""
+        self.cancel()
+        self.plate = plate
         self._stats_pending = True
         self._track(start_worker(_stats_job, self._tag, plate, on_return=self._on_stats, on_error=self._on_error))
 

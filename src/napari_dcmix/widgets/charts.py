@@ -88,7 +88,7 @@ class Blitter:
             return
         self.canvas.restore_region(self._background)
         self._draw_artists()
-        self.canvas.blit(self.canvas.figure.bbox)
+        self.canvas.update()  # not blit(): blit repaints synchronously, update() coalesces with other paints
 
     def _on_draw(self, event) -> None:
         self._background = self.canvas.copy_from_bbox(self.canvas.figure.bbox)
@@ -154,7 +154,7 @@ class CurvesChart:
         self.acc_ax.set_ylabel("accuracy", fontsize=8)
         self.acc_ax.set_xlabel("epoch", fontsize=8)
         self.acc_ax.set_ylim(0, 1.02)
-        self.acc_ax.legend(loc="lower right", fontsize=7)
+        self.acc_ax.legend(loc="upper left", fontsize=7, ncols=2)
         self.reset(1)
         self.restyle(colors)
 
@@ -162,12 +162,13 @@ class CurvesChart:
         style_axes(self.loss_ax.figure, (self.loss_ax, self.acc_ax), colors)
         self.blitter.full()
 
-    def reset(self, epochs: int) -> None:
-        """A new run: empty curves, x axis over all its epochs."""
+    def reset(self, epochs: int, loss_top: float = 1.0) -> None:
+        """A new run: empty curves, x axis over all its epochs, loss axis up to ``loss_top`` (≈ the
+        first loss, so the axes need no re-layout while the loss falls)."""
         for line in self.blitter.artists:
             line.set_data([], [])
         self.acc_ax.set_xlim(0, max(1, epochs))
-        self.loss_ax.set_ylim(0, 1.0)
+        self.loss_ax.set_ylim(0, loss_top)
         self.blitter.full()
 
     def update(self, curves) -> None:

@@ -13,7 +13,8 @@ from ..plate.labels import default_label_column
 from .plate_logic import csv_columns
 
 PATTERN_HELP = ("Only needed when the plate is not recognised: a regular expression over file names with "
-                "named groups well, site and channel, e.g.\n(?P<well>[A-P]\\d+)_s(?P<site>\\d+)_(?P<channel>w\\d)\\.tif")
+                "named groups well, site and channel, e.g.\n"
+                "(?P<well>[A-P]\\d+)_s(?P<site>\\d+)_(?P<channel>w\\d)\\.tif")
 
 
 def _path_row(edit: QLineEdit, button: QToolButton) -> QHBoxLayout:
@@ -119,8 +120,13 @@ class OpenPanel(QWidget):
         self.set_plates(plate.plates, plate.plates[0])
         keys = plate.well_keys()
         n_sites = max((len(plate.sites_of(w, p)) for p, w in keys), default=0)
-        self.info.setText(f"{plate.root.name}: {plate.format.wells}-well, {len(keys)} wells with images, up to "
-                          f"{n_sites} sites, {len(plate.channels)} channels ({', '.join(plate.channels)})")
+        text = (f"{plate.root.name}: {plate.format.wells}-well, {len(keys)} wells with images, up to "
+                f"{n_sites} sites, {len(plate.channels)} channels ({', '.join(plate.channels)})")
+        problems = list(plate.problems)
+        if problems:
+            text += f" · ⚠ {len(problems)} problem{'s' if len(problems) > 1 else ''} (hover to read)"
+        self.info.setText(text)
+        self.info.setToolTip("\n".join(problems))
 
     def set_plates(self, plates: list[str], current: str | None = None) -> None:
         self.plate_combo.clear()
@@ -153,6 +159,7 @@ class OpenPanel(QWidget):
         if self.csv_path and self.csv_edit.isModified():
             self.csv_edit.setModified(False)
             self.set_csv(self.csv_path)
+            self.column_changed.emit(self.column or "")  # loads the labels if a plate is open
 
 
 def guess_labels_csv(folder: Path) -> Path | None:

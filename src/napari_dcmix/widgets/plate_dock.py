@@ -18,13 +18,14 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout
                             QVBoxLayout, QWidget)
 
 from ..errors import DcmixError
-from ..plate import Plate, SiteKey, open_plate, read_labels, well_position
+from ..plate import Plate, SiteKey, read_labels, well_position
 from .background import PlateBackground
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
+from .plate_logic import open_plate_without_gc
 from .session import get_session
-from .site_layers import apply_plate_contrast, provisional_stats, show_site
+from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, on_destroyed, plate_metadata, warm_up_layers
 
 
@@ -116,7 +117,7 @@ class PlateBrowserWidget(QWidget):
         box = QGroupBox("Labels")
         box_layout = QVBoxLayout(box)
         self.label_panel = LabelPanel(self.session, self.selection)
-        self.label_panel.load_requested.connect(self._load_clicked)
+        self.label_panel.load_requested.connect(self.open_panel.browse_csv)
         box_layout.addWidget(self.label_panel)
         layout.addWidget(box)
         self.grid.assign_requested.connect(self.label_panel.assign_index)
@@ -124,11 +125,10 @@ class PlateBrowserWidget(QWidget):
         self._update_controls()
 
     def _update_controls(self) -> None:
-        has_plate = self.plate is not None
-        for w in (self.prev_button, self.next_button, self.site_combo, self.mosaic_box, self.grid):
+        has_plate, has_preds = self.plate is not None, bool(self.session.predictions)
+        for w in (self.prev_button, self.next_button, self.mosaic_box, self.grid):
             w.setEnabled(has_plate)
         self.site_combo.setEnabled(has_plate and not self.mosaic_box.isChecked())
-        has_preds = bool(self.session.predictions)
         self.color_combo.model().item(1).setEnabled(has_preds)
         if not has_preds and self.color_combo.currentIndex() == 1:
             self.color_combo.setCurrentIndex(0)
@@ -145,7 +145,7 @@ class PlateBrowserWidget(QWidget):
             notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
             return None
         try:
-            plate = open_plate(path, pattern)
+            plate = open_plate_without_gc(path, pattern)
         except DcmixError as err:
             notifications.show_error(f"Could not open the plate: {err}")
             return None
@@ -155,18 +155,19 @@ class PlateBrowserWidget(QWidget):
             if self.load_labels(labels_csv or guessed, column) and guessed:
                 notifications.show_info(f"Loaded the labels in {guessed} (column '{self.session.label_column}').")
         if plate.problems:
-            more = f" (and {len(plate.problems) - 1} more; see the dock)" if len(plate.problems) > 1 else ""
+            more = f" (and {len(plate.problems) - 1} more: hover the plate summary)" if len(plate.problems) > 1 else ""
             notifications.show_warning(f"Plate opened with problems: {plate.problems[0]}{more}")
         if show_first and self.grid.sites:
             first = min(self.grid.sites, key=well_position)
             self.grid.anchor = first
             self.grid.set_selection([first])
             self.show_well(self.plate_id, first)
+        self.background.start(plate)  # after the first well: its reads do not compete with the open
         return plate
 
     def _set_plate(self, plate: Plate, pattern: str | None, publish: bool) -> None:
         self.plate, self.pattern, self.stats, self.current_key = plate, pattern, None, None
-        self.background.start(plate)  # cancels the previous plate's workers without waiting
+        self.background.cancel()  # the previous plate's workers quit; started again once the map shows
         self.label_panel.loaded_csv = self.label_panel.saved_path = None
         self.label_panel.dirty = False
         if publish:
@@ -260,10 +261,12 @@ class PlateBrowserWidget(QWidget):
         return self.show_key(key)
 
     def show_key(self, key: SiteKey) -> bool:
+        """Show one site in place; an unreadable file becomes a notification and a red cross."""
         mosaic = self.mosaic_box.isChecked()
         try:
-            stats = None if self.stats is not None else provisional_stats(self.plate, self.plate.read_site(key))
-            show_site(self.viewer, self.plate, key, mosaic=mosaic, pattern=self.pattern, stats=stats)
+            creates = not set(self.plate.channels) <= set(plugin_layers(self.viewer))  # else contrast is kept
+            stats = provisional_stats(self.plate, self.plate.read_site(key)) if self.stats is None and creates else None
+            show_site(self.viewer, self.plate, key, mosaic=mosaic, pattern=self.pattern, stats=stats, provisional=True)
         except DcmixError as err:
             self.grid.set_problem(key.well, str(err))
             notifications.show_error(f"{key.label()} could not be shown: {err}. Other wells still work.")
@@ -319,9 +322,6 @@ class PlateBrowserWidget(QWidget):
             notifications.show_warning(problem)
         return True
 
-    def _load_clicked(self) -> None:
-        self.open_panel.browse_csv()
-
     def _column_changed(self, column: str) -> None:
         if self.plate is not None and self.open_panel.csv_path:
             self.load_labels(self.open_panel.csv_path, column or None)
@@ -355,12 +355,16 @@ class PlateBrowserWidget(QWidget):
     def _on_session_plate(self, plate) -> None:
         if plate is not None and plate is not self.plate:  # another dock opened a plate: follow it
             self._set_plate(plate, self.session.pattern, publish=False)
+            self.background.start(plate)
 
     def _on_session_site(self, key) -> None:
-        if key is not None and self.plate is not None and key != self.current_key and key.well in self.grid.sites:
-            self.current_key = key
+        """Another dock showed a site (through show_site): mark it on the plate map."""
+        if key is None or self.plate is None or key == self.current_key or not self.plate.sites_of(key.well, key.plate):
+            return
+        self.current_key = key
+        if key.plate == self.plate_id:
             self.grid.set_current(key.well)
-            self._fill_sites(key)
+        self._fill_sites(key)
 
     def _is_open(self, root) -> bool:
         return self.plate is not None and Path(root).expanduser().resolve() == self.plate.root.resolve()

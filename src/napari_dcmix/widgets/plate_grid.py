@@ -177,14 +177,15 @@ class PlateGrid(QWidget):
         fm = QFontMetrics(font)
         p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         row_names, col_names = header_labels(self.rows, self.cols)
+        no_clip = int(Qt.TextFlag.TextDontClip)  # a 1536-well row is shorter than its letters
         krow = label_step(self.rows, g.cell, fm.height())
         kcol = label_step(self.cols, g.cell, fm.horizontalAdvance("48") + 3)
         for r in range(0, self.rows, krow):
             rect = QRectF(g.ox - g.left, g.oy + r * g.cell, g.left - 4, g.cell)
-            p.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), row_names[r])
+            p.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter) | no_clip, row_names[r])
         for c in range(0, self.cols, kcol):
             rect = QRectF(g.ox + c * g.cell - g.cell, g.oy - g.top, 3 * g.cell, g.top - 1)
-            p.drawText(rect, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom), col_names[c])
+            p.drawText(rect, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom) | no_clip, col_names[c])
 
     def _well_fill(self, well: str) -> tuple[QColor, bool]:
         """Fill colour, and whether it carries information (a label or a prediction)."""
@@ -194,7 +195,8 @@ class PlateGrid(QWidget):
                 conf = min(max(float(pred.get("confidence", 0.0)), 0.0), 1.0)
                 base, top = NEUTRAL, self.colors[pred["prediction"]]
                 a = 0.25 + 0.75 * conf
-                return QColor.fromRgbF(*(a * t + (1 - a) * b for t, b in zip(top.getRgbF()[:3], base.getRgbF()[:3]))), True
+                mixed = (a * t + (1 - a) * b for t, b in zip(top.getRgbF()[:3], base.getRgbF()[:3]))
+                return QColor.fromRgbF(*mixed), True
             return NEUTRAL, False
         label = self.labels.get(well)
         if label and label in self.colors:

@@ -76,11 +76,13 @@ def _layer_tuples(plate: Plate, key: SiteKey, data: np.ndarray, stats: ChannelSt
 
 
 def show_site(viewer, plate: Plate, key: SiteKey, *, mosaic: bool = False, pattern: str | None = None,
-              stats: ChannelStats | None = None) -> list:
+              stats: ChannelStats | None = None, provisional: bool = False, session=None) -> list:
     """Show ``key`` (or, with ``mosaic``, all sites of its well) as one layer per channel; returns the
     layers in channel order. Existing plugin layers get the new pixels in place; missing ones are
     created with the channel colour, additive blending and contrast from ``stats`` (default: the
-    plate statistics). Raises PlateError if a file cannot be read; the viewer is then unchanged."""
+    plate statistics; ``provisional``: stand-ins that :func:`apply_plate_contrast` replaces later). With
+    ``session``, publishes ``session.set_site(key)`` (the plate dock then marks the well).
+    Raises PlateError if a file cannot be read; the viewer is then unchanged."""
     data = read_mosaic(plate, key) if mosaic else plate.read_site(key)
     existing = plugin_layers(viewer)
     need_new = any(name not in existing for name in plate.channels)
@@ -94,7 +96,7 @@ def show_site(viewer, plate: Plate, key: SiteKey, *, mosaic: bool = False, patte
             arr, kwargs, _ = tuples[i]
             kwargs = dict(kwargs)
             kwargs["metadata"] = {META_KEY: {**meta, "auto_contrast": list(kwargs["contrast_limits"]),
-                                             "provisional": stats is not None}}
+                                             "provisional": bool(provisional and stats is not None)}}
             layer = viewer.add_image(arr, **kwargs)
         else:
             reshaped = reshaped or tuple(layer.data.shape) != tuple(data[i].shape)
@@ -107,6 +109,8 @@ def show_site(viewer, plate: Plate, key: SiteKey, *, mosaic: bool = False, patte
             layer.visible = False
     if reshaped:
         viewer.reset_view()
+    if session is not None:
+        session.set_site(key)
     return layers
 
 

@@ -7,7 +7,8 @@ worker. Stop (or closing the dock or napari) closes the generator, which keeps t
 from __future__ import annotations
 
 import functools
-import time
+import math
+import os
 from pathlib import Path
 
 from qtpy.QtCore import QEvent
@@ -20,13 +21,13 @@ from ..model.classifier import MODEL_KINDS
 from ..training.device import DEVICES
 from . import train_logic as logic
 from .composite import ensure_live_updates
-from .importance_logic import importance_payload, live_payload
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
+from .importance_logic import importance_payload, live_payload
 from .session import get_session
-from .workers import RunningJob, TrainJob, guarded, notify_error, start_worker, training_updates
+from .workers import RunningJob, TrainJob, load_model, notify_error, start_worker, training_updates, warm_up_torch
 
 #: threads torch may use while the GUI is up: one core stays free so napari never stalls
-TORCH_THREADS = max(1, (__import__("os").cpu_count() or 2) - 1)
+TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
 _last_save_folder: Path | None = None
 
 
@@ -57,12 +58,9 @@ class TrainWidget(QWidget):
         self._job: TrainJob | None = None
         self._history: list[dict] = []
         self._curves = logic.Curves()
-        self._running = RunningJob()
-        self._running.session = self.session
-        self._stopping = False
-        self._failed = False
-        self._in_progress_update, self._progress_at = False, 0.0
-        self._was_docked = False
+        self._running = RunningJob(session=self.session)
+        self._stopping = self._failed = self._in_progress_update = self._was_docked = False
+        self._last_event = None
         self._build()
         self.session.plate_changed.connect(self._refresh_labels)
         self.session.labels_changed.connect(self._refresh_labels)
@@ -73,6 +71,8 @@ class TrainWidget(QWidget):
             app.aboutToQuit.connect(self._running.shutdown)
         napari_viewer.events.theme.connect(self._on_theme)
         self._refresh_labels()
+        self.warm_up = start_worker(warm_up_torch)  # finished (not running) when already warm
+        self.warm_up.start()
 
     # --- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -145,7 +145,7 @@ class TrainWidget(QWidget):
         self.figure, self.canvas = make_canvas(260)
         self.chart = CurvesChart(self.canvas, theme_colors(self.viewer))
         self.loss_ax, self.acc_ax = self.chart.loss_ax, self.chart.acc_ax
-        self._redraw = ThrottledRedraw(self, self._draw_curves)
+        self._redraw = ThrottledRedraw(self, self._refresh_view)
         layout.addWidget(self.canvas)
         self.status_label = QLabel("not trained yet")
         self.status_label.setWordWrap(True)
@@ -190,7 +190,8 @@ class TrainWidget(QWidget):
         if self.is_training:
             return
         plate, labels = self.session.plate, dict(self.session.labels)
-        problem = logic.start_problem(plate, labels, logic.class_well_counts(plate, labels))
+        counts = logic.class_well_counts(plate, labels)
+        problem = logic.start_problem(plate, labels, counts)
         if problem is None and self.init_model is not None:
             try:
                 self.init_model.channel_order(plate.channels)
@@ -204,9 +205,9 @@ class TrainWidget(QWidget):
         from napari.utils import progress
 
         self._job = TrainJob()
-        self._history, self._curves = [], logic.Curves()
+        self._history, self._curves, self._last_event = [], logic.Curves(), None
         self._stopping = self._failed = False
-        self.chart.reset(self.epochs.value())
+        self.chart.reset(self.epochs.value(), loss_top=1.3 * math.log(max(2, len(counts))))
         worker = start_worker(training_updates, self._job, plate, labels, self.config(), self.init_model,
                               TORCH_THREADS)
         worker.yielded.connect(self._on_update)
@@ -239,31 +240,35 @@ class TrainWidget(QWidget):
             self.clear_init_button.setEnabled(self.init_model is not None)
 
     def _on_update(self, update) -> None:
+        """Record the event; the view (curves, status, progress bar) follows at ≤ 4 repaints a second."""
         event, job = update.event, self._job
-        if self._curves.add(event):
-            self._redraw.request()
-        if not self._stopping:
-            self.status_label.setText(logic.status_text(event))
+        self._last_event = event
+        self._curves.add(event)
         if event.kind == "epoch" and event.importance:
             self._history.append(dict(event.importance))
         if event.kind in ("start", "epoch") and job is not None and job.trainer is not None:
-            trainer = job.trainer
+            trainer = job.trainer  # α is published at every epoch: the chart and composite follow
             self.session.set_importance(live_payload(
                 trainer.channels, update.alpha, event.importance, trainer.stats, self._history,
                 trainer.model.kind, event.epoch, job.token))
-        self._update_progress(event)  # last: napari's progress bar runs processEvents (re-entrancy)
+        self._redraw.request()
 
-    def _update_progress(self, event) -> None:
-        """Move the activity-dock bar, at most 10 times a second (each update processes Qt events)."""
-        pbar, now = self._running.pbar, time.monotonic()
-        if pbar is None or self._in_progress_update or (event.kind == "step" and now - self._progress_at < 0.1):
+    def _refresh_view(self) -> None:
+        event = self._last_event
+        self.chart.update(self._curves)
+        if event is None:
             return
-        self._in_progress_update, self._progress_at = True, now
+        if not self._stopping:
+            self.status_label.setText(logic.status_text(event))
+        pbar = self._running.pbar
+        if pbar is None or self._in_progress_update:  # napari's bar runs processEvents: no re-entry
+            return
+        self._in_progress_update = True
         try:
-            if event.kind == "start":
+            if event.kind == "start" or pbar.total != event.total_steps:
                 pbar.total = event.total_steps
                 pbar.set_description("DCMIX training")
-            elif event.step > pbar.n:
+            if event.step > pbar.n:
                 pbar.update(event.step - pbar.n)
         finally:
             self._in_progress_update = False
@@ -302,14 +307,7 @@ class TrainWidget(QWidget):
 
     def load_init_model(self, path) -> None:
         """Load a model to fine-tune from (in a worker); a channel mismatch is reported, nothing changes."""
-        from ..training import TrainedModel
-
-        def load():
-            if False:
-                yield
-            return TrainedModel.load(path)
-
-        self._loader = start_worker(guarded, load())
+        self._loader = start_worker(load_model, path)
         self._loader.returned.connect(functools.partial(self._init_loaded, Path(path)))
         self._loader.errored.connect(notify_error)
         self._loader.finished.connect(lambda: setattr(self, "_loader", None))
@@ -367,9 +365,6 @@ class TrainWidget(QWidget):
         return True
 
     # --- drawing and lifecycle ----------------------------------------------------------------
-    def _draw_curves(self) -> None:
-        self.chart.update(self._curves)
-
     def _on_theme(self, *_):
         try:
             colors = theme_colors(self.viewer)

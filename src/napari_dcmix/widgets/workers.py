@@ -112,10 +112,10 @@ def disconnect_all(worker) -> None:
 class RunningJob:
     """A dock's worker and progress bar, reachable (and stoppable) after the dock is deleted."""
 
-    def __init__(self):
+    def __init__(self, session=None):
         self.worker = None
         self.pbar = None
-        self.session = None
+        self.session = session  # told when training stops (set_training(False))
 
     def shutdown(self, detach: bool = False) -> None:
         """Stop the worker and wait for its generator to close (dock closed, napari quitting)."""
@@ -154,6 +154,21 @@ class TrainJob:
     trainer: Any = None
 
 
+_warm_up_started = False
+
+
+def warm_up_torch():
+    """Import what torch's optimizers pull in on first use (torch._dynamo: ~800 modules, seconds, parts
+    of it holding the GIL for 100-200 ms) ahead of the first Start, so training starts without those
+    stalls. A generator so it runs in a worker; once per process."""
+    global _warm_up_started
+    if _warm_up_started:
+        return
+    _warm_up_started = True
+    yield "importing torch"
+    import torch._dynamo  # noqa: F401
+
+
 def _alpha_now(trainer) -> np.ndarray | None:
     mixing = getattr(trainer.model, "mixing", None)
     if mixing is None:
@@ -190,6 +205,18 @@ def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
     finally:
         torch.set_num_threads(previous_threads)
     return trainer.result
+
+
+def load_model(path) -> Iterator:
+    """Load a TrainedModel in a worker (big checkpoints take a while); returns it, yields nothing."""
+    from ..training import TrainedModel
+
+    if False:  # a generator, so it runs in a ClosingGeneratorWorker like every other job
+        yield
+    try:
+        return TrainedModel.load(path)
+    except RuntimeError as err:
+        raise WorkerFailure(err) from err
 
 
 def permutation_updates(trained, plate, labels: dict, device: str = "auto") -> Iterator:
