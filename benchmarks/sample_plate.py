@@ -33,8 +33,8 @@ KINDS = ("dcmix", "all-channels", "se-attention")
 
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
-    work = Path(tempfile.mkdtemp(prefix="dcmix-bench-"))
-    plate_dir = write_sample_plate(work / "plate", wells=96, sites=args.sites, size=args.size, seed=0)
+    work = tempfile.TemporaryDirectory(prefix="dcmix-sample-bench-")
+    plate_dir = write_sample_plate(Path(work.name) / "plate", wells=96, sites=args.sites, size=args.size, seed=0)
     truth = json.loads((plate_dir / "ground_truth.json").read_text())["importance"]
     plate = open_plate(plate_dir)
     labels = read_labels(plate_dir / "labels.csv", plate.sites, "phenotype")
@@ -64,6 +64,7 @@ def run(args) -> dict:
                 row.update(importance=importance, rho=spearman(vec, truth_vec), top=channels[int(np.argmax(vec))])
             runs.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "importance"}), file=sys.stderr, flush=True)
+    work.cleanup()
     return {"truth": truth, "channels": channels, "runs": runs, "config": vars(args) | {"out": str(args.out)}}
 
 
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 epochs, small sites")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--tile", type=int, default=64)
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--sites", type=int, default=2)

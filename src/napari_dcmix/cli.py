@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     plate_args(s, labels_required=True)
     s.add_argument("--out", required=True, help="model file to write (.pt)")
     s.add_argument("--classes", help="comma-separated classes to use (default: all labeled)")
-    s.add_argument("--epochs", type=int, default=8)
+    s.add_argument("--epochs", type=int, default=10)
     s.add_argument("--tile", type=int, default=64, help="tile size in pixels")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--lr", type=float, default=3e-3)

@@ -34,9 +34,6 @@ def open_viewer(plate: str | None = None):
     browser = docks["Plate browser"]
     browser.open_plate(path, labels_csv=labels if labels and labels.exists() else None,
                        column="phenotype" if labels else None)
-    if plate is None:
-        train = docks["Train"]
-        train.epochs.setValue(6)  # about two minutes on a laptop CPU
     return viewer, docks
 
 

@@ -12,6 +12,7 @@ import pytest
 import tifffile
 
 from napari_dcmix.errors import PlateError
+import napari_dcmix.plate.sample as sample
 from napari_dcmix.plate.sample import (
     CHANNELS,
     LABEL_COLUMN,
@@ -141,7 +142,7 @@ def test_half_written_plate_is_incomplete(tmp_path, monkeypatch):
 
 def test_sample_plate_dir_caches(tmp_path):
     root = sample_plate_dir(wells=96, sites=1, size=48, seed=2, cache_dir=tmp_path)
-    assert root.parent == tmp_path and root.name == "sample-plate-96w-1s-48px-seed2"
+    assert root.parent == tmp_path and root.name == f"sample-plate-v{sample.GENERATOR_VERSION}-96w-1s-48px-seed2"
     assert is_complete(root) and not [p for p in tmp_path.iterdir() if p != root]  # no temp folder left
     manifest = root / "dcmix_plate.json"
     stamp = (manifest.stat().st_mtime_ns, (root / "images" / "A01_s1_DNA.tif").stat().st_mtime_ns)
@@ -152,7 +153,7 @@ def test_sample_plate_dir_caches(tmp_path):
 def test_sample_plate_dir_uses_xdg_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     root = sample_plate_dir(sites=1, size=48, seed=1)
-    assert root == tmp_path / "xdg" / "napari-dcmix" / "sample-plate-96w-1s-48px-seed1"
+    assert root == tmp_path / "xdg" / "napari-dcmix" / f"sample-plate-v{sample.GENERATOR_VERSION}-96w-1s-48px-seed1"
     assert is_complete(root)
 
 

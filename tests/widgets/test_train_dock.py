@@ -228,3 +228,20 @@ def test_train_logic_without_qt(tmp_path):
     assert not train_logic.inside(train_logic.default_save_path(plate_root, "dcmix", plate_root), plate_root)
     assert train_logic.save_problem(plate_root / "sub" / "m.pt", plate_root)
     assert train_logic.save_problem(tmp_path / "m.pt", plate_root) is None
+
+
+def test_docks_from_the_plugins_menu_share_the_session(make_napari_viewer, qtbot, tmp_path, recwarn):
+    """napari builds the docks from napari.yaml with a PublicOnlyProxy viewer: no private access warnings."""
+    viewer = make_napari_viewer()
+    _, train = viewer.window.add_plugin_dock_widget("napari-dcmix", "Train")
+    _, importance = viewer.window.add_plugin_dock_widget("napari-dcmix", "Channel importance")
+    assert isinstance(train, TrainWidget) and train.session is importance.session
+    session, plate, _ = publish_signal_plate(viewer, tmp_path)
+    fast_settings(train, epochs=1)
+    click_start_and_wait(qtbot, train)
+    qtbot.wait(100)
+    assert session.model is not None and importance.bar_heights()
+    assert [layer.name for layer in viewer.layers] == ["DCMIX composite"]
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning) and "Private attribute" in str(w.message)]
+    train.shutdown()
+    assert no_threads_left()

@@ -6,6 +6,7 @@ Sites are keyed by :class:`SiteKey` (plate, well, site): plain sortable tuples a
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections import defaultdict
@@ -174,6 +175,21 @@ def _listed(problems: list[str], items: list[str], what: str) -> None:
 
 
 def build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
+    """Index ``root``; raises PlateError with a fix when nothing usable is found.
+
+    The garbage collector is paused meanwhile: indexing allocates a few objects per file, and in a
+    large heap (napari's) the full collections this triggers cost more than the index itself.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_index(root, pattern)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
     """Index ``root``; raises PlateError with a fix when nothing usable is found."""
     root = Path(root).expanduser()
     if not root.exists():

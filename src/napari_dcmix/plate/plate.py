@@ -137,6 +137,11 @@ class Plate:
             self._stats = stats
         return stats
 
+    def computed_channel_stats(self) -> ChannelStats | None:
+        """The statistics if already computed (never reads pixels), else None."""
+        with self._lock:
+            return self._stats
+
     def set_channel_stats(self, stats: ChannelStats) -> None:
         """Use a model's stored statistics instead (so predictions see what training saw)."""
         with self._lock:

@@ -29,9 +29,11 @@ CHANNELS = ("DNA", "ER", "RNA", "AGP", "Mito")
 LABEL_COLUMN = "phenotype"
 NEGATIVE = "negative_control"
 #: phenotype -> (channel it changes, mean fraction of that channel's per-cell signal it relocates)
-PHENOTYPES = {"mito_fragmented": ("Mito", 0.9), "er_stress": ("ER", 0.45), "nucleolar": ("RNA", 0.25)}
+PHENOTYPES = {"mito_fragmented": ("Mito", 0.9), "er_stress": ("ER", 0.7), "nucleolar": ("RNA", 0.5)}
 CLASSES = (NEGATIVE, *PHENOTYPES)
 MANIFEST = "dcmix_plate.json"
+#: Bumped whenever the images change, so cached plates from older versions are not reused.
+GENERATOR_VERSION = 2
 LAYOUT = "dcmix-sample"
 PATTERN = r"images/(?P<well>[A-Z]+\d+)_s(?P<site>\d+)_(?P<channel>[A-Za-z0-9]+)\.tif"
 _PARTIAL = ".dcmix-sample-partial"  # marks a plate being (re)generated: ours to overwrite
@@ -81,7 +83,7 @@ def _plate_map(wells: int, rng: np.random.Generator) -> list[dict]:
     counts = {k: sum(w.get("truth") == k for w in plate) for k in CLASSES}
     fill = [k for k in CLASSES for _ in range(wells // len(CLASSES) - counts[k])]
     for well, k in zip(treat, rng.permutation(fill)):
-        well.update(truth=str(k), penetrance=0.0 if k == NEGATIVE else float(rng.uniform(0.55, 0.85)))
+        well.update(truth=str(k), penetrance=0.0 if k == NEGATIVE else float(rng.uniform(0.75, 0.95)))
     for i in rng.choice(len(treat), size=round(0.1 * wells), replace=False):
         treat[i]["labeled"] = False
     return plate
@@ -139,8 +141,8 @@ def _blobs(dy, dx, cy, cx, sigma, weight):
 def _place_cells(rng, size, well):
     """Cell centres and radii: Poisson count scaled with area, light overlap allowed."""
     scale = (size / 160) ** 2
-    lo, hi = max(1, round(12 * scale)), max(2, round(25 * scale))
-    n = int(np.clip(rng.poisson(18 * scale * well["density"]), lo, hi))
+    lo, hi = max(1, round(22 * scale)), max(2, round(40 * scale))
+    n = int(np.clip(rng.poisson(30 * scale * well["density"]), lo, hi))
     cand = 6 * n
     radius = np.clip(well["radius"] * rng.lognormal(0, 0.1, cand), 7, 11)
     yx = rng.uniform(-3, size + 3, (cand, 2))
@@ -371,7 +373,7 @@ def sample_plate_dir(wells: int = 96, sites: int = 2, size: int = 160, seed: int
     if cache_dir is None:
         cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "napari-dcmix"
     parent = Path(cache_dir).expanduser()
-    target = parent / f"sample-plate-{wells}w-{sites}s-{size}px-seed{seed}"
+    target = parent / f"sample-plate-v{GENERATOR_VERSION}-{wells}w-{sites}s-{size}px-seed{seed}"
     if is_complete(target):
         return target
     try:

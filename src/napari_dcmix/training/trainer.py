@@ -29,7 +29,7 @@ from .trained import TrainedModel
 class TrainConfig:
     model: str = "dcmix"
     backbone: str = "small"
-    epochs: int = 8
+    epochs: int = 10
     tile: int = 64
     batch_size: int = 32
     lr: float = 3e-3

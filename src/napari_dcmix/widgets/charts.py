@@ -91,6 +91,9 @@ class Blitter:
         self.canvas.update()  # not blit(): blit repaints synchronously, update() coalesces with other paints
 
     def _on_draw(self, event) -> None:
+        if event is not None and (event.canvas is not self.canvas or event.canvas.is_saving()):
+            self._background = None  # savefig renders at another dpi: never reuse that as background
+            return
         self._background = self.canvas.copy_from_bbox(self.canvas.figure.bbox)
         self._draw_artists()
 

@@ -75,6 +75,7 @@ def _normalised_site(session, plate, key, mosaic: bool, payload: dict) -> np.nda
 
 def viewer_is_open(viewer) -> bool:
     """False once napari closed the viewer (a late refresh must not add layers to a closed window)."""
+    viewer = getattr(viewer, "__wrapped__", viewer)  # napari's PublicOnlyProxy of a plugin dock
     window = getattr(viewer, "window", None)
     if window is not None and not hasattr(window, "_qt_window"):  # napari deletes it on close
         return False
@@ -196,6 +197,7 @@ def ensure_live_updates(viewer, session=None) -> None:
     """Make the composite and the published α follow ``viewer``'s session (idempotent)."""
     from .session import get_session
 
+    viewer = getattr(viewer, "__wrapped__", viewer)  # a dock's proxy dies with the dock; the viewer does not
     session = session or get_session(viewer)
     if session not in _LIVE:
         _LIVE[session] = _LiveUpdates(viewer, session)

@@ -24,6 +24,9 @@ class ImportanceWidget(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
+        # docks opened from the Plugins menu get napari's PublicOnlyProxy: keep the viewer itself, so
+        # weak references and the shared session outlive this dock's proxy
+        napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = napari_viewer
         self.session = get_session(napari_viewer)
         ensure_live_updates(napari_viewer, self.session)
@@ -225,6 +228,7 @@ class ImportanceWidget(QWidget):
         try:
             with atomic_write(Path(path), "wb") as handle:
                 self.figure.savefig(handle, format="png", dpi=150, facecolor=self.figure.get_facecolor())
+            self.chart.blitter.full()  # the on-screen background must come from an on-screen draw
         except Exception as err:  # noqa: BLE001 - every failure becomes a notification
             notify_error(err)
             return False

@@ -18,12 +18,11 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout
                             QVBoxLayout, QWidget)
 
 from ..errors import DcmixError
-from ..plate import Plate, SiteKey, read_labels, well_position
+from ..plate import Plate, SiteKey, open_plate, read_labels, well_position
 from .background import PlateBackground
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
-from .plate_logic import open_plate_without_gc
 from .session import get_session
 from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, on_destroyed, plate_metadata, warm_up_layers
@@ -145,7 +144,7 @@ class PlateBrowserWidget(QWidget):
             notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
             return None
         try:
-            plate = open_plate_without_gc(path, pattern)
+            plate = open_plate(path, pattern)
         except DcmixError as err:
             notifications.show_error(f"Could not open the plate: {err}")
             return None

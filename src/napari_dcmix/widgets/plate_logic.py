@@ -7,7 +7,6 @@ Kept free of Qt so it is tested fast and exactly, and so the train/apply docks c
 from __future__ import annotations
 
 import csv
-import gc
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,20 +155,6 @@ def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
     if problem:
         lines.append(f"could not be read: {problem}")
     return "\n".join(lines)
-
-
-def open_plate_without_gc(path, pattern: str | None = None):
-    """``open_plate`` with the garbage collector paused: indexing allocates a few objects per file,
-    and in napari's large heap the full collections this triggers cost more than the index itself."""
-    from ..plate import open_plate
-
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        return open_plate(path, pattern)
-    finally:
-        if was_on:
-            gc.enable()
 
 
 # --- labels -------------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ class TrainWidget(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
+        # docks opened from the Plugins menu get napari's PublicOnlyProxy: keep the viewer itself, so
+        # weak references and the shared session outlive this dock's proxy
+        napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = napari_viewer
         self.session = get_session(napari_viewer)
         ensure_live_updates(napari_viewer, self.session)
