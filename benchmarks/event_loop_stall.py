@@ -1,9 +1,17 @@
 """Does napari stay responsive while the Train dock trains? The longest event-loop stall, measured.
 
-A 10 ms QTimer probe runs on napari's GUI thread; every gap between ticks beyond 10 ms is time the
-event loop could not react (a click, a pan, a repaint). Measured first with the viewer idle (the
-baseline), then while the Train dock trains on a synthetic plate with the importance dock and the
-DCMIX composite updating live. Goal: longest stall < 100 ms. Run under a display (xvfb-run on CI):
+A 10 ms QTimer probe runs on napari's GUI thread (inside the real Qt event loop); every gap between
+ticks beyond 10 ms is time the event loop could not react (a click, a pan, a repaint). Phases:
+
+* opening the Train and Channel-importance docks (and the one-off torch warm-up import they start),
+* idle viewer (baseline),
+* napari floor: one plain layer's data replaced once a second, no training: what any layer update
+  costs on this display (the composite does this once per epoch),
+* training through the dock's Start button with the importance chart and the DCMIX composite live.
+
+The longest training stalls are listed with the plugin code that ran inside them. ``--no-activity-bar``
+replaces napari's activity-dock progress bar by a no-op, to measure what that bar costs. Run under a
+display (xvfb-run on CI); goal: longest stall < 100 ms:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb python benchmarks/event_loop_stall.py
     ... benchmarks/event_loop_stall.py --seconds 10 --tile 32      # quicker

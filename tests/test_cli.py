@@ -28,13 +28,13 @@ def test_train_predict_importance_end_to_end(plate, tmp_path, capsys):
     root, labels = plate
     model = tmp_path / "model.pt"
     code, out, err = run(capsys, "train", root, "--pattern", SIGNAL_PATTERN, "--labels", labels, "--label-column",
-                         "phenotype", "--out", model, "--tile", 16, "--epochs", 4, "--device", "cpu", "--json")
+                         "phenotype", "--out", model, "--tile", 16, "--epochs", 8, "--device", "cpu", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert set(result) >= {"channels", "importance", "classes", "val_accuracy", "epochs", "device", "seconds"}
-    assert result["classes"] == ["negative", "positive"] and result["epochs"] == 4 and result["device"] == "cpu"
+    assert result["classes"] == ["negative", "positive"] and result["epochs"] == 8 and result["device"] == "cpu"
     assert max(result["importance"], key=result["importance"].get) == "ch2"
-    assert "epoch 4/4" in err  # progress goes to stderr
+    assert "epoch 8/8" in err  # progress goes to stderr
 
     preds = tmp_path / "pred.csv"
     code, out, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", preds, "--json")

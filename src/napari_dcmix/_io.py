@@ -23,6 +23,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
     except OSError as err:
         raise DcmixError(f"cannot write {path}: {err.strerror or err}; choose a folder you can write to") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files: colleagues must read models too
         if "b" not in mode:
             open_kwargs.setdefault("encoding", "utf-8")
             open_kwargs.setdefault("newline", "" if path.suffix == ".csv" else None)
@@ -35,6 +36,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -50,16 +50,21 @@ def test_multiple_mix_outputs():
     assert model(torch.randn(2, 4, 32, 32)).shape == (2, 2)
 
 
-def test_se_importance_is_running_mean_summing_to_one():
+def test_se_importance_is_running_mean_of_training_passes():
     model = ChannelClassifier("se-attention", 4, 2)
     x = torch.randn(3, 4, 32, 32)
-    model.eval()
+    model.train()
+    model(x)
     with torch.no_grad():
-        model(x)
         weights = model.attention.weights(x).mean(0).double().numpy()
     np.testing.assert_allclose(model.importance(), weights / weights.sum(), rtol=1e-5)
+    before = model.importance()
+    model.eval()
+    with torch.no_grad():
+        model(torch.randn(3, 4, 32, 32) * 3)  # applying the model leaves its importance alone
+    np.testing.assert_array_equal(model.importance(), before)
     model.train()
-    model(torch.randn(3, 4, 32, 32) * 3)  # training passes update it too
+    model(torch.randn(3, 4, 32, 32) * 3)
     assert model.importance().sum() == pytest.approx(1.0)
     assert int(model.attention.attention_count) == 2
 

@@ -45,6 +45,8 @@ class InputSqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weights(x)
+        if not self.training:  # applying the model must not change the importance it reports
+            return x * w[:, :, None, None]
         with torch.no_grad():
             count = int(self.attention_count) + 1
             momentum = max(1.0 / count, self.min_momentum)

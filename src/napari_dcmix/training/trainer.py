@@ -141,9 +141,9 @@ class Trainer:
         amp = autocast_dtype(device)
         start, step = time.perf_counter(), 0
         base = dict(epochs=cfg.epochs, total_steps=total, device=str(device))
-        yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(), **base)
         finished = False
         try:
+            yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(), **base)
             for epoch in range(1, cfg.epochs + 1):
                 self.model.train()
                 seen, correct, loss_sum = 0, 0, 0.0

@@ -19,6 +19,7 @@ from ..errors import CheckpointError
 from ..model.backbones import BACKBONES
 from ..model.classifier import MODEL_KINDS
 from ..training.device import DEVICES
+from ..training.trainer import TrainConfig
 from . import train_logic as logic
 from .composite import ensure_live_updates
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
@@ -96,13 +97,14 @@ class TrainWidget(QWidget):
         self.model_box.addItems(MODEL_KINDS)
         self.backbone_box = QComboBox()
         self.backbone_box.addItems(list(BACKBONES))
-        self.epochs = _spin(QSpinBox, 1, 1000, 8)
-        self.tile = _spin(QSpinBox, 16, 1024, 64, step=16)
-        self.batch_size = _spin(QSpinBox, 1, 1024, 32)
-        self.lr = _spin(QDoubleSpinBox, 1e-5, 1.0, 3e-3, step=5e-4, decimals=5)
-        self.mixing_lr = _spin(QDoubleSpinBox, 1e-4, 10.0, 0.1, step=0.01, decimals=4)
-        self.val_fraction = _spin(QDoubleSpinBox, 0.0, 0.5, 0.2, step=0.05, decimals=2)
-        self.seed = _spin(QSpinBox, 0, 2**31 - 1, 0)
+        d = TrainConfig()  # the CLI's defaults, so dock and CLI train the same model
+        self.epochs = _spin(QSpinBox, 1, 1000, d.epochs)
+        self.tile = _spin(QSpinBox, 16, 1024, d.tile, step=16)
+        self.batch_size = _spin(QSpinBox, 1, 1024, d.batch_size)
+        self.lr = _spin(QDoubleSpinBox, 1e-5, 1.0, d.lr, step=5e-4, decimals=5)
+        self.mixing_lr = _spin(QDoubleSpinBox, 1e-4, 10.0, d.mixing_lr, step=0.01, decimals=4)
+        self.val_fraction = _spin(QDoubleSpinBox, 0.0, 0.5, d.val_fraction, step=0.05, decimals=2)
+        self.seed = _spin(QSpinBox, 0, 2**31 - 1, d.seed)
         self.device_box = QComboBox()
         self.device_box.addItems(list(DEVICES))
         self.device_label = QLabel()
@@ -175,9 +177,7 @@ class TrainWidget(QWidget):
         self.warning_label.setVisible(bool(warnings))
 
     # --- training -----------------------------------------------------------------------------
-    def config(self):
-        from ..training import TrainConfig
-
+    def config(self) -> TrainConfig:
         return TrainConfig(model=self.model_box.currentText(), backbone=self.backbone_box.currentText(),
                            epochs=self.epochs.value(), tile=self.tile.value(), batch_size=self.batch_size.value(),
                            lr=self.lr.value(), mixing_lr=self.mixing_lr.value(),

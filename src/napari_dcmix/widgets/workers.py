@@ -220,7 +220,8 @@ def load_model(path) -> Iterator:
 
 
 def permutation_updates(trained, plate, labels: dict, device: str = "auto") -> Iterator:
-    """Permutation importance on a private copy of the model (the shared one is never moved or touched)."""
+    """Permutation importance on a private copy of the model: the session's model is shared with other
+    docks, and an SE-attention model updates its running importance on every forward pass, even in eval."""
     import copy
 
     from ..training import permutation_importance
