@@ -12,5 +12,5 @@ fi
 out="${DEMO_OUT:-$PWD/out/demo}"
 mkdir -p "$out"
 echo "No display found: running the demo workflow on a virtual display; screenshots go to $out" >&2
-QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/napari-dcmix demo --screenshots "$out" "$@"
+QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/napari-dcmix demo --screenshots "$out" "$@"
 echo "Screenshots of the workflow: $(ls "$out"/*.png 2>/dev/null | tr '\n' ' ')"

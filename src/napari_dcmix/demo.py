@@ -12,6 +12,7 @@ from pathlib import Path
 
 DOCKS = ("Plate browser", "Train", "Channel importance", "Apply")
 DEMO_WELL = "B03"
+DOCK_WRAPPERS: dict = {}  # id(widget) -> napari's dock widget around it (to raise a tab)
 
 
 def open_viewer(plate: str | None = None):
@@ -27,22 +28,47 @@ def open_viewer(plate: str | None = None):
     else:
         path, labels = Path(plate).expanduser(), None
     viewer = napari.Viewer(title="napari-dcmix")
-    docks = {}
-    for name in DOCKS:
-        _, widget = viewer.window.add_plugin_dock_widget("napari-dcmix", name, tabify=name in ("Apply",))
-        docks[name] = widget
+    from .widgets.apply_dock import ApplyWidget
+    from .widgets.importance_dock import ImportanceWidget
+    from .widgets.plate_dock import PlateBrowserWidget
+    from .widgets.train_dock import TrainWidget
+
+    # Plate browser and the train/apply tabs on the right, the α chart under the layer list on the
+    # left: the grid, the chart and the image all stay in view while training.
+    docks = {"Plate browser": PlateBrowserWidget(viewer), "Train": TrainWidget(viewer),
+             "Channel importance": ImportanceWidget(viewer), "Apply": ApplyWidget(viewer)}
+    for name in ("Plate browser", "Channel importance", "Train", "Apply"):
+        area = "right" if name == "Plate browser" else "left"
+        dock = viewer.window.add_dock_widget(docks[name], name=name, area=area, tabify=name in ("Train", "Apply"))
+        DOCK_WRAPPERS[id(docks[name])] = dock
+    viewer.window._qt_window.resize(1880, 1160)
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(300, lambda: _arrange(viewer, docks))  # once the window is shown
     browser = docks["Plate browser"]
     browser.open_plate(path, labels_csv=labels if labels and labels.exists() else None,
                        column="phenotype" if labels else None)
     return viewer, docks
 
 
+def _arrange(viewer, docks, front: str = "Train") -> None:
+    """Plate grid on the whole right side; train/importance/apply tabs under the layer list."""
+    from qtpy.QtCore import Qt
+
+    qt_window = viewer.window._qt_window
+    qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Plate browser"])]], [600], Qt.Horizontal)
+    qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [470], Qt.Horizontal)
+    qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [620], Qt.Vertical)
+    DOCK_WRAPPERS[id(docks[front])].raise_()
+
+
 def run_demo(plate: str | None = None, screenshots: str | None = None) -> None:
     import napari
 
     viewer, docks = open_viewer(plate)
-    if screenshots:
-        _Unattended(viewer, docks, Path(screenshots)).start()
+    driver = _Unattended(viewer, docks, Path(screenshots)) if screenshots else None
+    if driver is not None:
+        driver.start()
     napari.run()
 
 
@@ -62,7 +88,6 @@ class _Unattended:
         self.timer.timeout.connect(self._tick)
 
     def start(self):
-        self.viewer.window._qt_window.resize(1600, 1000)
         self.timer.start()
 
     def _shot(self, name: str) -> None:
@@ -73,18 +98,22 @@ class _Unattended:
     def _script(self):
         browser, train, importance, apply = (self.docks[n] for n in DOCKS)
         yield lambda: not browser.thumbnails_running, 60
+        _arrange(self.viewer, self.docks)
         browser.show_well(browser.plate_id, DEMO_WELL)
         yield None, 1.5
         self._shot("01_plate_browser.png")
         train.start()
         yield lambda: not train.is_training, 900
         browser.show_well(browser.plate_id, DEMO_WELL)
+        DOCK_WRAPPERS[id(importance)].raise_()
         yield None, 1.5
         self._shot("02_trained_importance_composite.png")
+        DOCK_WRAPPERS[id(apply)].raise_()  # the Apply tab
         apply.predict_plate()
         yield lambda: bool(apply.rows()) and not apply.cancel_button.isEnabled(), 600
         yield None, 1.5
         self._shot("03_applied_predictions.png")
+        DOCK_WRAPPERS[id(importance)].raise_()
         importance.set_side_by_side(True)
         yield None, 2.0
         self._shot("04_side_by_side.png")

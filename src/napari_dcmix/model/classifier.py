@@ -47,17 +47,17 @@ class InputSqueezeExcitation(nn.Module):
         w = self.weights(x)
         if not self.training:  # applying the model must not change the importance it reports
             return x * w[:, :, None, None]
-        with torch.no_grad():
-            count = int(self.attention_count) + 1
-            momentum = max(1.0 / count, self.min_momentum)
+        with torch.no_grad():  # tensor ops only: no host sync per step on a GPU
+            self.attention_count.add_(1)
+            momentum = self.attention_count.to(self.attention_mean.dtype).reciprocal().clamp_(
+                min=self.min_momentum)
             batch_mean = w.detach().mean(dim=0).to(self.attention_mean.dtype)
-            self.attention_mean.lerp_(batch_mean, momentum)
-            self.attention_count.fill_(count)
+            self.attention_mean.add_(momentum * (batch_mean - self.attention_mean))
         return x * w[:, :, None, None]
 
     @torch.no_grad()
     def reset_importance(self) -> None:
-        """Forget the running mean, e.g. to measure importance on a held-out set only."""
+        """Forget the running mean (back to uniform), e.g. before fine-tuning on other data."""
         self.attention_mean.fill_(0.5)
         self.attention_count.zero_()
 

@@ -45,6 +45,11 @@ class ChannelMixing(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.n_channels:
             raise ValueError(f"expected input (B, {self.n_channels}, H, W), got {tuple(x.shape)}")
         weight = self.alpha().to(dtype=x.dtype)[:, :, None, None]
+        if x.device.type == "cpu" and self.n_outputs == 1:
+            # oneDNN's NCHW path for a 1-output 1x1 conv is ~4x slower (forward + weight grad, batch 32,
+            # 5 x 96 x 96) than its channels-last path, even counting the layout copy. With K = 1 the
+            # output memory is identical either way, so the backbone sees a normal contiguous tensor.
+            x = x.contiguous(memory_format=torch.channels_last)
         return F.conv2d(x, weight)
 
     @torch.no_grad()

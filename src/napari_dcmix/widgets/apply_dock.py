@@ -68,7 +68,7 @@ class ApplyWidget(QWidget):
         super().__init__()
         self.viewer, self.device = napari_viewer, "auto"
         # key the session on the viewer itself, not on the per-dock proxy napari hands to plugins
-        self.session = s = get_session(getattr(napari_viewer, "__wrapped__", napari_viewer))
+        self.session = s = get_session(napari_viewer)
         self.loaded_model: TrainedModel | None = None
         self._worker: _PredictWorker | None = None
         self._live: dict[int, _PredictWorker] = {}  # run id -> worker not yet returned

@@ -15,6 +15,7 @@ from .._layers import META_KEY
 from ..errors import DcmixError
 from ..model import match_channels
 from ..model.mixing import composite
+from .session import real_viewer
 
 COMPOSITE_NAME = "DCMIX composite"
 _COMPOSITE_META = "composite"
@@ -75,7 +76,7 @@ def _normalised_site(session, plate, key, mosaic: bool, payload: dict) -> np.nda
 
 def viewer_is_open(viewer) -> bool:
     """False once napari closed the viewer (a late refresh must not add layers to a closed window)."""
-    viewer = getattr(viewer, "__wrapped__", viewer)  # napari's PublicOnlyProxy of a plugin dock
+    viewer = real_viewer(viewer)
     window = getattr(viewer, "window", None)
     if window is not None and not hasattr(window, "_qt_window"):  # napari deletes it on close
         return False
@@ -197,7 +198,7 @@ def ensure_live_updates(viewer, session=None) -> None:
     """Make the composite and the published α follow ``viewer``'s session (idempotent)."""
     from .session import get_session
 
-    viewer = getattr(viewer, "__wrapped__", viewer)  # a dock's proxy dies with the dock; the viewer does not
+    viewer = real_viewer(viewer)
     session = session or get_session(viewer)
     if session not in _LIVE:
         _LIVE[session] = _LiveUpdates(viewer, session)

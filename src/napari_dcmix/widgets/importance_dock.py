@@ -13,7 +13,7 @@ from ..colors import channel_rgb
 from . import importance_logic as logic
 from .charts import ImportanceChart, bar_heights, make_canvas, theme_colors
 from .composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
-from .session import get_session
+from .session import get_session, real_viewer
 from .workers import RunningJob, notify_error, permutation_updates, start_worker
 
 _GROUP_LABELS = {"dcmix": "α", "se-attention": "SE attention"}
@@ -24,9 +24,7 @@ class ImportanceWidget(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
-        # docks opened from the Plugins menu get napari's PublicOnlyProxy: keep the viewer itself, so
-        # weak references and the shared session outlive this dock's proxy
-        napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        napari_viewer = real_viewer(napari_viewer)
         self.viewer = napari_viewer
         self.session = get_session(napari_viewer)
         ensure_live_updates(napari_viewer, self.session)

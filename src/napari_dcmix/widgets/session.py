@@ -84,13 +84,15 @@ class DcmixSession(QObject):
 _SESSIONS: "weakref.WeakKeyDictionary[Any, DcmixSession]" = weakref.WeakKeyDictionary()
 
 
-def get_session(viewer) -> DcmixSession:
-    """The session of ``viewer``, created on first use.
+def real_viewer(viewer):
+    """Docks opened from the Plugins menu get a per-dock proxy of the viewer that dies with the dock:
+    unwrap it, so weak references and the shared session live as long as the viewer itself."""
+    return getattr(viewer, "__wrapped__", viewer)
 
-    Docks opened from the Plugins menu get a per-dock proxy of the viewer: unwrap it, so every dock of
-    one viewer shares one session however it was opened.
-    """
-    viewer = getattr(viewer, "__wrapped__", viewer)
+
+def get_session(viewer) -> DcmixSession:
+    """The session of ``viewer`` (one per viewer, however its docks were opened), created on first use."""
+    viewer = real_viewer(viewer)
     session = _SESSIONS.get(viewer)
     if session is None:
         session = DcmixSession(viewer)

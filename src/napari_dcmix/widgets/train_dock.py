@@ -24,7 +24,7 @@ from . import train_logic as logic
 from .composite import ensure_live_updates
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
 from .importance_logic import importance_payload, live_payload
-from .session import get_session
+from .session import get_session, real_viewer
 from .workers import RunningJob, TrainJob, load_model, notify_error, start_worker, training_updates, warm_up_torch
 
 #: threads torch may use while the GUI is up: one core stays free so napari never stalls
@@ -48,9 +48,7 @@ class TrainWidget(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
-        # docks opened from the Plugins menu get napari's PublicOnlyProxy: keep the viewer itself, so
-        # weak references and the shared session outlive this dock's proxy
-        napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        napari_viewer = real_viewer(napari_viewer)
         self.viewer = napari_viewer
         self.session = get_session(napari_viewer)
         ensure_live_updates(napari_viewer, self.session)
