@@ -8,14 +8,16 @@ are made and how a server without a display shows what the plugin does.
 from __future__ import annotations
 
 import time
+import weakref
 from pathlib import Path
 
 DOCKS = ("Plate browser", "Train", "Channel importance", "Apply")
 DEMO_WELL = "B03"
-DOCK_WRAPPERS: dict = {}  # id(widget) -> napari's dock widget around it (to raise a tab)
+#: id(widget) -> napari's dock widget around it (to raise a tab); weak, so closed viewers are freed
+DOCK_WRAPPERS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
 
-def open_viewer(plate: str | None = None):
+def open_viewer(plate: str | None = None, viewer=None):
     """A viewer with the four docks, the plate open and its labels loaded."""
     import napari
 
@@ -27,7 +29,7 @@ def open_viewer(plate: str | None = None):
         labels = path / "labels.csv"
     else:
         path, labels = Path(plate).expanduser(), None
-    viewer = napari.Viewer(title="napari-dcmix")
+    viewer = viewer or napari.Viewer(title="napari-dcmix")
     from .widgets.apply_dock import ApplyWidget
     from .widgets.importance_dock import ImportanceWidget
     from .widgets.plate_dock import PlateBrowserWidget
@@ -60,6 +62,10 @@ def _arrange(viewer, docks, front: str = "Train") -> None:
     qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [470], Qt.Horizontal)
     qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [620], Qt.Vertical)
     DOCK_WRAPPERS[id(docks[front])].raise_()
+
+
+def plate_is_sample(browser) -> bool:
+    return browser.plate is not None and browser.plate.layout == "dcmix-sample"
 
 
 def run_demo(plate: str | None = None, screenshots: str | None = None) -> None:
@@ -110,6 +116,8 @@ class _Unattended:
         self._shot("02_trained_importance_composite.png")
         DOCK_WRAPPERS[id(apply)].raise_()  # the Apply tab
         apply.predict_plate()
+        if plate_is_sample(browser):  # Z′ on the phenotype the demo model learns first
+            apply.positive_combo.setCurrentText("mito_fragmented")
         yield lambda: bool(apply.rows()) and not apply.cancel_button.isEnabled(), 600
         yield None, 1.5
         self._shot("03_applied_predictions.png")
