@@ -24,6 +24,7 @@ from ..plate import SiteKey
 from ..training.predictor import prediction_record, prediction_rows, well_probabilities, write_predictions_csv
 from ..training.trained import TrainedModel
 from .apply_logic import counts_text, guess_controls, model_summary, sort_key, stream_predictions, z_prime_text
+from .lifecycle import WindowCloseWatcher
 from .session import get_session
 
 FLUSH_MS = 250           # publish streamed results at most 4 times a second
@@ -72,7 +73,9 @@ class ApplyWidget(QWidget):
         self.loaded_model: TrainedModel | None = None
         self._worker: _PredictWorker | None = None
         self._live: dict[int, _PredictWorker] = {}  # run id -> worker not yet returned
-        self._run_id, self._watched, self._last = 0, None, None
+        self._run_id, self._last = 0, None
+        # decide after the close: napari may ask the user, who may say no
+        self._close_watcher = WindowCloseWatcher(self, lambda: self._close_timer.start())
         self._expected = self._received = 0
         self._clear_results()
         self._build()
@@ -377,18 +380,11 @@ class ApplyWidget(QWidget):
         return super().event(ev)
 
     def _watch_window(self) -> None:
-        window = self.window()
-        if window is not self and window is not self._watched:
-            window.installEventFilter(self)
-            self._watched = window
-
-    def eventFilter(self, obj, ev) -> bool:
-        if ev.type() == QEvent.Type.Close and obj is getattr(self, "_watched", None):
-            self._close_timer.start()  # decide after the close: napari may ask the user, who may say no
-        return False
+        self._close_watcher.watch()
 
     def _stop_if_window_closed(self) -> None:
-        if self._watched is not None and not self._watched.isVisible():
+        window = self._close_watcher.window
+        if window is not None and not window.isVisible():
             self._stop()
 
     def _on_app_quit(self) -> None:

@@ -12,8 +12,7 @@ from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxL
 from ..colors import channel_rgb
 from . import importance_logic as logic
 from .charts import ImportanceChart, bar_heights, make_canvas, theme_colors
-from .composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
-from .session import get_session, real_viewer
+from .composite import attach_dock, composite_layers, set_side_by_side, viewer_grid
 from .workers import RunningJob, notify_error, permutation_updates, start_worker
 
 _GROUP_LABELS = {"dcmix": "α", "se-attention": "SE attention"}
@@ -24,10 +23,8 @@ class ImportanceWidget(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
-        napari_viewer = real_viewer(napari_viewer)
-        self.viewer = napari_viewer
-        self.session = get_session(napari_viewer)
-        ensure_live_updates(napari_viewer, self.session)
+        self.viewer, self.session = attach_dock(napari_viewer)
+        napari_viewer = self.viewer
         self.payload: dict | None = None
         self.permutation: dict | None = None    # the last permutation-importance result
         self._permutation_token = None          # the model it was computed for

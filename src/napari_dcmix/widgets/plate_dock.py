@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from napari.utils import notifications
-from qtpy.QtCore import QEvent, QTimer
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
 
@@ -23,6 +23,7 @@ from .background import PlateBackground
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
+from .lifecycle import WindowCloseWatcher
 from .session import get_session
 from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, on_destroyed, plate_metadata, warm_up_layers
@@ -44,7 +45,7 @@ class PlateBrowserWidget(QWidget):
         self.background.stats_ready.connect(self._on_stats)
         self.background.thumbnail_ready.connect(self._on_thumbnail)
         self._pending_follow: dict | None = None
-        self._watched_window = None
+        self._close_watcher = WindowCloseWatcher(self, self.stop_workers)
         self._build_ui()
 
         self.session.plate_changed.connect(self._on_session_plate)
@@ -236,15 +237,7 @@ class PlateBrowserWidget(QWidget):
 
     def _watch_window(self) -> None:
         """Stop workers when the viewer window closes (the dock is destroyed only later)."""
-        window = self.window()
-        if window is not self and window is not self._watched_window:
-            window.installEventFilter(self)
-            self._watched_window = window
-
-    def eventFilter(self, obj, event) -> bool:
-        if obj is getattr(self, "_watched_window", None) and event.type() == QEvent.Type.Close:
-            self.stop_workers()
-        return False
+        self._close_watcher.watch()
 
     # --- showing wells ------------------------------------------------------------------------
     def show_well(self, plate_id: str, well: str, site: int | None = None) -> bool:

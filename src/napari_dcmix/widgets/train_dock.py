@@ -21,10 +21,9 @@ from ..model.classifier import MODEL_KINDS
 from ..training.device import DEVICES
 from ..training.trainer import TrainConfig
 from . import train_logic as logic
-from .composite import ensure_live_updates
+from .composite import attach_dock
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
 from .importance_logic import importance_payload, live_payload
-from .session import get_session, real_viewer
 from .workers import RunningJob, TrainJob, load_model, notify_error, start_worker, training_updates, warm_up_torch
 
 #: threads torch may use while the GUI is up: one core stays free so napari never stalls
@@ -48,10 +47,8 @@ class TrainWidget(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
-        napari_viewer = real_viewer(napari_viewer)
-        self.viewer = napari_viewer
-        self.session = get_session(napari_viewer)
-        ensure_live_updates(napari_viewer, self.session)
+        self.viewer, self.session = attach_dock(napari_viewer)
+        napari_viewer = self.viewer
         self.worker = None          # the running training worker (tests wait on it)
         self.trained = None         # the last model this dock trained (what "Save model…" writes)
         self.init_model = None      # fine-tune from this model on the next Start
