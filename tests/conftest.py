@@ -59,6 +59,33 @@ def write_signal_plate(root: Path, signal_channel: int = 1, channels: int = 3, w
     return root, csv_path
 
 
+def write_phenotype_plate(root: Path, phenotypes: dict[str, int], channels: int = 3, wells_per_class: int = 6,
+                          sites: int = 2, size: int = 32, seed: int = 0, reference: str = "negative") -> tuple[Path, Path]:
+    """A tiny plate with a reference class and phenotypes that each add texture to one channel
+    (``phenotypes``: class -> channel index); returns (plate, labels.csv)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    classes = [reference, *phenotypes]
+    labels = []
+    for i in range(len(classes) * wells_per_class):
+        well = f"{'BCDEFG'[i % 6]}{2 + i // 6:02d}"
+        cls = classes[i % len(classes)]
+        labels.append((well, cls))
+        for s in range(1, sites + 1):
+            for c in range(channels):
+                img = rng.normal(1000, 60, size=(size, size))
+                if phenotypes.get(cls) == c:
+                    yy, xx = np.mgrid[:size, :size]
+                    img += 400 * np.sin(xx * 1.3 + rng.uniform(0, 6)) * np.sin(yy * 1.3)
+                tifffile.imwrite(root / f"{well}_s{s}_ch{c}.tif", np.clip(img, 0, 65535).astype(np.uint16))
+    csv_path = root.parent / f"{root.name}_labels.csv"
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["well", "phenotype"])
+        writer.writerows(labels)
+    return root, csv_path
+
+
 SIGNAL_PATTERN = r"(?P<well>[A-Z]\d+)_s(?P<site>\d+)_(?P<channel>ch\d)\.tif"
 
 

@@ -1,4 +1,9 @@
-"""Atomic file writes: a crash or a full disk never leaves a half-written model or CSV behind."""
+"""Atomic file writes: a crash or a full disk never leaves a half-written model or CSV behind.
+
+Also the one output guard: image folders are read-only for napari-dcmix. Every plate opened in this
+process registers its folder, and every writer (models, predictions, labels, figures, matrices, from
+the CLI or a dock) goes through :func:`atomic_write`, which refuses a path inside one.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,33 @@ from typing import IO, Iterator
 
 from .errors import DcmixError
 
+_PLATE_ROOTS: set[Path] = set()
+
+
+def protect_plate_folder(root: str | os.PathLike) -> None:
+    """Register a plate folder: nothing may be written inside it from now on."""
+    _PLATE_ROOTS.add(Path(root).expanduser().resolve())
+
+
+def check_not_in_plate(path: str | os.PathLike, plate_roots=()) -> Path:
+    """``path`` resolved; DcmixError if it lies inside a plate folder (registered or given)."""
+    out = Path(path).expanduser().resolve()
+    for root in {Path(r).expanduser().resolve() for r in plate_roots} | _PLATE_ROOTS:
+        if out == root or root in out.parents:
+            raise DcmixError(f"{out} is inside the plate folder {root}; napari-dcmix never writes into image "
+                             f"folders, choose a place outside it (for example {root.parent / (root.name + '-dcmix')})")
+    return out
+
+
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds."""
+def atomic_write(path: str | os.PathLike, mode: str = "w", *, into_plate: bool = False, **open_kwargs) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    ``into_plate`` is for the sample-plate generator alone, which writes its own plate folder.
+    """
+    if not into_plate:
+        check_not_in_plate(path)
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -49,6 +77,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         handle.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_write(path, "w") as handle:
+def atomic_write_text(path: str | os.PathLike, text: str, *, into_plate: bool = False) -> None:
+    with atomic_write(path, "w", into_plate=into_plate) as handle:
         handle.write(text)

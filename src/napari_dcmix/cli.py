@@ -38,17 +38,26 @@ def _emit(args, payload: dict, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
-def _check_output(path: str, plate_root: Path | None = None) -> Path:
-    """Fail before hours of work, not after: the output folder must exist and be writable."""
-    out = Path(path).expanduser().resolve()
+def _check_output(path: str, plate_root: Path | None = None, folder: bool = False) -> Path:
+    """Fail before hours of work, not after: the output folder must exist and be writable, outside plates."""
+    from ._io import check_not_in_plate
+
+    out = check_not_in_plate(path, [plate_root] if plate_root is not None else [])
+    if folder:
+        if out.exists() and not out.is_dir():
+            raise DcmixError(f"{out} is a file; give a folder for the outputs")
+        if not out.parent.is_dir():
+            raise DcmixError(f"cannot write into {out}: folder {out.parent} does not exist; create it first")
+        out.mkdir(exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise DcmixError(f"cannot write into {out}: it is not writable; choose another folder")
+        return out
     if out.is_dir():
         raise DcmixError(f"{out} is a folder; give a file name for the output")
     if not out.parent.is_dir():
         raise DcmixError(f"cannot write {out}: folder {out.parent} does not exist; create it or choose another path")
     if not os.access(out.parent, os.W_OK):
         raise DcmixError(f"cannot write {out}: folder {out.parent} is not writable; choose another path")
-    if plate_root is not None and plate_root.resolve() in out.parents:
-        raise DcmixError(f"{out} is inside the plate folder; napari-dcmix keeps image folders read-only, choose a path outside it")
     return out
 
 
@@ -96,44 +105,109 @@ def cmd_inspect(args) -> None:
     _emit(args, info, lines)
 
 
+def _train_config(args, labels, **overrides):
+    from .training import TrainConfig
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    values = dict(model=args.model, backbone=args.backbone, steps=args.steps, epochs=args.epochs, tile=args.tile,
+                  batch_size=args.batch_size, lr=args.lr, mixing_lr=args.mixing_lr, val_fraction=args.val_fraction,
+                  test_fraction=args.test_fraction, seed=args.seed, device=args.device, classes=classes,
+                  label_column=labels.column, normalization=args.normalization)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _train_progress(ev, prefix: str = "") -> None:
+    if ev.kind == "start":
+        _progress(prefix + ev.message, final=True)
+    elif ev.kind == "step":
+        _progress(f"{prefix}step {ev.step}/{ev.total_steps} loss {ev.loss:.3f} acc {ev.train_accuracy:.2f} eta {ev.eta:.0f}s")
+    elif ev.kind == "epoch":
+        imp = ", ".join(f"{c} {v:.2f}" for c, v in (ev.importance or {}).items())
+        val = "" if math.isnan(ev.val_accuracy) else f" val {ev.val_accuracy:.2f}"
+        _progress(f"{prefix}step {ev.step}/{ev.total_steps} loss {ev.loss:.3f} acc {ev.train_accuracy:.2f}{val}"
+                  + (f" | α {imp}" if imp else ""), final=True)
+
+
+def _warn_not_learned(what: str, verdict) -> None:
+    if not verdict.learned:
+        print(f"warning: {what} learned nothing you can trust: {verdict.reason}; its α is not an answer", file=sys.stderr)
+
+
 def cmd_train(args) -> None:
-    from .training import TrainConfig, TrainedModel, Trainer
+    from .training import TrainedModel, Trainer
 
     plate = _open(args)
     out = _check_output(args.out, plate.root)
     labels = _labels(args, plate)
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    config = TrainConfig(model=args.model, backbone=args.backbone, epochs=args.epochs, tile=args.tile,
-                         batch_size=args.batch_size, lr=args.lr, mixing_lr=args.mixing_lr, val_fraction=args.val_fraction,
-                         seed=args.seed, device=args.device, classes=classes, label_column=labels.column)
     init = TrainedModel.load(args.init) if args.init else None
-    trainer = Trainer(plate, labels.site_labels, config, init=init)
+    trainer = Trainer(plate, labels.site_labels, _train_config(args, labels), init=init)
     events = trainer.run()
     interrupted = False
     try:
         for ev in events:
-            imp = ", ".join(f"{c} {v:.2f}" for c, v in (ev.importance or {}).items())
-            if ev.kind == "start":
-                _progress(ev.message, final=True)
-            elif ev.kind == "step":
-                _progress(f"epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.total_steps} loss {ev.loss:.3f} "
-                          f"acc {ev.train_accuracy:.2f} eta {ev.eta:.0f}s")
-            elif ev.kind == "epoch":
-                val = "" if math.isnan(ev.val_accuracy) else f" val {ev.val_accuracy:.2f}"
-                _progress(f"epoch {ev.epoch}/{ev.epochs} loss {ev.loss:.3f} acc {ev.train_accuracy:.2f}{val}"
-                          + (f" | α {imp}" if imp else ""), final=True)
+            _train_progress(ev)
     except KeyboardInterrupt:
         events.close()  # keeps the best model so far
         interrupted = True
-    result = trainer.result
+    except DcmixError as err:
+        if trainer.result is not None and trainer._best.state is not None:
+            trainer.result.save(out)
+            raise DcmixError(f"{err}; the best model so far was saved to {out}") from None
+        raise
+    result, verdict = trainer.result, trainer.verdict
     result.save(out)
     history = result.metadata.get("history", [])
     payload = {"channels": result.channels, "importance": result.importance(), "classes": result.classes,
-               "val_accuracy": result.metadata.get("val_accuracy"), "epochs": len(history), "device": str(trainer.device),
+               "learned": verdict.learned, "test_accuracy": verdict.accuracy, "auc": verdict.auc,
+               "p_value": verdict.p_value, "test_wells": verdict.n_wells, "reason": verdict.reason,
+               "val_accuracy": result.metadata.get("val_accuracy"), "steps": result.metadata.get("steps"),
+               "epochs": len(history), "images_seen": trainer.images_seen, "device": str(trainer.device),
                "seconds": history[-1]["seconds"] if history else 0.0, "model": str(out), "interrupted": interrupted}
-    lines = [f"model saved to {out}" + (" (stopped early: best model so far)" if interrupted else "")]
+    _warn_not_learned("the model", verdict)
+    lines = [f"model saved to {out}" + (" (stopped early: best model so far)" if interrupted else ""),
+             f"  {verdict.summary()}"]
     if payload["importance"]:
         lines += [f"  {c:>12}  α = {v:.3f}" for c, v in sorted(payload["importance"].items(), key=lambda kv: -kv[1])]
+    _emit(args, payload, lines)
+
+
+def cmd_explain(args) -> None:
+    from .training.explain import ExplainConfig, Explainer
+    from .training.matrix_figure import save_matrix
+
+    plate = _open(args)
+    out = _check_output(args.out, plate.root, folder=True) if args.out else None
+    labels = _labels(args, plate)
+    config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds,
+                           include_all=not args.no_all, train=_train_config(args, labels, model="dcmix"))
+    explainer = Explainer(plate, labels.site_labels, config)
+    events = explainer.run()
+    try:
+        for ev in events:
+            if ev.kind == "train":
+                if ev.train_event.kind == "step":
+                    _progress(f"model {ev.model_index + 1}/{ev.total_models} ({ev.phenotype}): step "
+                              f"{ev.train_event.step}/{ev.train_event.total_steps}, {100 * ev.fraction:.0f}% done")
+            elif ev.message:
+                _progress(ev.message, final=True)
+    except KeyboardInterrupt:
+        events.close()
+        print("warning: interrupted; the matrix holds only the phenotypes finished so far", file=sys.stderr)
+    matrix = explainer.result
+    for row in matrix.rows:
+        _warn_not_learned(f"the {row.phenotype} model", row.verdict)
+    if out is not None and matrix.rows:
+        save_matrix(matrix, out / "importance_per_phenotype.csv", out / "importance_per_phenotype.png")
+    payload = matrix.to_dict()
+    lines = [f"channel importance per phenotype (vs {matrix.reference}); α, then held-out accuracy / AUC:",
+             f"  {'':>18}  " + "  ".join(f"{c:>6}" for c in matrix.channels)]
+    for row in matrix.rows:
+        flag = "" if row.learned else "   NOT LEARNED"
+        lines.append(f"  {row.phenotype:>18}  " + "  ".join(f"{row.importance[c]:6.2f}" for c in matrix.channels)
+                     + f"   acc {row.verdict.accuracy:.2f} AUC {row.verdict.auc:.2f}{flag}")
+    if out is not None:
+        lines.append(f"matrix written to {out / 'importance_per_phenotype.csv'} and .png")
     _emit(args, payload, lines)
 
 
@@ -211,23 +285,45 @@ def build_parser() -> argparse.ArgumentParser:
     plate_args(s)
     s.set_defaults(func=cmd_inspect)
 
+    def train_args(q):
+        from .training import TrainConfig
+
+        d = TrainConfig()
+        q.add_argument("--classes", help="comma-separated classes to use (default: all labeled)")
+        q.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps: the budget (default {d.steps})")
+        q.add_argument("--epochs", type=int, default=None, help="expert: passes over the training tiles instead of --steps")
+        q.add_argument("--tile", type=int, default=d.tile, help="tile size in pixels")
+        q.add_argument("--batch-size", type=int, default=d.batch_size)
+        q.add_argument("--lr", type=float, default=d.lr)
+        q.add_argument("--mixing-lr", type=float, default=d.mixing_lr, help="learning rate of the α logits")
+        q.add_argument("--val-fraction", type=float, default=d.val_fraction, help="wells that choose the checkpoint")
+        q.add_argument("--test-fraction", type=float, default=d.test_fraction,
+                       help="wells never trained on, that judge whether the model learned anything")
+        q.add_argument("--normalization", default=d.normalization, choices=["plate", "model"],
+                       help="plate: every plate on its own statistics (default); model: the training plate's")
+        q.add_argument("--backbone", default=d.backbone, choices=["small", "resnet18"])
+        q.add_argument("--device", default=d.device)
+        q.add_argument("--seed", type=int, default=d.seed)
+
     s = sub.add_parser("train", help="train a DCMIX (or baseline) classifier on a labeled plate")
     s.add_argument("plate")
     plate_args(s, labels_required=True)
     s.add_argument("--out", required=True, help="model file to write (.pt)")
-    s.add_argument("--classes", help="comma-separated classes to use (default: all labeled)")
-    s.add_argument("--epochs", type=int, default=10)
-    s.add_argument("--tile", type=int, default=64, help="tile size in pixels")
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--lr", type=float, default=3e-3)
-    s.add_argument("--mixing-lr", type=float, default=0.1, help="learning rate of the α logits")
-    s.add_argument("--val-fraction", type=float, default=0.2)
-    s.add_argument("--backbone", default="small", choices=["small", "resnet18"])
+    train_args(s)
     s.add_argument("--model", default="dcmix", choices=["dcmix", "all-channels", "se-attention"])
-    s.add_argument("--device", default="auto")
-    s.add_argument("--seed", type=int, default=0)
     s.add_argument("--init", help="fine-tune from this model file (channels matched by name)")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("explain", help="channel importance per phenotype: each phenotype against the negative control")
+    s.add_argument("plate")
+    plate_args(s, labels_required=True)
+    s.add_argument("--reference", help="the negative-control class (default: guessed from names like control, DMSO, NT)")
+    s.add_argument("--out", help="folder for importance_per_phenotype.csv and .png (outside the plate folder)")
+    s.add_argument("--folds", type=int, default=3, help="well folds per phenotype (each well held out once)")
+    s.add_argument("--seeds", type=int, default=1, help="seeds per fold (repeats = folds x seeds)")
+    s.add_argument("--no-all", action="store_true", help="skip the multi-class 'all phenotypes' row")
+    train_args(s)
+    s.set_defaults(func=cmd_explain, model="dcmix")
 
     s = sub.add_parser("predict", help="class probabilities per well (or site) of a plate")
     s.add_argument("model")

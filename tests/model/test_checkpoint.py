@@ -173,3 +173,24 @@ def test_match_channels_names_missing_and_extra():
     assert "extra" not in str(info.value)
     with pytest.raises(CheckpointError, match="distinct"):
         match_channels(["DNA", "dna"], ["DNA", "ER"])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_model_with_non_finite_weights_is_never_saved(tmp_path, value):
+    from napari_dcmix.errors import DcmixError
+
+    model = ChannelClassifier("dcmix", 3, 2)
+    with torch.no_grad():
+        model.mixing.logits[0, 1] = value
+    with pytest.raises(DcmixError, match="NaN or infinite"):
+        save_checkpoint(tmp_path / "m.pt", model, {})
+    assert not list(tmp_path.iterdir())  # nothing half-written either
+
+
+def test_a_tampered_file_with_nan_tensors_is_refused(tmp_path):
+    model = ChannelClassifier("dcmix", 3, 2)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["head.weight"][0, 0] = float("nan")
+    path = _save_raw(tmp_path / "m.pt", state_dict=state)
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_checkpoint(path)

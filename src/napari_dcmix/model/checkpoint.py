@@ -63,6 +63,10 @@ def save_checkpoint(path: str | os.PathLike, model: ChannelClassifier, metadata:
     except (TypeError, ValueError) as err:
         raise DcmixError(f"cannot save model to {path}: metadata is not serialisable ({err})") from None
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    bad = non_finite_tensors(state)
+    if bad:
+        raise DcmixError(f"model not saved to {path}: {', '.join(bad[:3])} hold NaN or infinite values, so its "
+                         "predictions and α would be meaningless; retrain (check the images for extreme pixels)")
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -75,6 +79,12 @@ def save_checkpoint(path: str | os.PathLike, model: ChannelClassifier, metadata:
     except OSError as err:
         raise DcmixError(f"cannot save model to {path}: {err.strerror or err}; "
                          "choose a folder with space that you can write to") from None
+
+
+def non_finite_tensors(state: dict) -> list[str]:
+    """Names of floating-point tensors in ``state`` holding NaN or Inf (a model that must not be used)."""
+    return [name for name, t in state.items()
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
 def _first_line(err: BaseException) -> str:
@@ -138,6 +148,10 @@ def load_checkpoint(path: str | os.PathLike,
     except (DcmixError, TypeError, ValueError, KeyError) as err:
         raise CheckpointError(f"{path} describes a model this version cannot build ({_first_line(err)}); "
                               f"upgrade napari-dcmix or {choose}") from None
+    bad = non_finite_tensors(state)
+    if bad:
+        raise CheckpointError(f"{path} is damaged: {', '.join(bad[:3])} hold NaN or infinite values, so the model "
+                              f"cannot give meaningful predictions or α; {choose}")
     try:
         model.load_state_dict(state, strict=True)
     except Exception as err:  # noqa: BLE001 - shape/key mismatch or non-tensor values

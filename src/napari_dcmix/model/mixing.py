@@ -35,6 +35,12 @@ class ChannelMixing(nn.Module):
         self.n_outputs = int(n_outputs)
         self.temperature = float(temperature)
         self.logits = nn.Parameter(torch.zeros(self.n_outputs, self.n_channels))
+        #: Scale of the Gumbel noise added to the logits per sample while training (0 = plain DCMIX).
+        #: Set by the trainer and annealed to 0: early on the backbone sees blends dominated by one
+        #: channel or another, so it learns every channel's features before α commits. Without it a
+        #: phenotype in a channel that is one of many is diluted in the uniform blend, the backbone
+        #: never learns its features and α never moves to it.
+        self.exploration = 0.0
 
     def alpha(self) -> torch.Tensor:
         """Blend weights (K, C): non-negative, each row sums to 1; differentiable."""
@@ -44,6 +50,11 @@ class ChannelMixing(nn.Module):
         """(B, C, H, W) -> (B, K, H, W); a 1x1 convolution, so it is one fused kernel on any device."""
         if x.ndim != 4 or x.shape[1] != self.n_channels:
             raise ValueError(f"expected input (B, {self.n_channels}, H, W), got {tuple(x.shape)}")
+        if self.training and self.exploration > 0:
+            uniform = torch.rand((x.shape[0],) + tuple(self.logits.shape), device=x.device).clamp_(1e-6, 1 - 1e-6)
+            gumbel = -torch.log(-torch.log(uniform))
+            per_sample = torch.softmax(self.logits / self.temperature + self.exploration * gumbel, dim=-1)
+            return torch.einsum("bkc,bchw->bkhw", per_sample.to(dtype=x.dtype), x)
         weight = self.alpha().to(dtype=x.dtype)[:, :, None, None]
         if x.device.type == "cpu" and self.n_outputs == 1:
             # oneDNN's NCHW path for a 1-output 1x1 conv is ~4x slower (forward + weight grad, batch 32,

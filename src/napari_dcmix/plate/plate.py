@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import protect_plate_folder
 from ..errors import PlateError
 from .index import PlateIndex, SiteKey, build_index
 from .reader import SiteCache, read_channels
@@ -27,9 +28,11 @@ class Plate:
 
     def __init__(self, index: PlateIndex, cache_sites: int = 16):
         self.index = index
+        protect_plate_folder(index.root)
         self.problems: list[str] = list(index.problems)
         self._cache = SiteCache(cache_sites)
         self._stats: ChannelStats | None = None
+        self._plate_stats: dict[str, ChannelStats] = {}
         self._lock = threading.Lock()
         self._by_well: dict[tuple[str, str], list[SiteKey]] = defaultdict(list)
         for key in self.sites:
@@ -115,26 +118,39 @@ class Plate:
                 continue
         raise PlateError(f"none of the first sites of {self.root} could be read; the files may be corrupt")
 
-    def channel_stats(self, n_sites: int = 24, seed: int = 0) -> ChannelStats:
-        """Robust per-channel percentiles from a seeded sample of sites, computed once per plate."""
+    def channel_stats(self, n_sites: int = 24, seed: int = 0, plate_id: str | None = None) -> ChannelStats:
+        """Robust per-channel percentiles from a seeded sample of sites, computed once per plate.
+
+        ``plate_id`` restricts the sample to one plate of a multi-plate folder (RxRx1): every plate is
+        imaged with its own exposure, so each is normalised on its own.
+        """
+        if plate_id is not None and len(self.plates) == 1 and plate_id == self.plates[0]:
+            plate_id = None  # the same sample as the whole folder: compute it once
         with self._lock:
-            if self._stats is not None:
-                return self._stats
+            cached = self._stats if plate_id is None else self._plate_stats.get(plate_id)
+            if cached is not None:
+                return cached
+        candidates = self.sites if plate_id is None else [k for k in self.sites if k.plate == plate_id]
+        if not candidates:
+            raise PlateError(f"plate {plate_id!r} is not in {self.root}")
         rng = np.random.default_rng(seed)
-        order = rng.permutation(len(self.sites))
         arrays = []
-        for i in order:
+        for i in rng.permutation(len(candidates)):
             if len(arrays) >= n_sites:
                 break
             try:
-                arrays.append(self.read_site(self.sites[i]))
+                arrays.append(self.read_site(candidates[i]))
             except PlateError:
                 continue
         if not arrays:
-            raise PlateError(f"no site of {self.root} could be read; the files may be corrupt")
+            where = self.root if plate_id is None else f"plate {plate_id} of {self.root}"
+            raise PlateError(f"no site of {where} could be read; the files may be corrupt")
         stats = compute_stats(self.channels, arrays)
         with self._lock:
-            self._stats = stats
+            if plate_id is None:
+                self._stats = stats
+            else:
+                self._plate_stats[plate_id] = stats
         return stats
 
     def computed_channel_stats(self) -> ChannelStats | None:

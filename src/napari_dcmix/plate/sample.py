@@ -29,16 +29,20 @@ CHANNELS = ("DNA", "ER", "RNA", "AGP", "Mito")
 LABEL_COLUMN = "phenotype"
 NEGATIVE = "negative_control"
 #: phenotype -> (channel it changes, mean fraction of that channel's per-cell signal it relocates)
-PHENOTYPES = {"mito_fragmented": ("Mito", 0.9), "er_stress": ("ER", 0.7), "nucleolar": ("RNA", 0.5)}
+PHENOTYPES = {"mito_fragmented": ("Mito", 0.9), "er_stress": ("ER", 0.7), "nucleolar": ("RNA", 0.8)}
+#: Further phenotypes for other test plates (``phenotypes=``): nuclear fragmentation lives in DNA
+#: alone, stress fibres in AGP alone; neither is on the default plate.
+EXTRA_PHENOTYPES = {"nuclear_fragmented": ("DNA", 0.8), "actin_fibres": ("AGP", 0.8)}
+ALL_PHENOTYPES = {**PHENOTYPES, **EXTRA_PHENOTYPES}
 CLASSES = (NEGATIVE, *PHENOTYPES)
 MANIFEST = "dcmix_plate.json"
 #: Bumped whenever the images change, so cached plates from older versions are not reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 LAYOUT = "dcmix-sample"
 PATTERN = r"images/(?P<well>[A-Z]+\d+)_s(?P<site>\d+)_(?P<channel>[A-Za-z0-9]+)\.tif"
 _PARTIAL = ".dcmix-sample-partial"  # marks a plate being (re)generated: ours to overwrite
 _FORMATS = {96: (8, 12), 384: (16, 24)}
-_RNA_NUCLEOLAR_SHARE = 0.5  # the nucleolar phenotype only rearranges the nucleolar half of RNA
+_RNA_NUCLEOLAR_SHARE = 0.8  # the nucleolar phenotype only rearranges the nucleolar part of RNA
 _HALF = 17  # cell patches are (2*_HALF+1)^2 pixels; big enough for the largest cell (r <= 16)
 _P = 2 * _HALF + 1
 _M = _HALF + 4  # canvas margin, so cells cut by the image border are still drawn whole
@@ -58,7 +62,7 @@ def _check(wells, sites, size, seed) -> None:
             raise PlateError(f"{name}={value!r} must be a whole number >= {lo}")
 
 
-def _plate_map(wells: int, rng: np.random.Generator) -> list[dict]:
+def _plate_map(wells: int, rng: np.random.Generator, phenotypes: dict = PHENOTYPES) -> list[dict]:
     """Controls at fixed positions as on a real screen layout, treatments balanced and shuffled.
 
     Columns 1 and last: DMSO negative controls. Second-to-last column: positive controls, one
@@ -67,21 +71,23 @@ def _plate_map(wells: int, rng: np.random.Generator) -> list[dict]:
     """
     nrow, ncol = _FORMATS[wells]
     plate, treat = [], []
-    phen = list(PHENOTYPES)
+    phen = list(phenotypes)
+    classes = (NEGATIVE, *phen)
     for r in range(nrow):
         for c in range(1, ncol + 1):
             well = {"well": f"{chr(65 + r)}{c:02d}", "labeled": True}
             if c in (1, ncol):
                 well.update(truth=NEGATIVE, well_type="negative_control", penetrance=0.0)
             elif c == ncol - 1:
-                well.update(truth=phen[r % 3], well_type="positive_control",
+                well.update(truth=phen[r % len(phen)], well_type="positive_control",
                             penetrance=float(rng.uniform(0.88, 0.97)))
             else:
                 well.update(well_type="treatment")
                 treat.append(well)
             plate.append(well)
-    counts = {k: sum(w.get("truth") == k for w in plate) for k in CLASSES}
-    fill = [k for k in CLASSES for _ in range(wells // len(CLASSES) - counts[k])]
+    counts = {k: sum(w.get("truth") == k for w in plate) for k in classes}
+    fill = [k for k in classes for _ in range(max(0, wells // len(classes) - counts[k]))]
+    fill += [NEGATIVE] * max(0, len(treat) - len(fill))
     for well, k in zip(treat, rng.permutation(fill)):
         well.update(truth=str(k), penetrance=0.0 if k == NEGATIVE else float(rng.uniform(0.75, 0.95)))
     for i in rng.choice(len(treat), size=round(0.1 * wells), replace=False):
@@ -94,7 +100,7 @@ def _importance(plate: list[dict]) -> dict[str, float]:
     raw = dict.fromkeys(CHANNELS, 0.0)
     for w in plate:
         if w["labeled"] and w["truth"] != NEGATIVE:
-            channel, strength = PHENOTYPES[w["truth"]]
+            channel, strength = ALL_PHENOTYPES[w["truth"]]
             raw[channel] += w["penetrance"] * strength
     total = sum(raw.values())
     return {c: round(v / total, 6) for c, v in raw.items()}
@@ -155,7 +161,7 @@ def _place_cells(rng, size, well):
     return yx[keep], radius[keep].astype(np.float32)
 
 
-def _render_site(rng: np.random.Generator, size: int, well: dict) -> np.ndarray:
+def _render_site(rng: np.random.Generator, size: int, well: dict, phenotypes: dict = PHENOTYPES) -> np.ndarray:
     """(5, size, size) noiseless stain intensity of one field of view."""
     (yx, R), n_canvas = _place_cells(rng, size, well), size + 2 * _M
     N, f32 = len(R), np.float32
@@ -212,7 +218,7 @@ def _render_site(rng: np.random.Generator, size: int, well: dict) -> np.ndarray:
     nl_y, nl_x = oy[:, None] + r_nl * np.sin(a_nl), ox[:, None] + r_nl * np.cos(a_nl)
     sig_nl = (well["nucleoli"] * rng.uniform(0.8, 1.2, (N, 4))).astype(f32)
     nucleoli = _unit(_blobs(dy, dx, nl_y, nl_x, sig_nl, w_nl) * nuc)
-    big = _unit(_blobs(dy, dx, nl_y[:, :1] * 0.3, nl_x[:, :1] * 0.3, well["nucleoli"] * u(1.3, 1.6)[:, None],
+    big = _unit(_blobs(dy, dx, nl_y[:, :1] * 0.3, nl_x[:, :1] * 0.3, well["nucleoli"] * u(2.2, 2.8)[:, None],
                        np.ones((N, 1), f32)) * nuc)
     rna_rest = 0.15 * _unit(nuc) + 0.35 * _unit(cyto * np.maximum(1 + 0.4 * smooth, 0))
     share = _RNA_NUCLEOLAR_SHARE
@@ -225,17 +231,29 @@ def _render_site(rng: np.random.Generator, size: int, well: dict) -> np.ndarray:
                    np.full((N, 3), 1.0, f32), np.ones((N, 3), f32))
     agp = 0.5 * _unit(ring) + 0.3 * _unit(golgi * cyto) + 0.2 * _unit(cell * np.maximum(1 + 0.4 * smooth, 0))
 
+    # DNA fragmentation: the nucleus falls apart into 3-6 small dense fragments.
+    n_frag = rng.integers(3, 7, N)
+    w_fr = (np.arange(6)[None, :] < n_frag[:, None]).astype(f32) * rng.uniform(0.6, 1.4, (N, 6)).astype(f32)
+    r_fr, a_fr = 0.8 * Rn[:, None] * np.sqrt(rng.random((N, 6))), rng.uniform(0, 2 * np.pi, (N, 6))
+    dna_phen = _unit(_blobs(dy, dx, oy[:, None] + r_fr * np.sin(a_fr), ox[:, None] + r_fr * np.cos(a_fr),
+                            np.full((N, 6), 1.3, f32), w_fr))
+    # Stress fibres: parallel actin cables across the cell instead of the cortical ring.
+    theta = u(0, np.pi)[:, None, None]
+    fibres = np.maximum(np.cos(1.6 * (dx * np.cos(theta) + dy * np.sin(theta))), 0) ** 3
+    agp_phen = 0.7 * _unit(cell * fibres) + 0.3 * _unit(golgi * cyto)
+
     ctrl = {"DNA": dna, "ER": er_ctrl, "RNA": rna_ctrl, "AGP": agp, "Mito": mito_ctrl}
-    phen = {"ER": er_phen, "RNA": rna_phen, "Mito": mito_phen}
+    phen = {"DNA": dna_phen, "ER": er_phen, "RNA": rna_phen, "AGP": agp_phen, "Mito": mito_phen}
+    by_channel = {c: (name, strength) for name, (c, strength) in phenotypes.items()}
     area = (R / 9.0) ** 2
     canvas = np.zeros((len(CHANNELS), n_canvas, n_canvas), f32)
     content = np.empty((len(CHANNELS), N, _P, _P), f32)
     for ci, ch in enumerate(CHANNELS):
         # per-cell amount: class-independent (size, cell cycle, biological variability)
-        amount = _LEVELS[ch] * rng.lognormal(0, 0.2, N) * (u(1.0, 1.9) if ch == "DNA" else area)
+        amount = _LEVELS[ch] * well.get("brightness", {}).get(ch, 1.0) * rng.lognormal(0, 0.2, N) * (u(1.0, 1.9) if ch == "DNA" else area)
         pattern = ctrl[ch]
-        if ch in phen:  # a cell shows the phenotype with the well's penetrance (2% spontaneously)
-            name, strength = next((k, v) for k, (c, v) in PHENOTYPES.items() if c == ch)
+        if ch in by_channel:  # a cell shows the phenotype with the well's penetrance (2% spontaneously)
+            name, strength = by_channel[ch]
             hit = rng.random(N) < (well["penetrance"] if well["truth"] == name else 0.02)
             blend = strength / (share if ch == "RNA" else 1.0) * rng.uniform(0.8, 1.2, N)
             s = np.where(hit, np.clip(blend, 0, 1), 0).astype(f32)[:, None, None]
@@ -299,28 +317,36 @@ _DESCRIPTION = (
     "of the well's penetrance (fraction of cells showing the phenotype) times the phenotype's strength "
     "(mean fraction of that channel's per-cell signal relocated into the phenotype morphology), normalised "
     "to sum 1. Phenotypes: {}. Every phenotype is morphological: each cell keeps its per-channel integral, "
-    "so mean intensity carries no class signal. DNA and AGP carry no class signal at all (importance 0) "
+    "so mean intensity carries no class signal. Channels no phenotype uses carry no class signal at all (importance 0) "
     "though cell count, size and gain vary between wells as much as in the other channels."
 )
 
 
-def write_sample_plate(out, wells: int = 96, sites: int = 2, size: int = 160, seed: int = 0) -> Path:
-    """Write the sample plate into ``out`` and return it; ``dcmix_plate.json`` is written last."""
+def write_sample_plate(out, wells: int = 96, sites: int = 2, size: int = 160, seed: int = 0,
+                       phenotypes: tuple[str, ...] | None = None, n_wells: int | None = None,
+                       brightness: dict[str, float] | None = None) -> Path:
+    """Write the sample plate into ``out`` and return it; ``dcmix_plate.json`` is written last.
+
+    The defaults make the plugin's sample plate. Other test plates: ``phenotypes`` (names from
+    ``ALL_PHENOTYPES``), ``n_wells`` (a pilot plate imaging only the first wells, row by row) and
+    ``brightness`` (per-channel signal factors, e.g. a dim DNA stain).
+    """
     _check(wells, sites, size, seed)
+    chosen = {k: ALL_PHENOTYPES[k] for k in (phenotypes or PHENOTYPES)}
     out = Path(out).expanduser()
     try:
         _prepare(out)
-        plate = _plate_map(wells, np.random.default_rng([seed, 0]))
+        plate = _plate_map(wells, np.random.default_rng([seed, 0]), chosen)[:n_wells]
         illum = _illumination(np.random.default_rng([seed, 1]), size)
         for wi, well in enumerate(plate):
             wrng = np.random.default_rng([seed, 2, wi])
             # class-independent biological variability between wells (density, size, texture scales)
-            well.update(density=wrng.lognormal(0, 0.2), radius=wrng.uniform(8.0, 10.0),
+            well.update(brightness=brightness or {}, density=wrng.lognormal(0, 0.2), radius=wrng.uniform(8.0, 10.0),
                         nucleoli=wrng.lognormal(0, 0.08), er_w=wrng.uniform(0.35, 0.55), mito_w=wrng.uniform(0.3, 0.5))
             gain = wrng.lognormal(0, 0.25, len(CHANNELS)).astype(np.float32)
             for site in range(1, sites + 1):
                 srng = np.random.default_rng([seed, 3, wi, site])
-                signal = _render_site(srng, size, well)
+                signal = _render_site(srng, size, well, chosen)
                 if srng.random() < 0.04:  # out-of-focus field
                     signal = _blur(signal, srng.uniform(2.0, 3.5))
                 img = _acquire(srng, signal, illum, gain)
@@ -332,20 +358,20 @@ def write_sample_plate(out, wells: int = 96, sites: int = 2, size: int = 160, se
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["well", LABEL_COLUMN, "well_type"])
     writer.writerows([w["well"], w["truth"] if w["labeled"] else "", w["well_type"]] for w in plate)
-    atomic_write_text(out / "labels.csv", buf.getvalue())
+    atomic_write_text(out / "labels.csv", buf.getvalue(), into_plate=True)
     truth = {
         "importance": _importance(plate),
-        "classes": list(CLASSES),
+        "classes": [NEGATIVE, *chosen],
         "label_column": LABEL_COLUMN,
-        "description": _DESCRIPTION.format(", ".join(f"{k} -> {c} (strength {v})" for k, (c, v) in PHENOTYPES.items())),
-        "phenotype_channel": {k: c for k, (c, _) in PHENOTYPES.items()},
+        "description": _DESCRIPTION.format(", ".join(f"{k} -> {c} (strength {v})" for k, (c, v) in chosen.items())),
+        "phenotype_channel": {k: c for k, (c, _) in chosen.items()},
         "unlabeled_truth": {w["well"]: w["truth"] for w in plate if not w["labeled"]},
         "penetrance": {w["well"]: round(w["penetrance"], 4) for w in plate},
     }
-    atomic_write_text(out / "ground_truth.json", json.dumps(truth, indent=2) + "\n")
-    manifest = {"layout": LAYOUT, "version": 1, "channels": list(CHANNELS), "wells": int(wells),
+    atomic_write_text(out / "ground_truth.json", json.dumps(truth, indent=2) + "\n", into_plate=True)
+    manifest = {"layout": LAYOUT, "version": 1, "channels": list(CHANNELS), "wells": len(plate), "format": int(wells),
                 "sites": int(sites), "size": int(size), "seed": int(seed), "pattern": PATTERN}
-    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n", into_plate=True)
     (out / _PARTIAL).unlink(missing_ok=True)
     return out
 

@@ -16,28 +16,61 @@ from ..errors import DcmixError, PlateError
 from ..plate import ChannelStats, Plate, SiteKey
 
 
+def _wells_by_class(site_labels: dict[SiteKey, str]) -> dict[str, list[tuple[str, str]]]:
+    wells: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key, label in site_labels.items():
+        wells[label].add((key.plate, key.well))
+    return {label: sorted(w) for label, w in sorted(wells.items())}
+
+
+def _pick(wells: list, fraction: float, rng: np.random.Generator, keep: int) -> set:
+    """A seeded ``fraction`` of ``wells`` (at least one), leaving at least ``keep`` behind; else none."""
+    if fraction <= 0 or len(wells) <= keep:
+        return set()
+    n = min(len(wells) - keep, max(1, int(round(fraction * len(wells)))))
+    return {wells[i] for i in rng.permutation(len(wells))[:n]}
+
+
+def split_wells(site_labels: dict[SiteKey, str], val_fraction: float, test_fraction: float, seed: int,
+                test_wells: set | None = None) -> tuple[list[SiteKey], list[SiteKey], list[SiteKey]]:
+    """Stratified by-well split -> (train, val, test) sites; the sites of one well stay together.
+
+    *val* wells choose the checkpoint (early stopping), *test* wells are never looked at during
+    training: only they may say whether the model learned anything. A class with fewer than 3 wells
+    gives no test well and fewer than 2 no validation well (it is trained on, and the gate says so).
+    ``test_wells`` (k-fold) replaces the random test pick.
+    """
+    rng = np.random.default_rng(seed)
+    test: set = set(test_wells) if test_wells is not None else set()
+    val: set = set()
+    for label, wells in _wells_by_class(site_labels).items():
+        if test_wells is None:
+            test |= _pick(wells, test_fraction, rng, keep=2)
+        rest = [w for w in wells if w not in test]
+        val |= _pick(rest, val_fraction / max(1e-9, 1 - (test_fraction if test_wells is None else 0)), rng, keep=1)
+    side = lambda k: 2 if (k.plate, k.well) in test else 1 if (k.plate, k.well) in val else 0  # noqa: E731
+    parts: list[list[SiteKey]] = [[], [], []]
+    for key in sorted(site_labels):
+        parts[side(key)].append(key)
+    return parts[0], parts[1], parts[2]
+
+
 def split_by_well(site_labels: dict[SiteKey, str], val_fraction: float, seed: int) -> tuple[list[SiteKey], list[SiteKey]]:
     """Stratified split of *wells* (never sites of one well on both sides) -> (train, val) sites."""
-    wells_by_class: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for key, label in site_labels.items():
-        wells_by_class[label].add((key.plate, key.well))
-    rng = np.random.default_rng(seed)
-    val_wells: set[tuple[str, str]] = set()
-    for label in sorted(wells_by_class):
-        wells = sorted(wells_by_class[label])
-        if val_fraction <= 0 or len(wells) < 2:
-            continue
-        n_val = min(len(wells) - 1, max(1, int(round(val_fraction * len(wells)))))
-        for i in rng.permutation(len(wells))[:n_val]:
-            val_wells.add(wells[i])
-    train = sorted(k for k in site_labels if (k.plate, k.well) not in val_wells)
-    val = sorted(k for k in site_labels if (k.plate, k.well) in val_wells)
+    train, val, _ = split_wells(site_labels, val_fraction, 0.0, seed)
     return train, val
 
 
-def shard(keys: list[SiteKey], rank: int, world_size: int) -> list[SiteKey]:
-    """The part of ``keys`` one data-parallel process works on (every ``world_size``-th key)."""
-    return keys[rank::world_size]
+def well_folds(site_labels: dict[SiteKey, str], n_folds: int, seed: int) -> list[set[tuple[str, str]]]:
+    """``n_folds`` disjoint sets of wells, stratified by class, together holding every labeled well."""
+    rng = np.random.default_rng(seed)
+    folds: list[set] = [set() for _ in range(n_folds)]
+    offset = 0
+    for _, wells in _wells_by_class(site_labels).items():
+        for j, i in enumerate(rng.permutation(len(wells))):
+            folds[(j + offset) % n_folds].add(wells[i])
+        offset += len(wells)  # classes with few wells do not all land in fold 0
+    return folds
 
 
 def tiles_for_site(shape: tuple[int, int], tile: int, coverage: float = 1.0) -> int:
@@ -46,9 +79,13 @@ def tiles_for_site(shape: tuple[int, int], tile: int, coverage: float = 1.0) -> 
 
 
 class SiteSource:
-    """Normalised sites in the model's channel order, with a byte-bounded cache for repeated epochs."""
+    """Normalised sites in the model's channel order, with a byte-bounded cache for repeated epochs.
 
-    def __init__(self, plate: Plate, stats: ChannelStats, channel_order: list[int] | None = None,
+    ``stats`` is one :class:`ChannelStats` for every site, or ``"plate"``: each plate of the folder
+    normalised with its own robust statistics, so a re-imaged (brighter, offset) screen looks the same.
+    """
+
+    def __init__(self, plate: Plate, stats: ChannelStats | str, channel_order: list[int] | None = None,
                  cache_bytes: int = 1 << 30):
         self.plate = plate
         self.stats = stats
@@ -69,13 +106,19 @@ class SiteSource:
         except PlateError as err:
             self.skipped.append(str(err))
             return None
-        site = self.stats.normalize(raw[self.order])
+        site = self.stats_for(key.plate).normalize(raw[self.order])
         self._cache[key] = site
         self._bytes += site.nbytes
         while self._bytes > self.cache_bytes and len(self._cache) > 1:
             _, old = self._cache.popitem(last=False)
             self._bytes -= old.nbytes
         return site
+
+
+    def stats_for(self, plate_id: str) -> ChannelStats:
+        if isinstance(self.stats, ChannelStats):
+            return self.stats
+        return self.plate.channel_stats(plate_id=plate_id).subset(self.order)
 
 
 def _fit(site: np.ndarray, tile: int) -> np.ndarray:
@@ -124,11 +167,12 @@ def epoch_tiles(source: SiteSource, keys: list[SiteKey], labels: list[int], tile
 
 
 def iter_batches(source: SiteSource, plan: list[tuple[SiteKey, int, int]], tile: int, batch_size: int,
-                 rng: np.random.Generator, augment: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled (x, y) batches of random tiles: x (B, C, tile, tile) float32, y (B,) int64."""
+                 rng: np.random.Generator, augment: bool = True
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, list[SiteKey]]]:
+    """Shuffled (x, y, keys) batches of random tiles: x (B, C, tile, tile) float32, y (B,) int64."""
     items = [(key, label) for key, label, n in plan for _ in range(n)]
     order = rng.permutation(len(items))
-    xs, ys = [], []
+    xs, ys, keys = [], [], []
     for i in order:
         key, label = items[i]
         site = source.get(key)
@@ -136,11 +180,12 @@ def iter_batches(source: SiteSource, plan: list[tuple[SiteKey, int, int]], tile:
             continue
         xs.append(random_tile(site, tile, rng, augment))
         ys.append(label)
+        keys.append(key)
         if len(xs) == batch_size:
-            yield np.stack(xs), np.asarray(ys, dtype=np.int64)
-            xs, ys = [], []
+            yield np.stack(xs), np.asarray(ys, dtype=np.int64), keys
+            xs, ys, keys = [], [], []
     if xs:
-        yield np.stack(xs), np.asarray(ys, dtype=np.int64)
+        yield np.stack(xs), np.asarray(ys, dtype=np.int64), keys
 
 
 def labeled_sites(plate: Plate, well_or_site_labels: dict, classes: list[str] | None = None) -> dict[SiteKey, str]:

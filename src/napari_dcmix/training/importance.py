@@ -16,7 +16,7 @@ import torch
 
 from ..errors import DcmixError
 from ..plate import Plate, SiteKey
-from .data import SiteSource, grid_tiles, labeled_sites
+from .data import grid_tiles, labeled_sites
 from .device import resolve_device
 from .predictor import model_on_device
 from .trained import TrainedModel
@@ -50,8 +50,7 @@ def permutation_importance(trained: TrainedModel, plate: Plate, labels: dict, ma
     keys: list[SiteKey] = sorted(site_labels)
     if len(keys) > max_sites:
         keys = sorted(keys[i] for i in rng.choice(len(keys), max_sites, replace=False))
-    order = trained.channel_order(plate.channels)
-    source = SiteSource(plate, trained.stats, order, cache_bytes=0)
+    source = trained.site_source(plate)
     index = {c: i for i, c in enumerate(trained.classes)}
     xs, ys = [], []
     for key in keys:

@@ -19,7 +19,7 @@ import torch
 
 from .._io import atomic_write
 from ..plate import Plate, SiteKey
-from .data import SiteSource, grid_tiles
+from .data import grid_tiles
 from .device import resolve_device
 from .trained import TrainedModel
 
@@ -38,14 +38,13 @@ class SitePrediction:
 
 
 def predict_sites(trained: TrainedModel, plate: Plate, keys: list[SiteKey] | None = None, device: str = "cpu",
-                  batch_size: int = 64, stats: str = "model") -> Iterator[SitePrediction]:
+                  batch_size: int = 64) -> Iterator[SitePrediction]:
     """Yield one prediction per readable site (unreadable ones are skipped and listed in plate.problems).
 
-    ``stats='model'`` normalises with the training plate's statistics, ``'plate'`` with this plate's.
+    Sites are normalised as the model was trained (its ``normalization``): by default each plate on its
+    own statistics, so a screen imaged brighter or with another offset gets the same calls.
     """
-    order = trained.channel_order(plate.channels)
-    norm = trained.stats if stats == "model" else plate.channel_stats().subset(order)
-    source = SiteSource(plate, norm, order, cache_bytes=0)
+    source = trained.site_source(plate)
     dev = resolve_device(device)
     model = model_on_device(trained.model, dev)
     keys = plate.sites if keys is None else list(keys)

@@ -25,6 +25,25 @@ class TrainedModel:
     def kind(self) -> str:
         return self.model.kind
 
+    @property
+    def normalization(self) -> str:
+        """"plate": every plate is normalised on its own statistics; "model": on the training plate's
+        (models saved before per-plate normalisation)."""
+        return str(self.metadata.get("normalization", "model"))
+
+    @property
+    def learned(self) -> bool | None:
+        """Whether the model beat chance on its held-out test wells (None: not known, an older model)."""
+        value = self.metadata.get("learned")
+        return None if value is None else bool(value)
+
+    def site_source(self, plate, cache_bytes: int = 0):
+        """Sites of ``plate`` in the model's channel order, normalised as the model was trained."""
+        from .data import SiteSource
+
+        order = self.channel_order(plate.channels)
+        return SiteSource(plate, "plate" if self.normalization == "plate" else self.stats, order, cache_bytes)
+
     def importance(self) -> dict[str, float] | None:
         """Channel name -> importance (α for DCMIX), or None for the all-channels baseline."""
         values = self.model.importance()

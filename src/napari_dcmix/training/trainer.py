@@ -1,5 +1,10 @@
 """The one training engine: a generator of progress events that the docks and the CLI both drive.
 
+The budget is in optimiser steps, not passes over a plate's tiles: a 60-well pilot plate and a
+384-well screen get the same number of updates, and early stopping on the held-out loss ends a run
+that has converged. Wells are split three ways: *train*, *validation* (chooses the checkpoint) and
+*test* (never seen during training; the honesty gate judges the model on them alone).
+
 Closing the generator (Stop in the dock, Ctrl-C in the CLI) keeps the best model so far in
 ``Trainer.result``; nothing here knows about Qt.
 """
@@ -9,7 +14,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
@@ -20,36 +24,46 @@ import torch.nn.functional as F
 from ..errors import DcmixError
 from ..model import ChannelClassifier
 from ..plate import Plate, SiteKey
-from .data import SiteSource, epoch_tiles, grid_tiles, iter_batches, labeled_sites, split_by_well
+from .data import SiteSource, epoch_tiles, grid_tiles, iter_batches, labeled_sites, split_wells
 from .device import autocast_dtype, resolve_device
+from .gate import Verdict, assess
 from .trained import TrainedModel
+
+NORMALIZATIONS = ("plate", "model")
 
 
 @dataclass
 class TrainConfig:
     model: str = "dcmix"
     backbone: str = "small"
-    epochs: int = 10
+    steps: int = 800  # optimiser steps: the budget, whatever the plate's size
+    epochs: int | None = None  # expert: passes over the training tiles instead of ``steps``
+    eval_every: int = 50  # steps between held-out evaluations (one point of the curves)
+    patience: int = 6  # evaluations without a better held-out loss before stopping early
     tile: int = 64
     batch_size: int = 32
     lr: float = 3e-3
-    mixing_lr: float = 0.1  # ~30x the network's: at 3e-3 α barely leaves uniform (0.50 -> 0.64 in 300 steps)
+    mixing_lr: float = 0.05  # α's own lr: 0.1 locked onto bright channels, the backbone's barely moves α
+    exploration: float = 3.0  # Gumbel noise on α per sample at the start, annealed to 0 (see ChannelMixing)
+    explore_fraction: float = 0.3  # share of the budget over which the exploration noise decays
     weight_decay: float = 1e-4
     val_fraction: float = 0.2
+    test_fraction: float = 0.2
     seed: int = 0
     device: str = "auto"
-    coverage: float = 1.0  # random tiles per site cover its area this many times per epoch
+    coverage: float = 1.0  # random tiles per site cover its area this many times per pass
     classes: list[str] | None = None
     temperature: float = 1.0
-    n_mix_outputs: int = 1
+    n_mix_outputs: int = 0  # 0: one blend for two classes, else one per phenotype up to 3
     label_column: str = "label"
+    normalization: str = "plate"  # "plate": every plate on its own statistics; "model": the training plate's
 
 
 @dataclass
 class TrainEvent:
-    kind: str  # "start", "step", "epoch", "done", "cancelled"
-    epoch: int
-    epochs: int
+    kind: str  # "start", "step", "epoch" (one held-out evaluation), "done"
+    epoch: int  # evaluation round
+    epochs: int  # evaluation rounds planned
     step: int
     total_steps: int
     loss: float = math.nan
@@ -61,31 +75,40 @@ class TrainEvent:
     eta: float = math.nan
     device: str = "cpu"
     message: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    verdict: Verdict | None = None  # on "done": judged on the test wells
 
 
 @dataclass
 class _Best:
-    score: tuple = (-1.0, -math.inf)
+    score: float = -math.inf  # minus the held-out loss
     state: dict | None = None
-    epoch: int = 0
+    step: int = 0
+    val_accuracy: float = math.nan
     history: list = field(default_factory=list)
+
+
+def auto_mix_outputs(n_classes: int) -> int:
+    """One blend for a phenotype against its control; one per phenotype (up to 3) for several, so
+    each can take its own channels instead of all collapsing onto the easiest one."""
+    return 1 if n_classes <= 2 else min(n_classes - 1, 3)
 
 
 class Trainer:
     """Train a channel-importance classifier on a plate's labeled sites.
 
     ``labels`` maps (plate, well) or SiteKey to a class name; ``init`` fine-tunes a trained model
-    (channels matched by name, new classes get a new head).
+    (channels matched by name, new classes get a new head); ``test_wells`` fixes the held-out wells
+    (k-fold in ``explain``) instead of a random ``test_fraction``.
     """
 
-    def __init__(self, plate: Plate, labels: dict, config: TrainConfig | None = None, init: TrainedModel | None = None):
+    def __init__(self, plate: Plate, labels: dict, config: TrainConfig | None = None, init: TrainedModel | None = None,
+                 test_wells: set | None = None):
         self.plate, self.config = plate, config or TrainConfig()
         cfg = self.config
-        if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.tile < 16:
-            raise DcmixError("epochs and batch size must be at least 1 and the tile at least 16 px")
+        if cfg.steps < 1 or (cfg.epochs is not None and cfg.epochs < 1) or cfg.batch_size < 1 or cfg.tile < 16:
+            raise DcmixError("steps, epochs and batch size must be at least 1 and the tile at least 16 px")
+        if cfg.normalization not in NORMALIZATIONS:
+            raise DcmixError(f"unknown normalization {cfg.normalization!r}; choose one of: {', '.join(NORMALIZATIONS)}")
         site_labels = labeled_sites(plate, labels, cfg.classes)
         if not site_labels:
             raise DcmixError("no labeled sites on this plate; label some wells (or check the labels CSV and column)")
@@ -106,26 +129,33 @@ class Trainer:
                 model.replace_head(len(classes))
         else:
             order, channels = list(range(len(plate.channels))), plate.channels
-            model = ChannelClassifier(cfg.model, len(channels), len(classes), cfg.backbone, cfg.n_mix_outputs, cfg.temperature)
+            k = cfg.n_mix_outputs or auto_mix_outputs(len(classes))
+            model = ChannelClassifier(cfg.model, len(channels), len(classes), cfg.backbone, k, cfg.temperature)
         self.channels, self.classes = channels, classes
         self.model = model.to(self.device)
-        self.stats = plate.channel_stats().subset(order)
-        self.source = SiteSource(plate, self.stats, order)
-        self.train_keys, self.val_keys = split_by_well(site_labels, cfg.val_fraction, cfg.seed)
+        self.stats = plate.channel_stats(plate_id=plate.plates[0]).subset(order)
+        self.source = SiteSource(plate, "plate" if cfg.normalization == "plate" else self.stats, order)
+        self.train_keys, self.val_keys, self.test_keys = split_wells(
+            site_labels, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_wells)
         self.site_labels = site_labels
         self.class_index = {name: i for i, name in enumerate(classes)}
         self._best = _Best()
+        self.images_seen = 0
+        self.verdict: Verdict | None = None
         self.result: TrainedModel | None = None
 
     # --- the engine ------------------------------------------------------------------------------
-    def class_counts(self) -> dict[str, int]:
-        """Training wells per class (what the class balancing sees)."""
-        wells = {(k.plate, k.well): self.site_labels[k] for k in self.train_keys}
-        counts = Counter(wells.values())
-        return {c: counts[c] for c in self.classes}
+    def plan_budget(self, steps_per_pass: int) -> tuple[int, int]:
+        """(total optimiser steps, steps between evaluations)."""
+        cfg = self.config
+        if cfg.epochs is not None:
+            return cfg.epochs * steps_per_pass, steps_per_pass
+        return cfg.steps, max(1, min(cfg.eval_every, cfg.steps))
 
     def run(self) -> Iterator[TrainEvent]:
         cfg, device = self.config, self.device
+        if not self.train_keys:
+            raise DcmixError("every labeled well is held out for validation; label more wells per class")
         optimizer = torch.optim.AdamW(self.model.param_groups(cfg.lr, cfg.mixing_lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         train_labels = [self.class_index[self.site_labels[k]] for k in self.train_keys]
         counts = np.bincount(train_labels, minlength=len(self.classes)).astype(np.float64)
@@ -134,58 +164,74 @@ class Trainer:
         plan = epoch_tiles(self.source, self.train_keys, train_labels, cfg.tile, self.rng, cfg.coverage)
         if not plan:
             raise DcmixError("none of the labeled training sites could be read; see the plate's problems")
-        steps_per_epoch = math.ceil(sum(n for _, _, n in plan) / cfg.batch_size)
-        total = steps_per_epoch * cfg.epochs
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total, pct_start=0.15)
+        total, every = self.plan_budget(math.ceil(sum(n for _, _, n in plan) / cfg.batch_size))
+        rounds = math.ceil(total / every)
+        warmup = max(1, total // 20)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+        mixing = self.model.mixing
+        explore_until = int(cfg.explore_fraction * total) if mixing is not None and cfg.exploration > 0 else 0
         amp = autocast_dtype(device)
-        start, step = time.perf_counter(), 0
-        base = dict(epochs=cfg.epochs, total_steps=total, device=str(device))
-        finished = False
+        start, step, round_, stale = time.perf_counter(), 0, 0, 0
+        base = dict(epochs=rounds, total_steps=total, device=str(device))
+        finished, message = False, ""
+        seen, correct, loss_sum = 0, 0, 0.0
         try:
-            yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(), **base)
-            for epoch in range(1, cfg.epochs + 1):
+            yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(total), **base)
+            while step < total:
                 self.model.train()
-                seen, correct, loss_sum = 0, 0, 0.0
-                for x, y in iter_batches(self.source, plan, cfg.tile, cfg.batch_size, self.rng):
+                for x, y, keys in iter_batches(self.source, plan, cfg.tile, cfg.batch_size, self.rng):
+                    if mixing is not None:
+                        mixing.exploration = cfg.exploration * max(0.0, 1 - step / explore_until) if explore_until else 0.0
                     xb = torch.from_numpy(x).to(device, non_blocking=True)
                     yb = torch.from_numpy(y).to(device, non_blocking=True)
                     with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                         logits = self.model(xb)
                         loss = F.cross_entropy(logits.float(), yb, weight=weights)
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise DcmixError(self._non_finite_message(step, value, keys))
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    if step < total - 1:
-                        scheduler.step()
+                    scheduler.step()
                     step += 1
+                    self.images_seen += len(y)
                     seen += len(y)
                     correct += int((logits.argmax(1) == yb).sum())
-                    loss_sum += float(loss.detach()) * len(y)
+                    loss_sum += value * len(y)
                     elapsed = time.perf_counter() - start
-                    yield TrainEvent("step", epoch, step=step, loss=loss_sum / seen, train_accuracy=correct / seen,
-                                     best_val_accuracy=self._best.score[0], importance=self._importance(),
+                    yield TrainEvent("step", round_ + 1, step=step, loss=loss_sum / seen, train_accuracy=correct / seen,
+                                     best_val_accuracy=self._best.val_accuracy, importance=self._importance(),
                                      elapsed=elapsed, eta=elapsed / step * (total - step), **base)
-                val_acc, val_loss = self.evaluate(self.val_keys) if self.val_keys else (math.nan, math.nan)
-                record = {"epoch": epoch, "loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1),
-                          "val_accuracy": val_acc, "val_loss": val_loss, "importance": self._importance(),
-                          "seconds": time.perf_counter() - start}
-                self._best.history.append(record)
-                score = (val_acc, -val_loss) if self.val_keys else (epoch, 0.0)
-                if score > self._best.score:
-                    self._best = _Best(score, copy.deepcopy(self.model.state_dict()), epoch, self._best.history)
-                elapsed = time.perf_counter() - start
-                yield TrainEvent("epoch", epoch, step=step, loss=record["loss"], train_accuracy=record["train_accuracy"],
-                                 val_accuracy=val_acc, best_val_accuracy=self._best.score[0] if self.val_keys else math.nan,
-                                 importance=record["importance"], elapsed=elapsed,
-                                 eta=elapsed / step * (total - step) if step else math.nan, **base)
+                    if step % every and step < total:
+                        continue
+                    round_ += 1
+                    record = self._evaluate_round(round_, step, loss_sum / seen, correct / seen, start,
+                                                  selectable=step >= explore_until)
+                    stale = 0 if record["improved"] or step < explore_until else stale + 1
+                    seen, correct, loss_sum = 0, 0, 0.0
+                    elapsed = time.perf_counter() - start
+                    yield TrainEvent("epoch", round_, step=step, loss=record["loss"], train_accuracy=record["train_accuracy"],
+                                     val_accuracy=record["val_accuracy"], best_val_accuracy=self._best.val_accuracy,
+                                     importance=record["importance"], elapsed=elapsed,
+                                     eta=elapsed / step * (total - step), **base)
+                    self.model.train()
+                    if self.val_keys and stale >= cfg.patience:
+                        message = (f"stopped early at step {step} of {total}: the held-out loss has not improved "
+                                   f"for {cfg.patience} evaluations")
+                        total = step
+                    if step >= total:
+                        break
             finished = True
         finally:
-            self.result = self._finish(cancelled=not finished)
-        yield TrainEvent("done", cfg.epochs, step=step, val_accuracy=self._best.score[0] if self.val_keys else math.nan,
-                         best_val_accuracy=self._best.score[0] if self.val_keys else math.nan,
-                         importance=self.result.importance(), elapsed=time.perf_counter() - start, eta=0.0, **base,
-                         message=f"best model from epoch {self._best.epoch}")
+            if mixing is not None:
+                mixing.exploration = 0.0
+            self.result = self._finish(cancelled=not finished, steps=step)
+        best = f"best model from step {self._best.step}" if self._best.state is not None else "final model"
+        yield TrainEvent("done", round_, step=step, val_accuracy=self._best.val_accuracy,
+                         best_val_accuracy=self._best.val_accuracy, importance=self.result.importance(),
+                         elapsed=time.perf_counter() - start, eta=0.0, verdict=self.verdict,
+                         message="; ".join(m for m in (message, best, self.verdict.summary()) if m), **base)
 
     def fit(self) -> TrainedModel:
         """Run to the end without watching progress (scripts, tests)."""
@@ -194,45 +240,94 @@ class Trainer:
         return self.result
 
     # --- helpers ---------------------------------------------------------------------------------
+    def _evaluate_round(self, round_: int, step: int, loss: float, train_accuracy: float, start: float,
+                        selectable: bool) -> dict:
+        val_acc, val_loss = self.evaluate(self.val_keys) if self.val_keys else (math.nan, math.nan)
+        record = {"epoch": round_, "step": step, "loss": loss, "train_accuracy": train_accuracy,
+                  "val_accuracy": val_acc, "val_loss": val_loss, "importance": self._importance(),
+                  "seconds": time.perf_counter() - start, "improved": False}
+        self._best.history.append(record)
+        score = -val_loss if self.val_keys else float(step)
+        if selectable and math.isfinite(score) and score > self._best.score + 1e-4:
+            record["improved"] = True
+            self._best = _Best(score, copy.deepcopy(self.model.state_dict()), step, val_acc, self._best.history)
+        return record
+
     @torch.no_grad()
+    def site_probabilities(self, key: SiteKey) -> np.ndarray | None:
+        """Class probabilities of one site: softmax averaged over the tiles covering it."""
+        site = self.source.get(key)
+        if site is None:
+            return None
+        tiles = torch.from_numpy(grid_tiles(site, self.config.tile)).to(self.device)
+        return torch.softmax(self.model(tiles).float(), dim=1).mean(0).cpu().numpy().astype(np.float64)
+
     def evaluate(self, keys: list[SiteKey]) -> tuple[float, float]:
-        """Site-level accuracy and loss: softmax averaged over the tiles covering each whole site."""
+        """Site-level accuracy and loss over ``keys``."""
         self.model.eval()
         correct, loss_sum, n = 0, 0.0, 0
         for key in keys:
-            site = self.source.get(key)
-            if site is None:
+            probs = self.site_probabilities(key)
+            if probs is None:
                 continue
-            tiles = torch.from_numpy(grid_tiles(site, self.config.tile)).to(self.device)
-            probs = torch.softmax(self.model(tiles).float(), dim=1).mean(0)
             label = self.class_index[self.site_labels[key]]
             correct += int(int(probs.argmax()) == label)
-            loss_sum += -float(torch.log(probs[label].clamp_min(1e-8)))
+            loss_sum += -math.log(max(float(probs[label]), 1e-8))
             n += 1
         return (correct / n, loss_sum / n) if n else (math.nan, math.nan)
+
+    def well_predictions(self, keys: list[SiteKey]) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
+        """(plate, well) -> (true class index, class probabilities averaged over the well's sites)."""
+        self.model.eval()
+        sums: dict[tuple[str, str], list] = {}
+        for key in keys:
+            probs = self.site_probabilities(key)
+            if probs is None:
+                continue
+            entry = sums.setdefault((key.plate, key.well), [self.class_index[self.site_labels[key]], 0.0, 0])
+            entry[1], entry[2] = entry[1] + probs, entry[2] + 1
+        return {well: (label, total / n) for well, (label, total, n) in sums.items()}
 
     def _importance(self) -> dict[str, float] | None:
         values = self.model.importance()
         return None if values is None else {c: float(v) for c, v in zip(self.channels, values)}
 
-    def _start_message(self) -> str:
-        n_train = len({(k.plate, k.well) for k in self.train_keys})
-        n_val = len({(k.plate, k.well) for k in self.val_keys})
-        return (f"training {self.config.model} ({self.config.backbone}) on {self.device}: {n_train} training wells, "
-                f"{n_val} validation wells, classes {', '.join(self.classes)}")
+    def _start_message(self, total: int) -> str:
+        n = [len({(k.plate, k.well) for k in keys}) for keys in (self.train_keys, self.val_keys, self.test_keys)]
+        return (f"training {self.config.model} ({self.config.backbone}) on {self.device} for up to {total} steps: "
+                f"{n[0]} training, {n[1]} validation and {n[2]} test wells, classes {', '.join(self.classes)}")
 
-    def _finish(self, cancelled: bool) -> TrainedModel:
-        """The best model so far (the current one if no epoch finished), ready to save or apply."""
+    def _non_finite_message(self, step: int, value: float, keys: list[SiteKey]) -> str:
+        sites = sorted({k.label() for k in keys})
+        shown = ", ".join(sites[:6]) + (f" and {len(sites) - 6} more" if len(sites) > 6 else "")
+        kept = "the best model so far is kept" if self._best.state is not None else "no model was kept"
+        return (f"training stopped at step {step + 1}: the loss became {value} on a batch from {shown}; "
+                f"these images probably hold extreme or non-finite pixels, check them or leave those wells "
+                f"unlabeled ({kept})")
+
+    def _finish(self, cancelled: bool, steps: int) -> TrainedModel:
+        """The best model so far (the current one if none was selected), judged on the test wells."""
         if self._best.state is not None:
             self.model.load_state_dict(self._best.state)
         self.model.eval()
+        self.test_predictions = self.well_predictions(self.test_keys)
+        values = list(self.test_predictions.values())
+        probs = np.array([p for _, p in values]).reshape(len(values), len(self.classes))
+        self.verdict = assess([label for label, _ in values], probs)
         cfg = self.config
         meta = {
             "history": self._best.history,
-            "best_epoch": self._best.epoch,
-            "val_accuracy": self._best.score[0] if self.val_keys and self._best.state is not None else None,
+            "best_step": self._best.step,
+            "val_accuracy": self._best.val_accuracy if self._best.state is not None else None,
+            "test_accuracy": self.verdict.accuracy,
+            "learned": self.verdict.learned,
+            "verdict": self.verdict.to_dict(),
+            "test_wells": sorted(f"{p}:{w}" if p else w for p, w in self.test_predictions),
+            "steps": steps,
+            "images_seen": self.images_seen,
             "label_column": cfg.label_column,
             "cancelled": cancelled,
+            "normalization": cfg.normalization,
             "train_config": {k: v for k, v in asdict(cfg).items() if k != "classes"},
             "plate": str(self.plate.root),
         }

@@ -1,0 +1,217 @@
+"""Channel importance per phenotype: which channels tell *this* phenotype from the negative control?
+
+One α for several phenotypes collapses onto the easiest channel, so ``explain`` trains, for every
+phenotype, DCMIX models of that phenotype against a *reference* class (the negative control), each
+with a different fold of wells held out (and optionally several seeds). Each phenotype becomes one
+row of a phenotype x channel matrix: mean α, its spread over the repeats, and the held-out accuracy,
+AUC and honesty verdict of the out-of-fold well predictions. The multi-class model (the one used for
+prediction) adds its own α as the "all phenotypes" row. A generator of events, like the trainer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import DcmixError
+from ..plate import Plate
+from .data import labeled_sites, well_folds
+from .gate import Verdict, assess
+from .trained import TrainedModel
+from .trainer import TrainConfig, Trainer, TrainEvent
+
+ALL_PHENOTYPES = "all phenotypes"
+_REFERENCE = re.compile(r"(?<![a-z])(neg(ative)?|controls?|ctrl|dmso|untreated|mock|vehicle|"
+                        r"non[-_ ]?targeting|nt|ntc|wild[-_ ]?type|wt)(?![a-z])", re.IGNORECASE)
+_POSITIVE = re.compile(r"(?<![a-z])(pos(itive)?)(?![a-z])", re.IGNORECASE)
+
+
+def guess_reference(classes: list[str]) -> str:
+    """The negative-control class, from names like control / negative / DMSO / untreated / mock / NT."""
+    found = [c for c in classes if _REFERENCE.search(c.replace("_", " ")) and not _POSITIVE.search(c.replace("_", " "))]
+    if len(found) == 1:
+        return found[0]
+    why = "none of them is named like one" if not found else f"{', '.join(found)} all look like one"
+    raise DcmixError(f"cannot tell which class is the negative control among {', '.join(classes)} ({why}); "
+                     "choose the reference class (--reference in the CLI, the Reference box in the dock)")
+
+
+@dataclass
+class ExplainConfig:
+    reference: str | None = None  # None: guessed from the class names
+    folds: int = 3  # repeats per phenotype = folds x seeds; every well is held out once per seed
+    seeds: int = 1
+    include_all: bool = True  # also train the multi-class model: the "all phenotypes" row
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class PhenotypeRow:
+    phenotype: str
+    importance: dict[str, float]  # mean α over the repeats
+    spread: dict[str, float]  # standard deviation of α over the repeats
+    verdict: Verdict
+    alpha: list[list[float]]  # (K, C) mean α, for this phenotype's composite
+    repeats: int
+
+    @property
+    def learned(self) -> bool:
+        return self.verdict.learned
+
+    @property
+    def top_channel(self) -> str:
+        return max(self.importance, key=self.importance.get)
+
+    def to_dict(self) -> dict:
+        return {"importance": self.importance, "spread": self.spread, "val_accuracy": self.verdict.accuracy,
+                "auc": self.verdict.auc, "p_value": self.verdict.p_value, "chance": self.verdict.chance,
+                "n_wells": self.verdict.n_wells, "repeats": self.repeats, "learned": self.verdict.learned,
+                "reason": self.verdict.reason}
+
+
+@dataclass
+class PhenotypeMatrix:
+    reference: str
+    channels: list[str]
+    rows: list[PhenotypeRow]  # one per phenotype, then the "all phenotypes" row when trained
+    complete: bool = True
+
+    def row(self, phenotype: str) -> PhenotypeRow:
+        return next(r for r in self.rows if r.phenotype == phenotype)
+
+    def values(self) -> np.ndarray:
+        return np.array([[r.importance[c] for c in self.channels] for r in self.rows])
+
+    def to_dict(self) -> dict:
+        """The ``explain --json`` object."""
+        return {"reference": self.reference, "channels": list(self.channels), "complete": self.complete,
+                "phenotypes": {r.phenotype: r.to_dict() for r in self.rows}}
+
+    def csv_rows(self) -> list[dict]:
+        rows = []
+        for r in self.rows:
+            row = {"phenotype": r.phenotype, "reference": self.reference}
+            row.update({f"alpha_{c}": f"{r.importance[c]:.4f}" for c in self.channels})
+            row.update({f"sd_{c}": f"{r.spread[c]:.4f}" for c in self.channels})
+            row.update(val_accuracy=f"{r.verdict.accuracy:.4f}", auc=f"{r.verdict.auc:.4f}",
+                       p_value=f"{r.verdict.p_value:.3g}", n_wells=r.verdict.n_wells, repeats=r.repeats,
+                       learned=str(r.learned).lower(), reason=r.verdict.reason)
+            rows.append(row)
+        return rows
+
+
+@dataclass
+class ExplainEvent:
+    kind: str  # "start", "train" (a TrainEvent of the current model), "row", "done"
+    phenotype: str
+    model_index: int  # models finished so far
+    total_models: int
+    train_event: TrainEvent | None = None
+    row: PhenotypeRow | None = None
+    message: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Share of the whole explain run done (for one progress bar)."""
+        inner = 0.0
+        if self.train_event is not None and self.train_event.total_steps:
+            inner = self.train_event.step / self.train_event.total_steps
+        return min(1.0, (self.model_index + inner) / max(1, self.total_models))
+
+
+def _row(phenotype: str, channels: list[str], alphas: list[np.ndarray], verdict: Verdict) -> PhenotypeRow:
+    stacked = np.stack(alphas)  # (repeats, K, C)
+    importance = stacked.mean(axis=1)  # per repeat, α averaged over the K blends
+    mean, sd = importance.mean(0), importance.std(0, ddof=1) if len(importance) > 1 else np.zeros(len(channels))
+    return PhenotypeRow(phenotype, {c: float(v) for c, v in zip(channels, mean)},
+                        {c: float(v) for c, v in zip(channels, sd)}, verdict, stacked.mean(0).tolist(), len(alphas))
+
+
+class Explainer:
+    """``run()`` yields :class:`ExplainEvent`; ``result`` holds the matrix (partial if stopped early)
+    and ``model`` the multi-class model (for prediction) once trained."""
+
+    def __init__(self, plate: Plate, labels: dict, config: ExplainConfig | None = None):
+        self.plate, self.config = plate, config or ExplainConfig()
+        cfg = self.config
+        if cfg.train.model != "dcmix":
+            raise DcmixError("explain reads α off DCMIX models; choose the dcmix model")
+        if cfg.folds < 2 or cfg.seeds < 1:
+            raise DcmixError("explain needs at least 2 folds and 1 seed (3 repeats or more are recommended)")
+        self.labels = labels
+        self.site_labels = labeled_sites(plate, labels, cfg.train.classes)
+        classes = sorted(set(self.site_labels.values()))
+        if len(classes) < 2:
+            raise DcmixError("explain needs a reference class and at least one phenotype; label more classes")
+        self.reference = cfg.reference or guess_reference(classes)
+        if self.reference not in classes:
+            raise DcmixError(f"reference class {self.reference!r} is not among the labeled classes "
+                             f"({', '.join(classes)}); choose one of them")
+        self.phenotypes = [c for c in classes if c != self.reference]
+        self.channels = plate.channels
+        self.result: PhenotypeMatrix | None = None
+        self.model: TrainedModel | None = None
+
+    @property
+    def total_models(self) -> int:
+        cfg = self.config
+        return len(self.phenotypes) * cfg.folds * cfg.seeds + (1 if cfg.include_all and len(self.phenotypes) > 1 else 0)
+
+    def run(self) -> Iterator[ExplainEvent]:
+        cfg, start = self.config, time.perf_counter()
+        rows: list[PhenotypeRow] = []
+        done, total = 0, self.total_models
+        self.result = PhenotypeMatrix(self.reference, list(self.channels), rows, complete=False)
+        yield ExplainEvent("start", "", 0, total, message=(
+            f"explaining {len(self.phenotypes)} phenotypes against {self.reference}: {total} models "
+            f"({cfg.folds} folds x {cfg.seeds} seeds each)"))
+        for phenotype in self.phenotypes:
+            pair = {k: v for k, v in self.site_labels.items() if v in (phenotype, self.reference)}
+            alphas, oof = [], {}
+            for seed in range(cfg.seeds):
+                train_cfg = replace(cfg.train, seed=cfg.train.seed + seed, classes=[self.reference, phenotype],
+                                    n_mix_outputs=1)
+                for fold in well_folds(pair, cfg.folds, cfg.train.seed + seed):
+                    trainer = Trainer(self.plate, pair, train_cfg, test_wells=fold)
+                    yield from self._drive(trainer, phenotype, done, total, start)
+                    done += 1
+                    alphas.append(trainer.result.alpha_matrix())
+                    for well, (label, probs) in trainer.test_predictions.items():
+                        oof.setdefault(well, [label, []])[1].append(probs)
+            wells = list(oof.values())
+            verdict = assess([label for label, _ in wells], np.array([np.mean(p, axis=0) for _, p in wells]))
+            rows.append(_row(phenotype, self.channels, alphas, verdict))
+            yield ExplainEvent("row", phenotype, done, total, row=rows[-1], elapsed=time.perf_counter() - start,
+                               message=f"{phenotype}: top channel {rows[-1].top_channel}; {verdict.summary()}")
+        if cfg.include_all and len(self.phenotypes) > 1:
+            trainer = Trainer(self.plate, self.site_labels, replace(cfg.train, classes=None))
+            yield from self._drive(trainer, ALL_PHENOTYPES, done, total, start)
+            done += 1
+            self.model = trainer.result
+            rows.append(_row(ALL_PHENOTYPES, self.channels, [trainer.result.alpha_matrix()], trainer.verdict))
+            yield ExplainEvent("row", ALL_PHENOTYPES, done, total, row=rows[-1], elapsed=time.perf_counter() - start)
+        self.result.complete = True
+        yield ExplainEvent("done", "", done, total, elapsed=time.perf_counter() - start,
+                           message=f"explained {len(self.phenotypes)} phenotypes in {time.perf_counter() - start:.0f} s")
+
+    def _drive(self, trainer: Trainer, phenotype: str, done: int, total: int, start: float) -> Iterator[ExplainEvent]:
+        """Forward one model's training events; closing us closes it (it then keeps its best model)."""
+        events = trainer.run()
+        try:
+            for event in events:
+                yield ExplainEvent("train", phenotype, done, total, train_event=event,
+                                   elapsed=time.perf_counter() - start)
+        finally:
+            events.close()
+        if trainer.result is None or trainer.verdict is None:
+            raise DcmixError(f"training the {phenotype} model did not finish")
+
+    def fit(self) -> PhenotypeMatrix:
+        for _ in self.run():
+            pass
+        return self.result
