@@ -30,6 +30,9 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
 from napari_dcmix.model import ChannelClassifier  # noqa: E402
+from napari_dcmix.training import TrainConfig  # noqa: E402
+
+DEFAULTS = TrainConfig()  # the plugin's own recipe: α learning rate and exploration schedule
 
 KINDS = ("dcmix", "all-channels", "se-attention")
 SIGMAS = np.linspace(0.4, 3.0, 8)
@@ -114,9 +117,14 @@ def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, ar
     x_train, y_train = images[train_idx], labels[train_idx]
     t0 = time.perf_counter()
     model.train()
+    explore_until = int(args.explore_fraction * total)
+    step = 0
     for _epoch in range(args.epochs):
         perm = torch.randperm(len(train_idx), generator=gen)
         for i in range(steps_per_epoch):
+            if model.mixing is not None:  # the trainer's annealed Gumbel exploration of α
+                model.mixing.exploration = args.exploration * max(0.0, 1 - step / explore_until) if explore_until else 0.0
+            step += 1
             idx = perm[i * args.batch:(i + 1) * args.batch]
             x = add_noise(x_train[idx], sigmas, gen)
             opt.zero_grad(set_to_none=True)
@@ -124,6 +132,8 @@ def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, ar
             opt.step()
             sched.step()
     train_s = time.perf_counter() - t0
+    if model.mixing is not None:
+        model.mixing.exploration = 0.0
 
     test_gen = torch.Generator().manual_seed(seed + 2000)
     x_test = add_noise(images[test_idx], sigmas, test_gen)
@@ -200,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--mixing-lr", type=float, default=0.1)
+    parser.add_argument("--mixing-lr", type=float, default=DEFAULTS.mixing_lr)
+    parser.add_argument("--exploration", type=float, default=DEFAULTS.exploration)
+    parser.add_argument("--explore-fraction", type=float, default=DEFAULTS.explore_fraction)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--backbone", default="small")

@@ -21,27 +21,29 @@ def run(capsys, *argv):
 
 @pytest.fixture(scope="module")
 def plate(tmp_path_factory):
-    return write_signal_plate(tmp_path_factory.mktemp("cli") / "plate", signal_channel=2)
+    return write_signal_plate(tmp_path_factory.mktemp("cli") / "plate", signal_channel=2, wells_per_class=16)
 
 
 def test_train_predict_importance_end_to_end(plate, tmp_path, capsys):
     root, labels = plate
     model = tmp_path / "model.pt"
     code, out, err = run(capsys, "train", root, "--pattern", SIGNAL_PATTERN, "--labels", labels, "--label-column",
-                         "phenotype", "--out", model, "--tile", 16, "--epochs", 8, "--device", "cpu", "--json")
+                         "phenotype", "--out", model, "--tile", 16, "--steps", 150, "--device", "cpu", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert set(result) >= {"channels", "importance", "classes", "val_accuracy", "epochs", "device", "seconds"}
-    assert result["classes"] == ["negative", "positive"] and result["epochs"] == 8 and result["device"] == "cpu"
+    assert set(result) >= {"channels", "importance", "classes", "val_accuracy", "test_accuracy", "learned", "steps",
+                           "images_seen", "device", "seconds"}
+    assert result["classes"] == ["negative", "positive"] and result["device"] == "cpu"
+    assert result["learned"] is True and result["steps"] <= 150 and result["images_seen"] == 32 * result["steps"]
     assert max(result["importance"], key=result["importance"].get) == "ch2"
-    assert "epoch 8/8" in err  # progress goes to stderr
+    assert "step 50/150" in err and "warning" not in err  # progress goes to stderr
 
     preds = tmp_path / "pred.csv"
     code, out, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", preds, "--json")
     assert code == 0, err
     rows = list(csv.DictReader(open(preds)))
     assert list(rows[0]) == ["well", "prediction", "confidence", "p_negative", "p_positive"]
-    assert len(rows) == 16
+    assert len(rows) == 32
     code, _, _ = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", preds, "--per-site")
     assert list(csv.DictReader(open(preds)))[0].keys() >= {"well", "site"}
 
@@ -125,3 +127,52 @@ def test_module_entry_point_and_console_script(imagexpress_plate):
     proc = subprocess.run([sys.executable, "-m", "napari_dcmix", "inspect", "/no/such/plate"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_train_warns_when_nothing_was_learned(plate, tmp_path, capsys):
+    root, labels = plate
+    rows = list(csv.DictReader(open(labels)))
+    shuffled = tmp_path / "shuffled.csv"
+    with open(shuffled, "w", newline="") as handle:  # a label every 2nd well: unrelated to the texture
+        writer = csv.writer(handle)
+        writer.writerow(["well", "phenotype"])
+        writer.writerows([r["well"], "a" if (i // 2) % 2 else "b"] for i, r in enumerate(rows))
+    code, out, err = run(capsys, "train", root, "--pattern", SIGNAL_PATTERN, "--labels", shuffled, "--label-column",
+                         "phenotype", "--out", tmp_path / "m.pt", "--tile", 16, "--steps", 60, "--json")
+    assert code == 0
+    assert json.loads(out)["learned"] is False
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "learned nothing you can trust" in warning[0] and "label more wells" in warning[0]
+
+
+def test_explain_end_to_end(tmp_path, capsys):
+    from conftest import write_phenotype_plate
+
+    root, labels = write_phenotype_plate(tmp_path / "plate", {"ph_one": 0, "ph_two": 2})
+    out_dir = tmp_path / "results"
+    code, out, err = run(capsys, "explain", root, "--pattern", SIGNAL_PATTERN, "--labels", labels, "--label-column",
+                         "phenotype", "--tile", 16, "--steps", 80, "--out", out_dir, "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["reference"] == "negative" and payload["channels"] == ["ch0", "ch1", "ch2"]
+    rows = payload["phenotypes"]
+    assert set(rows) == {"ph_one", "ph_two", "all phenotypes"}
+    for name, channel in (("ph_one", "ch0"), ("ph_two", "ch2")):
+        assert max(rows[name]["importance"], key=rows[name]["importance"].get) == channel
+        assert rows[name]["learned"] is True and set(rows[name]) >= {"spread", "val_accuracy", "auc"}
+    table = list(csv.DictReader(open(out_dir / "importance_per_phenotype.csv")))
+    assert [r["phenotype"] for r in table] == ["ph_one", "ph_two", "all phenotypes"]
+    assert (out_dir / "importance_per_phenotype.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_explain_errors(tmp_path, capsys):
+    from conftest import write_phenotype_plate
+
+    root, labels = write_phenotype_plate(tmp_path / "plate", {"ph_one": 0}, reference="wells_a")
+    before = sorted((p.name, p.stat().st_size) for p in root.iterdir())
+    common = ["--pattern", SIGNAL_PATTERN, "--labels", labels, "--label-column", "phenotype", "--steps", 2]
+    assert "choose the reference class" in _error(capsys, "explain", root, *common)
+    assert "not among the labeled classes" in _error(capsys, "explain", root, *common, "--reference", "DMSO")
+    assert "inside the plate folder" in _error(capsys, "explain", root, *common, "--reference", "wells_a",
+                                               "--out", root / "results")
+    assert sorted((p.name, p.stat().st_size) for p in root.iterdir()) == before
