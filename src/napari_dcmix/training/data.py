@@ -1,14 +1,14 @@
-"""Training data from a plate: by-well splits, random augmented tiles, whole-site tiling.
+"""Training data from a plate: by-well splits and folds, normalised site reads, tiles.
 
-Everything here works on lists of :class:`SiteKey`, so a distributed sampler can shard the same
-lists by rank later; nothing loads a whole plate.
+Everything here works on lists of :class:`SiteKey` (sharded by rank for data-parallel training);
+nothing loads a whole plate. The streaming loader that feeds training is ``pipeline.TileStream``.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict, defaultdict
-from typing import Iterator
 
 import numpy as np
 
@@ -79,7 +79,8 @@ def tiles_for_site(shape: tuple[int, int], tile: int, coverage: float = 1.0) -> 
 
 
 class SiteSource:
-    """Normalised sites in the model's channel order, with a byte-bounded cache for repeated epochs.
+    """Sites in the model's channel order, normalised on read, with a byte-bounded cache of the *raw*
+    integers (half the bytes of float32 for 16-bit images), safe to call from decode threads.
 
     ``stats`` is one :class:`ChannelStats` for every site, or ``"plate"``: each plate of the folder
     normalised with its own robust statistics, so a re-imaged (brighter, offset) screen looks the same.
@@ -93,27 +94,36 @@ class SiteSource:
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[SiteKey, np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()
         self.skipped: list[str] = []
 
-    def get(self, key: SiteKey) -> np.ndarray | None:
-        """(C, Y, X) float32 normalised, or None (and reported) when the site cannot be read."""
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+    def raw(self, key: SiteKey) -> np.ndarray | None:
+        """(C, Y, X) raw pixels in model order, or None (and reported) when the site cannot be read."""
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
         try:
             raw = self.plate.read_site(key)
         except PlateError as err:
-            self.skipped.append(str(err))
+            with self._lock:
+                self.skipped.append(str(err))
             return None
-        site = self.stats_for(key.plate).normalize(raw[self.order])
-        self._cache[key] = site
-        self._bytes += site.nbytes
-        while self._bytes > self.cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._bytes -= old.nbytes
-        return site
+        raw = raw if self.order == list(range(raw.shape[0])) else raw[self.order]
+        if self.cache_bytes > 0:
+            with self._lock:
+                self._cache[key] = raw
+                self._bytes += raw.nbytes
+                while self._bytes > self.cache_bytes and len(self._cache) > 1:
+                    _, old = self._cache.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return raw
 
+    def get(self, key: SiteKey) -> np.ndarray | None:
+        """(C, Y, X) float32 normalised, or None when the site cannot be read."""
+        raw = self.raw(key)
+        return None if raw is None else self.stats_for(key.plate).normalize(raw)
 
     def stats_for(self, plate_id: str) -> ChannelStats:
         if isinstance(self.stats, ChannelStats):
@@ -151,41 +161,6 @@ def grid_tiles(site: np.ndarray, tile: int) -> np.ndarray:
     ys = sorted({min(y, h - tile) for y in range(0, h, tile)})
     xs = sorted({min(x, w - tile) for x in range(0, w, tile)})
     return np.stack([site[:, y:y + tile, x:x + tile] for y in ys for x in xs])
-
-
-def epoch_tiles(source: SiteSource, keys: list[SiteKey], labels: list[int], tile: int, rng: np.random.Generator,
-                coverage: float = 1.0, tiles_per_site: int | None = None) -> list[tuple[SiteKey, int, int]]:
-    """The (site, label, n_tiles) plan of one epoch: every training site once, tiles by its area."""
-    plan = []
-    for key, label in zip(keys, labels):
-        site = source.get(key)  # cached: the epoch reads it anyway
-        if site is None:
-            continue
-        n = tiles_per_site or tiles_for_site(site.shape[1:], tile, coverage)
-        plan.append((key, label, n))
-    return plan
-
-
-def iter_batches(source: SiteSource, plan: list[tuple[SiteKey, int, int]], tile: int, batch_size: int,
-                 rng: np.random.Generator, augment: bool = True
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray, list[SiteKey]]]:
-    """Shuffled (x, y, keys) batches of random tiles: x (B, C, tile, tile) float32, y (B,) int64."""
-    items = [(key, label) for key, label, n in plan for _ in range(n)]
-    order = rng.permutation(len(items))
-    xs, ys, keys = [], [], []
-    for i in order:
-        key, label = items[i]
-        site = source.get(key)
-        if site is None:
-            continue
-        xs.append(random_tile(site, tile, rng, augment))
-        ys.append(label)
-        keys.append(key)
-        if len(xs) == batch_size:
-            yield np.stack(xs), np.asarray(ys, dtype=np.int64), keys
-            xs, ys, keys = [], [], []
-    if xs:
-        yield np.stack(xs), np.asarray(ys, dtype=np.int64), keys
 
 
 def labeled_sites(plate: Plate, well_or_site_labels: dict, classes: list[str] | None = None) -> dict[SiteKey, str]:

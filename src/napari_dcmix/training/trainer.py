@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from ..errors import DcmixError
 from ..model import ChannelClassifier
 from ..plate import Plate, SiteKey
-from .data import SiteSource, epoch_tiles, grid_tiles, iter_batches, labeled_sites, split_wells
+from .data import SiteSource, grid_tiles, labeled_sites, split_wells
+from .pipeline import TileStream, prefetch
 from .device import autocast_dtype, resolve_device
 from .gate import Verdict, assess
 from .trained import TrainedModel
@@ -161,10 +162,11 @@ class Trainer:
         counts = np.bincount(train_labels, minlength=len(self.classes)).astype(np.float64)
         weights = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(self.classes), 0.0),
                                dtype=torch.float32, device=device)
-        plan = epoch_tiles(self.source, self.train_keys, train_labels, cfg.tile, self.rng, cfg.coverage)
-        if not plan:
+        stream = TileStream(self.source, self.train_keys, train_labels, cfg.tile, cfg.batch_size, self.rng, cfg.coverage)
+        tiles = stream.estimate_tiles_per_pass()
+        if not tiles:
             raise DcmixError("none of the labeled training sites could be read; see the plate's problems")
-        total, every = self.plan_budget(math.ceil(sum(n for _, _, n in plan) / cfg.batch_size))
+        total, every = self.plan_budget(math.ceil(tiles / cfg.batch_size))
         rounds = math.ceil(total / every)
         warmup = max(1, total // 20)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
@@ -179,7 +181,7 @@ class Trainer:
             yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(total), **base)
             while step < total:
                 self.model.train()
-                for x, y, keys in iter_batches(self.source, plan, cfg.tile, cfg.batch_size, self.rng):
+                for x, y, keys in stream:
                     if mixing is not None:
                         mixing.exploration = cfg.exploration * max(0.0, 1 - step / explore_until) if explore_until else 0.0
                     xb = torch.from_numpy(x).to(device, non_blocking=True)
@@ -253,23 +255,22 @@ class Trainer:
             self._best = _Best(score, copy.deepcopy(self.model.state_dict()), step, val_acc, self._best.history)
         return record
 
-    @torch.no_grad()
-    def site_probabilities(self, key: SiteKey) -> np.ndarray | None:
-        """Class probabilities of one site: softmax averaged over the tiles covering it."""
-        site = self.source.get(key)
-        if site is None:
-            return None
-        tiles = torch.from_numpy(grid_tiles(site, self.config.tile)).to(self.device)
-        return torch.softmax(self.model(tiles).float(), dim=1).mean(0).cpu().numpy().astype(np.float64)
+    def site_probabilities(self, keys: list[SiteKey]) -> Iterator[tuple[SiteKey, np.ndarray]]:
+        """Class probabilities per readable site (softmax averaged over the tiles covering it);
+        sites are decoded ahead on threads while the model works."""
+        self.model.eval()
+        for key, site in prefetch(self.source.get, keys):
+            if site is None:
+                continue
+            with torch.no_grad():
+                tiles = torch.from_numpy(grid_tiles(site, self.config.tile)).to(self.device)
+                probs = torch.softmax(self.model(tiles).float(), dim=1).mean(0)
+            yield key, probs.cpu().numpy().astype(np.float64)
 
     def evaluate(self, keys: list[SiteKey]) -> tuple[float, float]:
         """Site-level accuracy and loss over ``keys``."""
-        self.model.eval()
         correct, loss_sum, n = 0, 0.0, 0
-        for key in keys:
-            probs = self.site_probabilities(key)
-            if probs is None:
-                continue
+        for key, probs in self.site_probabilities(keys):
             label = self.class_index[self.site_labels[key]]
             correct += int(int(probs.argmax()) == label)
             loss_sum += -math.log(max(float(probs[label]), 1e-8))
@@ -278,12 +279,8 @@ class Trainer:
 
     def well_predictions(self, keys: list[SiteKey]) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
         """(plate, well) -> (true class index, class probabilities averaged over the well's sites)."""
-        self.model.eval()
         sums: dict[tuple[str, str], list] = {}
-        for key in keys:
-            probs = self.site_probabilities(key)
-            if probs is None:
-                continue
+        for key, probs in self.site_probabilities(keys):
             entry = sums.setdefault((key.plate, key.well), [self.class_index[self.site_labels[key]], 0.0, 0])
             entry[1], entry[2] = entry[1] + probs, entry[2] + 1
         return {well: (label, total / n) for well, (label, total, n) in sums.items()}
