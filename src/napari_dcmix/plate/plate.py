@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import PlateError
 from .index import PlateIndex, SiteKey, build_index
+from .problems import SKIPPED, ProblemLog, make
 from .reader import SiteCache, read_channels
 from .stats import ChannelStats, compute_stats
 from .wells import PlateFormat, infer_format, normalize_well, well_position
@@ -27,7 +28,8 @@ class Plate:
 
     def __init__(self, index: PlateIndex, cache_sites: int = 16):
         self.index = index
-        self.problems: list[str] = list(index.problems)
+        self.problems = ProblemLog(index.problems)  # the data-quality report, filled as sites are read
+        self._dtypes: dict[str, tuple[str, str]] = {}  # channel -> (dtype, first site read with it)
         self._cache = SiteCache(cache_sites)
         self._stats: ChannelStats | None = None
         self._lock = threading.Lock()
@@ -96,16 +98,29 @@ class Plate:
         refs = self.index.sites.get(key)
         if refs is None:
             raise PlateError(f"{key.label()} is not on this plate")
+        notes, dtypes = [], []
         try:
-            data = read_channels(self.root, refs, self.channels, key.label())
+            data = read_channels(self.root, refs, self.channels, key.label(), notes, dtypes)
         except PlateError as err:
-            with self._lock:
-                if str(err) not in self.problems:
-                    self.problems.append(str(err))
+            self.problems.report(getattr(err, "problem", None) or make("unreadable", str(err), site=key.label(), action=SKIPPED))
             raise
+        for note in notes:
+            self.problems.report(note)
+        self._check_bit_depth(key, refs, dtypes)
         data.setflags(write=False)  # shared between threads and layers: nobody may edit it in place
         self._cache.put(key, data)
         return data
+
+    def _check_bit_depth(self, key: SiteKey, refs, dtypes: list[str]) -> None:
+        """8- and 16-bit files of one channel in one plate: intensities are not comparable (warned, used)."""
+        for name, ref, dtype in zip(self.channels, refs, dtypes):
+            with self._lock:
+                first = self._dtypes.setdefault(name, (dtype, key.label()))
+            if dtype != first[0]:
+                self.problems.report(make(
+                    "mixed-bit-depth", f"{key.label()}: {ref.path} (channel {name}) is {dtype} but {first[1]} is {first[0]}",
+                    "used as is, but the intensities of the two bit depths are not comparable; re-export the plate at "
+                    "one bit depth", file=ref.path, site=key.label()))
 
     def first_readable_site(self) -> tuple[SiteKey, np.ndarray]:
         for key in self.sites[:50]:
@@ -158,8 +173,7 @@ class Plate:
             shape, dtype = list(site.shape), str(site.dtype)
         except PlateError as err:
             shape, dtype = None, None
-            if str(err) not in self.problems:
-                self.problems.append(str(err))
+            self.problems.report(make("unreadable", str(err), action=SKIPPED))
         return {
             "layout": self.layout,
             "plates": [p for p in self.plates],
@@ -169,7 +183,7 @@ class Plate:
             "channels": self.channels,
             "shape": shape,
             "dtype": dtype,
-            "problems": list(self.problems),
+            "problems": [p.to_dict() for p in self.problems],
         }
 
 
