@@ -144,9 +144,9 @@ def test_8_and_16_bit_in_one_plate_is_a_warning(tmp_path):
     plate = open_plate(root)
     for key in plate.sites:
         plate.read_site(key)
-    [p] = plate.problems
-    assert p.kind == "mixed-bit-depth" and p.site == "Plate1 B03 s2" and "uint8" in p and "uint16" in p
-    assert p.action == "warning"
+    [p] = plate.problems  # one per channel and new bit depth, naming a file of each
+    assert p.kind == "mixed-bit-depth" and p.site == "Plate1 B03 s2" and p.action == "warning"
+    assert "channel w1 mixes bit depths" in p and "(Plate1 B03 s2) is uint8" in p and "(Plate1 B02 s1) is uint16" in p
 
 
 def test_label_warnings_single_well_class(tmp_path):

@@ -253,7 +253,8 @@ def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | Non
     problems: list[Problem] = []
 
     def note(text: str, fix: str = "", action: str = IGNORED) -> None:
-        problems.append(make("labels", text, fix, file=path.name, action=action))
+        # the texts already say "(ignored)": the action is recorded, not repeated
+        problems.append(Problem("labels", text + (f"; {fix}" if fix else ""), file=path.name, action=action, fix=fix))
 
     if absent:
         uniq = sorted(absent, key=lambda pw: (pw[0], well_position(pw[1])))

@@ -29,7 +29,7 @@ class Plate:
     def __init__(self, index: PlateIndex, cache_sites: int = 16):
         self.index = index
         self.problems = ProblemLog(index.problems)  # the data-quality report, filled as sites are read
-        self._dtypes: dict[str, tuple[str, str]] = {}  # channel -> (dtype, first site read with it)
+        self._dtypes: dict[str, dict] = {}  # channel -> dtype -> (first file, site) read with it
         self._cache = SiteCache(cache_sites)
         self._stats: ChannelStats | None = None
         self._lock = threading.Lock()
@@ -112,15 +112,22 @@ class Plate:
         return data
 
     def _check_bit_depth(self, key: SiteKey, refs, dtypes: list[str]) -> None:
-        """8- and 16-bit files of one channel in one plate: intensities are not comparable (warned, used)."""
+        """8- and 16-bit files in one channel of one plate: intensities are not comparable (warned, used).
+
+        Reads are lazy, so which depth is the odd one is not known yet: the problem names both files.
+        """
         for name, ref, dtype in zip(self.channels, refs, dtypes):
             with self._lock:
-                first = self._dtypes.setdefault(name, (dtype, key.label()))
-            if dtype != first[0]:
+                seen = self._dtypes.setdefault(name, {dtype: (ref.path, key.label())})
+                new = dtype not in seen
+                if new:
+                    seen[dtype] = (ref.path, key.label())
+            if new:
+                (other, (o_file, o_site)) = next((d, v) for d, v in seen.items() if d != dtype)
                 self.problems.report(make(
-                    "mixed-bit-depth", f"{key.label()}: {ref.path} (channel {name}) is {dtype} but {first[1]} is {first[0]}",
-                    "used as is, but the intensities of the two bit depths are not comparable; re-export the plate at "
-                    "one bit depth", file=ref.path, site=key.label()))
+                    "mixed-bit-depth", f"channel {name} mixes bit depths: {ref.path} ({key.label()}) is {dtype}, "
+                    f"{o_file} ({o_site}) is {other}", "used as is, but the intensities are not comparable; "
+                    "re-export the plate at one bit depth", file=ref.path, site=key.label()))
 
     def first_readable_site(self) -> tuple[SiteKey, np.ndarray]:
         for key in self.sites[:50]:
