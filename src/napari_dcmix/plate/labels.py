@@ -91,8 +91,9 @@ def _text(path: Path) -> tuple[str, str]:
         raise PlateError(f"{path} is not a readable CSV table ({err.strerror or type(err).__name__}); export the labels as CSV") from None
     text = _decode(path, raw)
     first, _, rest = text.lstrip("\ufeff").partition("\n")
-    if first.strip().lower().startswith("sep=") and len(first.strip()) == 5:  # Excel's "sep=;" hint line
-        delimiter, text = first.strip()[4], rest
+    hint = first.rstrip("\r\n").lstrip()  # not strip(): "sep=\t" names the tab
+    if hint.lower().startswith("sep=") and len(hint) == 5:  # Excel's "sep=;" hint line
+        delimiter, text = hint[4], rest
     else:
         delimiter = _delimiter(text)
     return text, delimiter
