@@ -255,8 +255,10 @@ def read_channels(root: Path, refs, channels: list[str], label: str, notes: list
     if len(shapes) > 1:
         detail = ", ".join(f"{name} {p.shape[0]}×{p.shape[1]}" for name, p in zip(channels, planes))
         err = PlateError(f"{label}: channels have different shapes ({detail}); re-export the site or exclude it")
+        common = max(shapes, key=lambda shape: (sum(p.shape == shape for p in planes), shape[0] * shape[1]))
+        odd = next(ref.path for ref, p in zip(refs, planes) if p.shape != common)  # the file to look at
         err.problem = make("mixed-shapes", f"{label}: channels have different shapes ({detail})",
-                           "re-export the site or exclude it", file=refs[0].path, site=label, action=SKIPPED)
+                           "re-export the site or exclude it", file=odd, site=label, action=SKIPPED)
         raise err
     if notes is not None:
         notes.extend(local)

@@ -124,9 +124,9 @@ class OpenPanel(QWidget):
                 f"{n_sites} sites, {len(plate.channels)} channels ({', '.join(plate.channels)})")
         problems = list(plate.problems)
         if problems:
-            text += f" · ⚠ {len(problems)} problem{'s' if len(problems) > 1 else ''} (hover to read)"
+            text += f" · ⚠ {len(problems)} problem{'s' if len(problems) > 1 else ''} (listed under Problems)"
         self.info.setText(text)
-        self.info.setToolTip("\n".join(problems))
+        self.info.setToolTip("\n".join(map(str, problems)))
 
     def set_plates(self, plates: list[str], current: str | None = None) -> None:
         self.plate_combo.clear()
