@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from .plate.problems import SKIPPED, Problem, as_problem
+from .plate.problems import SKIPPED, Problem, unique
 
 #: Warning lines printed per run; the rest are counted (all of them are in ``--json``).
 MAX_WARNINGS = 20
@@ -32,12 +32,7 @@ class Report:
             self.sources.append(problems)
 
     def problems(self) -> list[Problem]:
-        out: list[Problem] = []
-        for source in self.sources:
-            for p in map(as_problem, list(source)):
-                if p not in out:
-                    out.append(p)
-        return out
+        return unique(*self.sources)
 
     def flush(self, stream: TextIO | None = None) -> None:
         """Print the problems not printed yet: the first MAX_WARNINGS as lines, the others counted."""
@@ -64,12 +59,8 @@ class Report:
 
     def payload(self) -> dict:
         problems = self.problems()
-        skipped: list[str] = []
-        for p in problems:
-            name = p.site or p.file
-            if p.action == SKIPPED and name and name not in skipped:
-                skipped.append(name)
-        return {"problems": [p.to_dict() for p in problems], "skipped": skipped}
+        skipped = dict.fromkeys(p.site or p.file for p in problems if p.action == SKIPPED and (p.site or p.file))
+        return {"problems": [p.to_dict() for p in problems], "skipped": list(skipped)}
 
 
 def report_of(args) -> Report:

@@ -51,6 +51,11 @@ class Problem:
         return parts[-2] if len(parts) >= 2 else (parts[0] if parts else "")
 
 
+def unique(*sources) -> list[Problem]:
+    """The problems of several live lists, in order, each once (hashing: plates can list 80k)."""
+    return list(dict.fromkeys(as_problem(p) for source in sources for p in list(source)))
+
+
 def as_problem(item, kind: str = "note") -> Problem:
     """A Problem from a Problem or a bare string (older code appends strings)."""
     return item if isinstance(item, Problem) else Problem(kind, str(item))
@@ -71,13 +76,15 @@ class ProblemLog(list):
     def __init__(self, items: Iterable = ()):
         super().__init__(as_problem(p) for p in items)
         self._lock = threading.Lock()
+        self._seen = set(self)  # a plate with 80k incomplete sites must not make each read O(n)
 
     def report(self, problem) -> bool:
         """Add ``problem`` unless an equal one is listed; True if it was new."""
         problem = as_problem(problem)
         with self._lock:
-            if any(as_problem(p) == problem for p in self):
+            if problem in self._seen:
                 return False
+            self._seen.add(problem)
             self.append(problem)
             return True
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import QListWidget, QListWidgetItem, QToolButton, QVBoxLayout, QWidget
 
-from ..plate.problems import Problem, as_problem
+from ..plate.problems import Problem, as_problem, unique
 
 POLL_MS = 1000
+MAX_ROWS = 1000  # a plate can list tens of thousands; the CLI's inspect --json has them all
 
 
 def summary(problems: list, what: str) -> str:
@@ -56,7 +57,8 @@ class ProblemsPanel(QWidget):
         layout.addWidget(self.toggle)
         layout.addWidget(self.list)
         self._sources: dict[str, list] = {}
-        self._shown: list[Problem] = []
+        self._shown: dict[Problem, None] = {}
+        self._sizes: tuple | None = None
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.refresh)
         self.refresh()
@@ -74,28 +76,31 @@ class ProblemsPanel(QWidget):
             self._sources[name] = problems
         if name == "plate":
             self._timer.start() if problems is not None else self._timer.stop()
-        self._shown = []
+        self._shown, self._sizes = {}, None
         self.list.clear()
         self.refresh()
 
     def problems(self) -> list[Problem]:
-        out: list[Problem] = []
-        for source in self._sources.values():
-            for p in map(as_problem, list(source)):
-                if p not in out:
-                    out.append(p)
-        return out
+        return unique(*self._sources.values())
 
     def refresh(self) -> list[Problem]:
         """Add the problems found since the last refresh; returns them."""
+        sizes = tuple(len(source) for source in self._sources.values())
+        if sizes == self._sizes:
+            return []  # the lists only grow: nothing new (the timer calls this every second)
+        self._sizes = sizes
         new = [p for p in self.problems() if p not in self._shown]
         for p in new:
-            item = QListWidgetItem(p.message)
-            item.setToolTip(tooltip(p))
-            item.setData(Qt.ItemDataRole.UserRole, p.well)
-            self.list.addItem(item)
-        self._shown += new
+            if len(self._shown) < MAX_ROWS:
+                item = QListWidgetItem(p.message)
+                item.setToolTip(tooltip(p))
+                item.setData(Qt.ItemDataRole.UserRole, p.well)
+                self.list.addItem(item)
+            self._shown[p] = None
         n = len(self._shown)
+        if n > MAX_ROWS:
+            self.list.setToolTip(f"The first {MAX_ROWS} of {n} problems; 'napari-dcmix inspect --check --json' "
+                                 "lists them all")
         self.toggle.setText(f"⚠ Problems ({n})" if n else "Problems (none)")
         self.toggle.setEnabled(bool(n))
         self.setVisible(bool(self._sources))
