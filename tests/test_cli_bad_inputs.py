@@ -407,3 +407,14 @@ def test_out_of_memory_halves_the_batch_with_a_notice(tmp_path, capsys, monkeypa
                          "phenotype", "--out", tmp_path / "m.pt", "--tile", 16, "--epochs", 1, "--batch-size", 16,
                          "--device", "cpu")
     assert code == 0 and "batch" in err and "halv" in err
+
+
+def test_predict_when_no_site_can_be_read(plate, model, tmp_path, capsys):
+    root, _ = plate
+    for path in root.glob("*_ch0.tif"):
+        path.write_bytes(b"")
+    before = folder_hash(root)
+    code, out, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", tmp_path / "p.csv")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: no predictions to write")
+    assert len([w for w in warnings_of(err) if "could not be read (it is empty" in w]) == 6  # each file named
+    assert not (tmp_path / "p.csv").exists() and folder_hash(root) == before

@@ -14,7 +14,7 @@ from napari_dcmix.errors import PlateError
 from napari_dcmix.plate import SiteKey, build_index, read_labels
 from napari_dcmix.plate.wells import normalize_well, row_letters, well_id, well_position
 
-FAST = settings(max_examples=60, deadline=None, derandomize=True,
+FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 rows = st.integers(0, 31)     # A..AF: 1536-well plates
@@ -70,7 +70,7 @@ plates = st.tuples(
     st.integers(1, 3), st.integers(1, 4))
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plates)
 def test_layout_detection_recovers_every_site(case):
     layout, cells, sites, channels = case
