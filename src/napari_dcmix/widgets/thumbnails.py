@@ -57,7 +57,8 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
     """Yield (plate, well, thumbnail or None, problem or None) per well, first site of each.
 
     Reads files directly (not through the plate's site cache) so a sweep over 1536 wells never
-    evicts the sites the user is looking at; what it finds wrong goes into ``plate.problems``. One yield per well keeps ``worker.quit()`` prompt.
+    evicts the sites the user is looking at; what it finds wrong goes into ``plate.problems``.
+    One yield per well keeps ``worker.quit()`` prompt.
     """
     colours = channel_rgb(plate.channels)
     for plate_id, well in wells:
