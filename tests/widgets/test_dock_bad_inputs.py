@@ -276,6 +276,23 @@ def test_bad_model_file_in_the_apply_dock(apply, qtbot, tmp_path, notes, case):
     assert widget.loaded_model is not None
 
 
+def test_exporting_predictions_on_a_full_disk_writes_nothing(apply, qtbot, tmp_path, notes, monkeypatch):
+    from napari_dcmix import _io
+
+    viewer, widget, root = apply()
+    widget.load_model(str(_model(tmp_path / "m.pt")))
+    qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget._worker is None and not widget._live, timeout=30000)
+    monkeypatch.setattr(_io.os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    widget.export_csv(str(tmp_path / "out.csv"))
+    severity, message = notes()[-1]
+    assert severity == NotificationSeverity.ERROR and "No space left" in message
+    assert not [p for p in tmp_path.iterdir() if "out.csv" in p.name]  # no file, no temporary file
+    monkeypatch.undo()
+    widget.export_csv(str(tmp_path / "out.csv"))  # still usable
+    assert (tmp_path / "out.csv").is_file()
+
+
 def test_closing_napari_mid_prediction_leaves_no_thread_and_no_file(apply, qtbot, tmp_path, monkeypatch, notes):
     viewer, widget, root = apply()
     widget.load_model(str(_model(tmp_path / "m.pt")))
@@ -294,13 +311,18 @@ def test_closing_napari_mid_prediction_leaves_no_thread_and_no_file(apply, qtbot
     assert folder_hash(root) == before and sorted(p.name for p in tmp_path.iterdir()) == files_before
 
 
-def test_closing_napari_mid_thumbnails_leaves_no_thread(browser, qtbot, tmp_path):
+def test_closing_napari_mid_thumbnails_leaves_no_thread(browser, qtbot, tmp_path, monkeypatch):
+    from napari_dcmix.widgets import thumbnails
+
+    real = thumbnails.make_thumbnail
+    monkeypatch.setattr(thumbnails, "make_thumbnail", lambda *a, **k: time.sleep(0.02) or real(*a, **k))
     viewer, dock = browser()
     wells = [f"{r}{c:02d}" for r in "ABCDEFGH" for c in range(1, 13)]
     root = write_imagexpress(tmp_path / "big", wells=wells, sites=1, channels=2, size=32)
     before = folder_hash(root)
     dock.open_plate(str(root))
-    qtbot.waitUntil(lambda: dock.thumbnails_running or not dock.busy(), timeout=10000)
+    qtbot.waitUntil(lambda: len(dock.grid.thumbs) >= 3, timeout=10000)
+    assert dock.thumbnails_running  # 96 wells at 20 ms each: still sweeping
     viewer.close()
     assert QThreadPool.globalInstance().waitForDone(5000) and QThreadPool.globalInstance().activeThreadCount() == 0
     assert folder_hash(root) == before

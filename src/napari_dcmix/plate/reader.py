@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PlateError
-from .stats import LOW_PERCENTILE
 from .problems import REPAIRED, REPLANED, SKIPPED, capture_tifffile_log, make, tiff_detail
+from .stats import LOW_PERCENTILE
 
 
 def _unreadable(path: Path, what: str, fix: str = "re-export it, or move it out of the plate folder") -> PlateError:
@@ -33,7 +33,8 @@ def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
     with capture_tifffile_log() as logged:
         try:
             if path.stat().st_size == 0:
-                raise _unreadable(path, "could not be read (it is empty: 0 bytes); the export or copy did not finish, the file may be corrupt")
+                raise _unreadable(path, "could not be read (it is empty: 0 bytes); the export or copy did not "
+                                        "finish, the file may be corrupt")
             if suffix in (".tif", ".tiff"):
                 import tifffile
 
@@ -59,8 +60,8 @@ def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
             raise _unreadable(path, "is too large to read into memory", "crop or split the image") from None
         except Exception as err:  # tifffile/imageio raise many types on corrupt files
             detail = tiff_detail(logged)
-            raise _unreadable(path, f"could not be read ({type(err).__name__}: {err}"
-                              + (f"; tifffile: {detail}" if detail else "") + "); the file may be corrupt or truncated") from None
+            raise _unreadable(path, f"could not be read ({type(err).__name__}: {err}" + (f"; tifffile: {detail}" if detail
+                              else "") + "); the file may be corrupt or truncated") from None
     if logged and notes is not None:
         notes.append(make("tiff-log", f"{path.name}: tifffile reported '{tiff_detail(logged)}' but the pixels were read",
                           "look at the image; re-export the file if it looks wrong", file=path.name))
@@ -250,7 +251,8 @@ def read_channels(root: Path, refs, channels: list[str], label: str, notes: list
             planes.append(_finite(plane, name, ref.path, label, local))
         except PlateError as err:
             raise _site_error(err, ref.path, label) from None
-        local[:] = [p if p.site else replace(p, file=ref.path, site=label, message=f"{label}: {p.message}") for p in local]
+        local[:] = [p if p.site else replace(p, file=ref.path, site=label, message=f"{label}: {p.message}")
+                    for p in local]
     shapes = {p.shape for p in planes}
     if len(shapes) > 1:
         detail = ", ".join(f"{name} {p.shape[0]}×{p.shape[1]}" for name, p in zip(channels, planes))
