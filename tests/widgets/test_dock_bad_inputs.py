@@ -61,6 +61,7 @@ def still_usable(qtbot, viewer, dock, tmp_path) -> None:
     qtbot.waitUntil(lambda: not dock.busy(), timeout=10000)
     assert dock.show_well("Plate1", "C03") and dock.current_key == SiteKey("Plate1", "C03", 1)
     assert [layer.name for layer in viewer.layers][-2:] == ["w1", "w2"]
+    assert not dock.problems_panel.isVisible()  # a clean plate: no Problems list in the way
 
 
 def _plain(tmp_path):

@@ -102,8 +102,7 @@ class ProblemsPanel(QWidget):
             self.list.setToolTip(f"The first {MAX_ROWS} of {n} problems; 'napari-dcmix inspect --check --json' "
                                  "lists them all")
         self.toggle.setText(f"⚠ Problems ({n})" if n else "Problems (none)")
-        self.toggle.setEnabled(bool(n))
-        self.setVisible(bool(self._sources))
+        self.setVisible(bool(n))  # no clutter on a clean plate
         return new
 
     def _toggled(self, on: bool) -> None:
