@@ -31,4 +31,5 @@ def test_payload_joins_sources_and_lists_skipped_sites():
     payload = report.finish(args, {"x": 1})
     assert payload["x"] == 1 and payload["skipped"] == ["B02 s1"]
     assert [p["kind"] for p in payload["problems"]] == ["unreadable", "labels", "stack"]
-    assert set(payload["problems"][0]) == {"kind", "message", "file", "site", "action", "fix"}
+    assert payload["problems"][0] == {"kind": "unreadable", "message": "bad: skipped", "file": "a.tif",
+                                      "site": "B02 s1", "well": "B02", "action": "skipped", "fix": ""}

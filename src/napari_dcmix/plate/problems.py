@@ -42,7 +42,8 @@ class Problem:
         return text in self.message
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """What ``--json`` and model metadata hold: every field, plus the well for filtering."""
+        return {**asdict(self), "well": self.well}
 
     @property
     def well(self) -> str:
