@@ -40,7 +40,7 @@ def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
 
                 with tifffile.TiffFile(path) as tif:
                     series = tif.series[0]
-                    data = series.asarray()
+                    data = series.asarray(maxworkers=1)  # decode in this thread: its log is captured
                     axes = series.axes
                 if len(axes) != data.ndim:
                     axes = "Q" * (data.ndim - 2) + "YX"
