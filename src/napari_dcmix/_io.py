@@ -60,9 +60,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, into_plate: bool =
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError):  # a full disk or a lost mount while writing: one clear line, no traceback
+            raise DcmixError(f"cannot write {path}: {err.strerror or err}; nothing was written there, "
+                             "free some space or choose another folder") from None
         raise
 
 

@@ -1,7 +1,8 @@
 """``napari-dcmix``: the same engine as the docks, headless (cluster GPUs, batch jobs, scripts).
 
 Every user error prints one line ``error: …`` on stderr and exits with code 2, never a traceback.
-Progress goes to stderr; ``--json`` prints one JSON object on stdout.
+Progress goes to stderr; ``--json`` prints one JSON object on stdout. Every file or site that was
+skipped or repaired is a ``warning:`` line and part of the JSON's ``problems``/``skipped`` (``report``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, report
 from .errors import DcmixError
 
 
@@ -32,6 +33,7 @@ def _progress(text: str, final: bool = False) -> None:
 
 
 def _emit(args, payload: dict, lines: list[str]) -> None:
+    payload = report.finish(args, payload)
     if getattr(args, "json", False):
         print(json.dumps(payload, indent=2, default=str))
     else:
@@ -64,15 +66,16 @@ def _check_output(path: str, plate_root: Path | None = None, folder: bool = Fals
 def _open(args):
     from .plate import open_plate
 
-    return open_plate(args.plate, args.pattern)
+    plate = open_plate(args.plate, args.pattern)
+    report.track(args, plate.problems)
+    return plate
 
 
 def _labels(args, plate):
     from .plate import read_labels
 
     labels = read_labels(args.labels, plate.sites, args.label_column)
-    for problem in labels.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+    report.track(args, labels.problems)
     return labels
 
 
@@ -88,12 +91,13 @@ def cmd_sample_plate(args) -> None:
 
 def cmd_inspect(args) -> None:
     plate = _open(args)
+    if args.check:
+        _check_sites(plate)
     info = plate.summary()
     if args.labels:
         labels = _labels(args, plate)
         info["label_column"] = labels.column
         info["labels"] = labels.counts()
-        info["problems"] = info["problems"] + labels.problems
     else:
         info["labels"] = None
     lines = [f"layout:   {info['layout']}", f"plates:   {', '.join(p or '(one)' for p in info['plates'])}",
@@ -101,8 +105,20 @@ def cmd_inspect(args) -> None:
              f"channels: {', '.join(info['channels'])}", f"image:    {info['shape']} {info['dtype']}"]
     if info["labels"] is not None:
         lines.append(f"labels ({info['label_column']}): " + ", ".join(f"{k} {v}" for k, v in info["labels"].items()))
-    lines += [f"problem:  {p}" for p in info["problems"]]
-    _emit(args, info, lines)
+    _emit(args, info, lines)  # problems: as warning lines on stderr, and in the JSON
+
+
+def _check_sites(plate) -> None:
+    """Read every site once, so that every unreadable, repaired or re-planed file is reported."""
+    from .errors import PlateError
+
+    for i, key in enumerate(plate.sites, 1):
+        try:
+            plate.read_site(key)
+        except PlateError:
+            pass  # recorded in plate.problems
+        _progress(f"checked {i}/{len(plate.sites)} sites")
+    _progress(f"checked {len(plate.sites)} sites", final=True)
 
 
 def _train_config(args, labels, **overrides):
@@ -283,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("inspect", help="what is on a plate: layout, wells, sites, channels, labels, problems")
     s.add_argument("plate")
     plate_args(s)
+    s.add_argument("--check", action="store_true", help="read every site: the full data-quality report")
     s.set_defaults(func=cmd_inspect)
 
     def train_args(q):
@@ -350,11 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         args.func(args)
         return 0
     except DcmixError as err:
+        report.on_error(args)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -93,20 +93,23 @@ def test_sites_missing_channels_are_listed_and_skipped(imagexpress_plate):
     plate = open_plate(imagexpress_plate)
     assert SiteKey("Plate1", "B03", 2) not in plate.sites and SiteKey("Plate1", "C02", 1) not in plate.sites
     assert len(plate.sites) == 10
-    [problem] = [p for p in plate.problems if "missing channel files" in p]
-    assert "Plate1 B03 s2 lacks w2" in problem and "Plate1 C02 s1 lacks w3" in problem
+    found = [p for p in plate.problems if p.kind == "missing-channel"]
+    assert [(p.site, p.action) for p in found] == [("Plate1 B03 s2", "skipped"), ("Plate1 C02 s1", "skipped")]
+    assert "Plate1 B03 s2 lacks w2" in found[0] and "Plate1 C02 s1 lacks w3" in found[1]
+    assert found[0].file == "Plate1_B03_s2_w19A1E2A7D-1234-ABCD.tif"  # a file of the site, to find it
+    assert plate.problems.skipped() == ["Plate1 B03 s2", "Plate1 C02 s1"]
     assert plate.sites_of("B03") == [SiteKey("Plate1", "B03", 1)]
 
 
-def test_many_incomplete_sites_are_summarised(tmp_path):
+def test_every_incomplete_site_is_named(tmp_path):
     root = write_imagexpress(tmp_path / "ixm", wells=[f"B{c:02d}" for c in range(1, 13)], sites=3, channels=2, size=4)
     for path in root.glob("*_w2*.tif"):
         if "_s1_" not in path.name:
             path.unlink()
     plate = open_plate(root)
     assert len(plate.sites) == 12
-    [problem] = [p for p in plate.problems if "missing channel files" in p]
-    assert "… and 4 more" in problem  # 24 incomplete sites, 20 shown
+    named = [p.site for p in plate.problems if "missing channel files" in p]
+    assert len(named) == 24 and "Plate1 B12 s3" in named  # the front ends show the first 20 and a count
 
 
 def test_no_complete_site(tmp_path):

@@ -46,7 +46,7 @@ def test_reads_are_lazy_and_cached(imagexpress_plate, monkeypatch):
     plate = Plate(build_index(imagexpress_plate), cache_sites=2)
     calls = []
     read = reader._read_2d
-    monkeypatch.setattr(reader, "_read_2d", lambda path, index: calls.append(path.name) or read(path, index))
+    monkeypatch.setattr(reader, "_read_2d", lambda path, index, notes=None: calls.append(path.name) or read(path, index, notes))
     assert calls == []
     a = plate.read_site(plate.sites[0])
     assert len(calls) == 3

@@ -19,10 +19,10 @@ from .layouts import (
     BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names, sample_layout,
     user_layout,
 )
+from .problems import IGNORED, REPLANED, SKIPPED, Problem, make
 from .wells import normalize_well, row_col_to_well
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
-_MAX_LISTED = 20
 
 
 class SiteKey(NamedTuple):
@@ -52,7 +52,7 @@ class PlateIndex:
     channel_keys: list[str]
     channels: list[str]
     sites: dict[SiteKey, list[ChannelRef]]  # complete sites only, channels in ``channels`` order
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
 
 def _natural_key(text: str):
@@ -166,12 +166,10 @@ def _unique_names(names: list[str], keys: list[str]) -> list[str]:
     return [f"{name} ({key})" if counts[name] > 1 else name for name, key in zip(names, keys)]
 
 
-def _listed(problems: list[str], items: list[str], what: str) -> None:
-    if not items:
-        return
-    shown = "; ".join(items[:_MAX_LISTED])
-    more = f"; … and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
-    problems.append(f"{what}: {shown}{more}")
+def _listed(problems: list, paths: list[str], kind: str, what: str, action: str, fix: str) -> None:
+    """One named problem per file: the report names every file, the front ends decide how many to show."""
+    for path in paths:
+        problems.append(make(kind, f"{path}: {what}", fix, file=path, action=action))
 
 
 def build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
@@ -236,16 +234,18 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
         raise PlateError(
             f"no file in {root} matches the {layout.name} layout; check the pattern against a file name such as {files[0]}"
         )
-    problems: list[str] = []
-    _listed(problems, bad_wells, "files whose well id could not be read (skipped)")
-    _listed(problems, bad_numbers, "files whose site, time point or plane is not a number (skipped)")
+    problems: list[Problem] = []
+    _listed(problems, bad_wells, "well-id", "the well id could not be read", SKIPPED,
+            "rename the file (e.g. B02) or fix the pattern's well group")
+    _listed(problems, bad_numbers, "file-name", "the site, time point or plane is not a number", SKIPPED,
+            "fix the pattern's site group")
 
     first_t = min(m[3] for m in matched)
     first_p = min(m[4] for m in matched)
     if any(m[3] != first_t for m in matched):
-        problems.append(f"time series found: using time point {first_t} only")
+        problems.append(make("stack", f"time series found: using time point {first_t} only", action=REPLANED))
     if any(m[4] != first_p for m in matched):
-        problems.append(f"z-stack found: using plane {first_p} only")
+        problems.append(make("stack", f"z-stack found: using plane {first_p} only", action=REPLANED))
     matched = [m for m in matched if m[3] == first_t and m[4] == first_p]
 
     if layout.multichannel:
@@ -272,18 +272,20 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
             duplicates.append(path)
             continue
         refs[slot[channel]] = ChannelRef(path)
-    _listed(problems, duplicates, "files naming a channel that another file of the same site already has (ignored)")
+    _listed(problems, duplicates, "duplicate", "names a channel that another file of the same site already has",
+            IGNORED, "move one of the two files out of the plate folder")
 
     sites: dict[SiteKey, list[ChannelRef]] = {}
-    incomplete: list[str] = []
     for key in sorted(per_site):
         refs = per_site[key]
         missing = [channels[i] for i, ref in enumerate(refs) if ref is None]
         if missing:
-            incomplete.append(f"{key.label()} lacks {', '.join(missing)}")
+            present = next((r.path for r in refs if r is not None), "")
+            problems.append(make("missing-channel", f"{key.label()} lacks {', '.join(missing)} (missing channel files)",
+                                 "add the missing files, or leave the site out", file=present, site=key.label(),
+                                 action=SKIPPED))
         else:
             sites[key] = refs  # type: ignore[assignment]
-    _listed(problems, incomplete, "sites missing channel files (skipped)")
     if not sites:
         raise PlateError(f"no site in {root} has a file for every channel ({', '.join(channels)}); check the folder or the pattern")
     return PlateIndex(root, layout.name, keys, channels, sites, problems)
@@ -305,6 +307,6 @@ def _multichannel_index(root: Path, layout: Layout, matched, problems: list[str]
             duplicates.append(path)
             continue
         sites[key] = [ChannelRef(path, i) for i in range(n_channels)]
-    _listed(problems, duplicates, "extra files for a site that already has one (ignored; if each file holds one "
-                                  "channel, describe the names with --pattern and a channel group)")
+    _listed(problems, duplicates, "duplicate", "extra files for a site that already has one", IGNORED,
+            "if each file holds one channel, describe the names with --pattern and a channel group")
     return PlateIndex(root, layout.name, keys, names, sites, problems)

@@ -1,6 +1,8 @@
 """Labels from a CSV joined on ``well`` (and ``plate``/``site`` when present), and saved back.
 
 An empty label means unlabeled. Rows naming wells that are not on the plate are reported, not fatal.
+This is the one reader of labels tables for the CLI and the docks: Excel's exports (BOM, ``;``,
+CRLF, a ``sep=;`` first line, UTF-16 "Unicode text", ``b2`` ids) all read the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from .._io import atomic_write
 from ..errors import PlateError
 from .index import SiteKey
+from .problems import IGNORED, Problem, make
 from .wells import normalize_well, well_position
 
 #: Columns tried, in order, when the user names no label column.
@@ -27,7 +30,7 @@ class Labels:
     column: str
     site_labels: dict[SiteKey, str]
     columns: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def well_labels(self) -> dict[tuple[str, str], str]:
         """(plate, well) -> label; a well whose sites disagree takes its most common label."""
@@ -76,7 +79,8 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _text(path: Path) -> tuple[str, str]:
+    """(text, delimiter) of a labels table, or a PlateError that says how to fix the file."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -87,10 +91,27 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         raise PlateError(f"{path} is not a readable CSV table ({err.strerror or type(err).__name__}); export the labels as CSV") from None
     text = _decode(path, raw)
     first, _, rest = text.lstrip("\ufeff").partition("\n")
-    if first.strip().lower().startswith("sep=") and len(first.strip()) == 5:  # Excel's "sep=;" hint line
-        delimiter, text = first.strip()[4], rest
+    hint = first.rstrip("\r\n").lstrip()  # not strip(): "sep=\t" names the tab
+    if hint.lower().startswith("sep=") and len(hint) == 5:  # Excel's "sep=;" hint line
+        delimiter, text = hint[4], rest
     else:
         delimiter = _delimiter(text)
+    return text, delimiter
+
+
+def csv_columns(path: str | os.PathLike) -> list[str]:
+    """The header of a labels table (for the label-column combo); PlateError if it is not a table."""
+    path = Path(path).expanduser()
+    text, delimiter = _text(path)
+    try:
+        row = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error as err:
+        raise PlateError(f"{path.name} is not a valid CSV table ({err}); export the labels as CSV") from None
+    return [c.strip().lstrip("\ufeff") for c in row if c.strip()]
+
+
+def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    text, delimiter = _text(path)
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         fieldnames = reader.fieldnames
@@ -230,36 +251,59 @@ def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | Non
                         conflicts.add(key.label())
                     site_labels[key] = label
 
-    problems = []
+    problems: list[Problem] = []
+
+    def note(text: str, fix: str = "", action: str = IGNORED) -> None:
+        # the texts already say "(ignored)": the action is recorded, not repeated
+        problems.append(Problem("labels", text + (f"; {fix}" if fix else ""), file=path.name, action=action, fix=fix))
+
     if absent:
         uniq = sorted(absent, key=lambda pw: (pw[0], well_position(pw[1])))
         words = [f"{p} {w}" if p else w for p, w in uniq]
         shown = ", ".join(words[:20]) + (f", … ({len(words)} wells)" if len(words) > 20 else "")
-        problems.append(f"labels for wells not on the plate (ignored): {shown}")
+        note(f"labels for wells not on the plate (ignored): {shown}", "check the plate or the well ids")
     if absent_sites:
         shown = sorted(absent_sites)
-        problems.append(f"labels for sites not on the plate (ignored): {', '.join(shown[:20])}"
-                        + (f", … ({len(shown)} sites)" if len(shown) > 20 else ""))
+        note(f"labels for sites not on the plate (ignored): {', '.join(shown[:20])}"
+             + (f", … ({len(shown)} sites)" if len(shown) > 20 else ""))
     if bad_ids:
-        problems.append(f"rows with unreadable well ids (ignored): {', '.join(sorted(set(bad_ids))[:10])}")
+        note(f"rows with unreadable well ids (ignored): {', '.join(sorted(set(bad_ids))[:10])}", "write wells like B02")
     if plate_problem and unknown_plates:
-        problems.append(plate_problem)
+        note(plate_problem)
     if unknown_plates:
         shown = sorted(unknown_plates)
-        problems.append(f"labels for plates not in the folder (ignored): {', '.join(shown[:10])}"
-                        + (f", … ({len(shown)} plates)" if len(shown) > 10 else ""))
+        note(f"labels for plates not in the folder (ignored): {', '.join(shown[:10])}"
+             + (f", … ({len(shown)} plates)" if len(shown) > 10 else ""))
     if ambiguous:
-        problems.append(f"plate names that fit several plates of the folder (ignored): {', '.join(sorted(ambiguous)[:10])}; "
-                        "add an 'experiment' column or write the full plate id (e.g. HUVEC-01/Plate1)")
+        note(f"plate names that fit several plates of the folder (ignored): {', '.join(sorted(ambiguous)[:10])}; "
+             "add an 'experiment' column or write the full plate id (e.g. HUVEC-01/Plate1)")
     if unnamed_but_many:
         shown = ", ".join(sorted(csv_plates)[:5]) + (", …" if len(csv_plates) > 5 else "")
-        problems.append(f"the labels name {len(csv_plates)} plates ({shown}) but this folder holds one unnamed plate: "
-                        "no label was used; keep only this plate's rows in the CSV, or drop its plate column")
+        note(f"the labels name {len(csv_plates)} plates ({shown}) but this folder holds one unnamed plate: "
+             "no label was used; keep only this plate's rows in the CSV, or drop its plate column")
     if conflicts:
         shown = sorted(conflicts)
-        problems.append(f"sites labeled twice with different labels (the last row wins): {', '.join(shown[:10])}"
-                        + (f", … ({len(shown)} sites)" if len(shown) > 10 else ""))
-    return Labels(column, site_labels, columns, problems)
+        note(f"sites labeled twice with different labels (the last row wins): {', '.join(shown[:10])}"
+             + (f", … ({len(shown)} sites)" if len(shown) > 10 else ""))
+    labels = Labels(column, site_labels, columns, problems)
+    problems.extend(class_warnings(labels, path.name))
+    return labels
+
+
+def class_warnings(labels: Labels, file: str = "") -> list[Problem]:
+    """Labels a classifier cannot learn from well: a single class, or a class on a single well."""
+    wells: dict[str, list[str]] = defaultdict(list)
+    for (plate, well), label in labels.well_labels().items():
+        wells[label].append(f"{plate} {well}" if plate else well)
+    if len(wells) == 1:
+        [(name, _)] = wells.items()
+        return [make("labels", f"only one class ('{name}') is labeled in column '{labels.column}'",
+                     "a classifier needs at least two classes; label wells of another class or choose another column",
+                     file=file)]
+    return [make("labels", f"class '{name}' is labeled on one well only ({names[0]})",
+                 "label more wells of it: training and validation each need wells of every class, "
+                 "or leave the class out (--classes)", file=file)
+            for name, names in sorted(wells.items()) if len(names) == 1]
 
 
 def write_labels(path: str | os.PathLike, well_labels: dict[tuple[str, str], str], column: str = "label") -> Path:

@@ -13,6 +13,7 @@ import numpy as np
 from .._io import protect_plate_folder
 from ..errors import PlateError
 from .index import PlateIndex, SiteKey, build_index
+from .problems import SKIPPED, ProblemLog, make
 from .reader import SiteCache, read_channels
 from .stats import ChannelStats, compute_stats
 from .wells import PlateFormat, infer_format, normalize_well, well_position
@@ -29,7 +30,8 @@ class Plate:
     def __init__(self, index: PlateIndex, cache_sites: int = 16):
         self.index = index
         protect_plate_folder(index.root)
-        self.problems: list[str] = list(index.problems)
+        self.problems = ProblemLog(index.problems)  # the data-quality report, filled as sites are read
+        self._dtypes: dict[str, dict] = {}  # channel -> dtype -> (first file, site) read with it
         self._cache = SiteCache(cache_sites)
         self._stats: ChannelStats | None = None
         self._plate_stats: dict[str, ChannelStats] = {}
@@ -99,16 +101,36 @@ class Plate:
         refs = self.index.sites.get(key)
         if refs is None:
             raise PlateError(f"{key.label()} is not on this plate")
+        notes, dtypes = [], []
         try:
-            data = read_channels(self.root, refs, self.channels, key.label())
+            data = read_channels(self.root, refs, self.channels, key.label(), notes, dtypes)
         except PlateError as err:
-            with self._lock:
-                if str(err) not in self.problems:
-                    self.problems.append(str(err))
+            self.problems.report(getattr(err, "problem", None) or make("unreadable", str(err), site=key.label(), action=SKIPPED))
             raise
+        for note in notes:
+            self.problems.report(note)
+        self._check_bit_depth(key, refs, dtypes)
         data.setflags(write=False)  # shared between threads and layers: nobody may edit it in place
         self._cache.put(key, data)
         return data
+
+    def _check_bit_depth(self, key: SiteKey, refs, dtypes: list[str]) -> None:
+        """8- and 16-bit files in one channel of one plate: intensities are not comparable (warned, used).
+
+        Reads are lazy, so which depth is the odd one is not known yet: the problem names both files.
+        """
+        for name, ref, dtype in zip(self.channels, refs, dtypes):
+            with self._lock:
+                seen = self._dtypes.setdefault(name, {dtype: (ref.path, key.label())})
+                new = dtype not in seen
+                if new:
+                    seen[dtype] = (ref.path, key.label())
+            if new:
+                (other, (o_file, o_site)) = next((d, v) for d, v in seen.items() if d != dtype)
+                self.problems.report(make(
+                    "mixed-bit-depth", f"channel {name} mixes bit depths: {ref.path} ({key.label()}) is {dtype}, "
+                    f"{o_file} ({o_site}) is {other}", "used as is, but the intensities are not comparable; "
+                    "re-export the plate at one bit depth", file=ref.path, site=key.label()))
 
     def first_readable_site(self) -> tuple[SiteKey, np.ndarray]:
         for key in self.sites[:50]:
@@ -174,8 +196,7 @@ class Plate:
             shape, dtype = list(site.shape), str(site.dtype)
         except PlateError as err:
             shape, dtype = None, None
-            if str(err) not in self.problems:
-                self.problems.append(str(err))
+            self.problems.report(make("unreadable", str(err), action=SKIPPED))
         return {
             "layout": self.layout,
             "plates": [p for p in self.plates],
@@ -185,7 +206,7 @@ class Plate:
             "channels": self.channels,
             "shape": shape,
             "dtype": dtype,
-            "problems": list(self.problems),
+            "problems": [p.to_dict() for p in self.problems],
         }
 
 

@@ -7,49 +7,70 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PlateError
+from .problems import REPAIRED, REPLANED, SKIPPED, capture_tifffile_log, make, tiff_detail
+from .stats import LOW_PERCENTILE
 
 
-def _load(path: Path) -> tuple[np.ndarray, str]:
-    """Decode one image file: (pixels, axes) with tifffile's axis letters (``YX`` for PNG grey)."""
+def _unreadable(path: Path, what: str, fix: str = "re-export it, or move it out of the plate folder") -> PlateError:
+    err = PlateError(f"{path.name} {what}; {fix}")
+    err.problem = make("unreadable", f"{path.name} {what}", fix, file=path.name, action=SKIPPED)
+    return err
+
+
+def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
+    """Decode one image file: (pixels, axes) with tifffile's axis letters (``YX`` for PNG grey).
+
+    What tifffile logs meanwhile (damage it worked around) becomes a named problem in ``notes``,
+    or part of the error when the file cannot be read at all.
+    """
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            import tifffile
+    with capture_tifffile_log() as logged:
+        try:
+            if path.stat().st_size == 0:
+                raise _unreadable(path, "could not be read (it is empty: 0 bytes); the export or copy did not "
+                                        "finish, the file may be corrupt")
+            if suffix in (".tif", ".tiff"):
+                import tifffile
 
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                data = series.asarray()
-                axes = series.axes
-            if len(axes) != data.ndim:
-                axes = "Q" * (data.ndim - 2) + "YX"
-            return data, axes
-        import imageio.v3 as iio
+                with tifffile.TiffFile(path) as tif:
+                    series = tif.series[0]
+                    data = series.asarray(maxworkers=1)  # decode in this thread: its log is captured
+                    axes = series.axes
+                if len(axes) != data.ndim:
+                    axes = "Q" * (data.ndim - 2) + "YX"
+            else:
+                import imageio.v3 as iio
 
-        data = np.asarray(iio.imread(path))
-        if data.ndim == 3 and data.shape[-1] in (2, 3, 4):
-            return data, "YXS"  # grey + alpha, RGB, RGBA
-        return data, ("Q" * max(0, data.ndim - 2) + "YX")[-data.ndim:] if data.ndim else ""
-    except PlateError:
-        raise
-    except FileNotFoundError:
-        raise PlateError(f"{path} has disappeared; re-open the plate") from None
-    except MemoryError:
-        raise PlateError(f"{path.name} is too large to read into memory; crop or split the image") from None
-    except Exception as err:  # tifffile/imageio raise many types on corrupt files
-        raise PlateError(
-            f"{path.name} could not be read ({type(err).__name__}: {err}); the file may be corrupt: "
-            "re-export it, or move it out of the plate folder"
-        ) from None
+                data = np.asarray(iio.imread(path))
+                if data.ndim == 3 and data.shape[-1] in (2, 3, 4):
+                    axes = "YXS"  # grey + alpha, RGB, RGBA
+                else:
+                    axes = ("Q" * max(0, data.ndim - 2) + "YX")[-data.ndim:] if data.ndim else ""
+        except PlateError:
+            raise
+        except FileNotFoundError:
+            raise PlateError(f"{path} has disappeared; re-open the plate") from None
+        except MemoryError:
+            raise _unreadable(path, "is too large to read into memory", "crop or split the image") from None
+        except Exception as err:  # tifffile/imageio raise many types on corrupt files
+            detail = tiff_detail(logged)
+            raise _unreadable(path, f"could not be read ({type(err).__name__}: {err}" + (f"; tifffile: {detail}" if detail
+                              else "") + "); the file may be corrupt or truncated") from None
+    if logged and notes is not None:
+        notes.append(make("tiff-log", f"{path.name}: tifffile reported '{tiff_detail(logged)}' but the pixels were read",
+                          "look at the image; re-export the file if it looks wrong", file=path.name))
+    return data, axes
 
 
-def _read_2d(path: Path, index: int | None) -> np.ndarray:
-    data, axes = _load(path)
-    return _plane(data, axes, index, path)
+def _read_2d(path: Path, index: int | None, notes: list | None = None) -> np.ndarray:
+    data, axes = _load(path, notes)
+    return _plane(data, axes, index, path, notes)
 
 
 def _channel_axis(axes: str) -> str | None:
@@ -60,8 +81,13 @@ def _channel_axis(axes: str) -> str | None:
     return None
 
 
-def _plane(data: np.ndarray, axes: str, index: int | None, path: Path) -> np.ndarray:
-    """Reduce any TIFF series to one 2-D plane: the channel ``index``, first time point and z-plane."""
+def _plane(data: np.ndarray, axes: str, index: int | None, path: Path, notes: list | None = None) -> np.ndarray:
+    """Reduce any TIFF series to one 2-D plane: the channel ``index``, first time point and z-plane.
+
+    A stack or colour image where one plane was expected is re-planed (its first plane is used) and
+    reported in ``notes``: the network must see the same kind of image at every site.
+    """
+    shape, dropped, axes0 = data.shape, [], axes
     if "Y" not in axes or "X" not in axes or data.ndim < 2:
         raise PlateError(f"{path.name} is not a 2-D image (shape {data.shape}, axes {axes or 'none'})")
     channel_axis = _channel_axis(axes) if index is not None else None
@@ -77,14 +103,25 @@ def _plane(data: np.ndarray, axes: str, index: int | None, path: Path) -> np.nda
                 )
             data = np.take(data, index, axis=pos)
         elif ax == "S" and data.shape[pos] in (3, 4) and index is None:
-            data = np.take(data, 0, axis=pos)
+            first = np.take(data, 0, axis=pos)
+            if any(not np.array_equal(first, np.take(data, i, axis=pos)) for i in (1, 2)):
+                dropped.append("colour")
+            data = first
         else:
             if ax == "C" and data.shape[pos] > 1:
                 raise PlateError(f"{path.name} holds {data.shape[pos]} channels; use a pattern with one file per channel or an OME-TIFF layout")
+            if data.shape[pos] > 1 and ax != "S":
+                dropped.append(ax)
             data = np.take(data, 0, axis=pos)
         axes = axes.replace(ax, "", 1)
     if data.ndim != 2 or axes not in ("YX", "XY"):
         raise PlateError(f"{path.name} is not a 2-D image (shape {data.shape})")
+    if dropped and notes is not None:
+        what = ("a colour (RGB) image" if dropped == ["colour"] else
+                f"a {'×'.join(map(str, shape))} stack (axes {axes0})")
+        notes.append(make("stack", f"{path.name} is {what} where one plane was expected", "the first plane (red "
+                          "samples for colour) is used; export one plane per file, or a projection, to use another",
+                          file=path.name, action=REPLANED))
     return data if axes == "YX" else data.T
 
 
@@ -117,7 +154,7 @@ def multichannel_info(path: Path) -> tuple[int, list[str]]:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with capture_tifffile_log(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             axes, shape = series.axes, series.shape
             ome = tif.ome_metadata or ""
@@ -157,25 +194,78 @@ class SiteCache:
                 self._items.popitem(last=False)
 
 
-def read_channels(root: Path, refs, channels: list[str], label: str) -> np.ndarray:
-    """Stack one site's channel files into (C, Y, X); different shapes are a clear error.
+def _site_error(err: PlateError, file: str, label: str) -> PlateError:
+    """The same error, its problem naming the file (relative to the plate) and the site."""
+    problem = getattr(err, "problem", None) or make("unreadable", str(err), action=SKIPPED)
+    problem = replace(problem, file=file, site=label, message=f"{label}: {problem.message}")
+    new = PlateError(f"{label}: {err}")
+    new.problem = problem
+    return new
 
-    A multi-channel file is decoded once for all of its channels, not once per channel.
+
+def _finite(plane: np.ndarray, channel: str, file: str, label: str, notes: list | None) -> np.ndarray:
+    """Float pixels that are NaN or ±Inf (masks, failed flat-field divisions) become the channel's
+    1st percentile of the site's finite pixels, so no statistic and no tile is ever non-finite."""
+    if plane.dtype.kind != "f":
+        return plane
+    bad = ~np.isfinite(plane)
+    n_bad = int(bad.sum())
+    if not n_bad:
+        return plane
+    n_nan = int(np.isnan(plane).sum())
+    what = f"{file} (channel {channel}) has {n_nan} NaN and {n_bad - n_nan} infinite pixels of {plane.size}"
+    if n_bad == plane.size:
+        err = PlateError(f"{what}: every pixel is non-finite; re-export the channel or exclude the site")
+        err.problem = make("non-finite", f"{what} (every pixel)", "re-export the channel or exclude the site",
+                           file=file, site=label, action=SKIPPED)
+        raise err
+    fill = float(np.percentile(plane[~bad], LOW_PERCENTILE))
+    if notes is not None:
+        notes.append(make("non-finite", f"{label}: {what}",
+                          f"replaced by the channel's {LOW_PERCENTILE:g}st percentile ({fill:.4g}) so statistics and "
+                          "the network see finite values; export a mask as its own channel if it matters",
+                          file=file, site=label, action=REPAIRED))
+    return np.where(bad, np.asarray(fill, plane.dtype), plane)
+
+
+def read_channels(root: Path, refs, channels: list[str], label: str, notes: list | None = None,
+                  dtypes: list | None = None) -> np.ndarray:
+    """Stack one site's channel files into (C, Y, X), finite for float images; different shapes are a
+    clear error (the site is skipped: cropping would misalign channels taken at different binnings).
+
+    A multi-channel file is decoded once for all of its channels, not once per channel. What was
+    repaired or re-planed is appended to ``notes`` as :class:`Problem` records naming file and site;
+    each channel's own pixel type (before stacking promotes them) to ``dtypes``.
     """
     decoded: dict[str, tuple[np.ndarray, str]] = {}
-    planes = []
-    for ref in refs:
+    planes, local = [], []
+    for ref, name in zip(refs, channels):
         path = root / ref.path
-        if ref.index is None:
-            planes.append(_read_2d(path, None))
-            continue
-        if ref.path not in decoded:
-            decoded[ref.path] = _load(path)
-        planes.append(_plane(*decoded[ref.path], ref.index, path))
+        try:
+            if ref.index is None:
+                plane = _read_2d(path, None, local)
+            else:
+                if ref.path not in decoded:
+                    decoded[ref.path] = _load(path, local)
+                plane = _plane(*decoded[ref.path], ref.index, path, local)
+            planes.append(_finite(plane, name, ref.path, label, local))
+        except PlateError as err:
+            raise _site_error(err, ref.path, label) from None
+        local[:] = [p if p.site else replace(p, file=ref.path, site=label, message=f"{label}: {p.message}")
+                    for p in local]
     shapes = {p.shape for p in planes}
     if len(shapes) > 1:
         detail = ", ".join(f"{name} {p.shape[0]}×{p.shape[1]}" for name, p in zip(channels, planes))
-        raise PlateError(f"{label}: channels have different shapes ({detail}); re-export the site or exclude it")
-    dtypes = {p.dtype for p in planes}
-    dtype = planes[0].dtype if len(dtypes) == 1 else np.result_type(*dtypes)
+        err = PlateError(f"{label}: channels have different shapes ({detail}); re-export the site or exclude it")
+        common = max(shapes, key=lambda shape: (sum(p.shape == shape for p in planes), shape[0] * shape[1]))
+        odd = next(ref.path for ref, p in zip(refs, planes) if p.shape != common)  # the file to look at
+        err.problem = make("mixed-shapes", f"{label}: channels have different shapes ({detail})",
+                           "re-export the site or exclude it", file=odd, site=label, action=SKIPPED)
+        raise err
+    if notes is not None:
+        notes.extend(local)
+    if dtypes is not None:
+        dtypes.extend(str(p.dtype) for p in planes)
+    kinds = {p.dtype for p in planes}
+    dtype = planes[0].dtype if len(kinds) == 1 else np.result_type(*kinds)
     return np.stack([p.astype(dtype, copy=False) for p in planes])

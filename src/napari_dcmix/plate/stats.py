@@ -28,10 +28,18 @@ class ChannelStats:
         self.high = np.where(self.high > self.low, self.high, self.low + gap).astype(np.float32)
 
     def normalize(self, site: np.ndarray) -> np.ndarray:
-        """(C, Y, X) raw intensities -> float32 where each channel's low..high maps to 0..1."""
+        """(C, Y, X) raw intensities -> float32 where each channel's low..high maps to 0..1.
+
+        A non-finite pixel (a float image's mask) becomes 0, the channel's low percentile: the network
+        is never fed NaN or Inf, whoever read the pixels.
+        """
         site = np.asarray(site, dtype=np.float32)
         shape = (-1,) + (1,) * (site.ndim - 1)
-        return (site - self.low.reshape(shape)) / (self.high - self.low).reshape(shape)
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = (site - self.low.reshape(shape)) / (self.high - self.low).reshape(shape)
+        if not np.isfinite(out).all():
+            out = np.where(np.isfinite(out), out, np.float32(0.0)).astype(np.float32)
+        return out
 
     def contrast_limits(self, channel: int) -> tuple[float, float]:
         return float(self.low[channel]), float(self.high[channel])
@@ -58,7 +66,8 @@ def compute_stats(channels: list[str], sites: list[np.ndarray], max_pixels: int 
         step = max(1, flat.shape[1] // per_site)
         samples.append(flat[:, ::step].astype(np.float32))
     data = np.concatenate(samples, axis=1)
-    if np.isnan(data).any():  # float images with NaN (masked) pixels: ignore those pixels
+    if not np.isfinite(data).all():  # float images with NaN/Inf (masked) pixels: ignore those pixels
+        data = np.where(np.isfinite(data), data, np.float32(np.nan))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN channel: 0 below
             low = np.nanpercentile(data, LOW_PERCENTILE, axis=1)

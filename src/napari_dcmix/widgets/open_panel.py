@@ -9,8 +9,8 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                             QSizePolicy, QToolButton, QWidget)
 
-from ..plate.labels import default_label_column
-from .plate_logic import csv_columns
+from ..errors import DcmixError
+from ..plate.labels import csv_columns, default_label_column
 
 PATTERN_HELP = ("Only needed when the plate is not recognised: a regular expression over file names with "
                 "named groups well, site and channel, e.g.\n"
@@ -104,8 +104,8 @@ class OpenPanel(QWidget):
         if path:
             try:
                 columns = csv_columns(path)
-            except (OSError, UnicodeDecodeError):
-                columns = []
+            except (DcmixError, OSError, UnicodeDecodeError):
+                columns = []  # loading the labels says what is wrong with the file
         choices = [c for c in columns if c.lower() not in ("well", "plate", "site")]
         self.column_combo.addItems(choices)
         pick = column if column in choices else default_label_column(columns)
@@ -124,9 +124,9 @@ class OpenPanel(QWidget):
                 f"{n_sites} sites, {len(plate.channels)} channels ({', '.join(plate.channels)})")
         problems = list(plate.problems)
         if problems:
-            text += f" · ⚠ {len(problems)} problem{'s' if len(problems) > 1 else ''} (hover to read)"
+            text += f" · ⚠ {len(problems)} problem{'s' if len(problems) > 1 else ''} (listed under Problems)"
         self.info.setText(text)
-        self.info.setToolTip("\n".join(problems))
+        self.info.setToolTip("\n".join(map(str, problems)))
 
     def set_plates(self, plates: list[str], current: str | None = None) -> None:
         self.plate_combo.clear()

@@ -23,6 +23,7 @@ from .background import PlateBackground
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
+from .problems_panel import ProblemsPanel, summary
 from .lifecycle import WindowCloseWatcher
 from .session import get_session
 from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
@@ -74,6 +75,9 @@ class PlateBrowserWidget(QWidget):
         self.open_panel.column_changed.connect(self._column_changed)
         self.open_panel.plate_selected.connect(self.show_plate_id)
         layout.addWidget(self.open_panel)
+        self.problems_panel = ProblemsPanel()  # the data-quality report of the plate and its labels
+        self.problems_panel.well_requested.connect(lambda well: self.show_well(self.plate_id, well))
+        layout.addWidget(self.problems_panel)
 
         self.grid = PlateGrid()
         self.grid.well_clicked.connect(self.show_well)
@@ -155,8 +159,7 @@ class PlateBrowserWidget(QWidget):
             if self.load_labels(labels_csv or guessed, column) and guessed:
                 notifications.show_info(f"Loaded the labels in {guessed} (column '{self.session.label_column}').")
         if plate.problems:
-            more = f" (and {len(plate.problems) - 1} more: hover the plate summary)" if len(plate.problems) > 1 else ""
-            notifications.show_warning(f"Plate opened with problems: {plate.problems[0]}{more}")
+            notifications.show_warning(summary(plate.problems, "Plate opened"))
         if show_first and self.grid.sites:
             first = min(self.grid.sites, key=well_position)
             self.grid.anchor = first
@@ -176,6 +179,7 @@ class PlateBrowserWidget(QWidget):
             self.session.set_labels({}, "label")
             self.open_panel.set_csv(None)
         self.open_panel.show_plate(plate, pattern)
+        self.problems_panel.show_plate(plate)
         self.show_plate_id(plate.plates[0])
         self._watch_window()
 
@@ -310,8 +314,9 @@ class PlateBrowserWidget(QWidget):
         self.label_panel.loaded_csv, self.label_panel.dirty = Path(path).expanduser(), False
         self.session.classes.clear()
         self.session.set_labels(labels.well_labels(), labels.column)
-        for problem in labels.problems:
-            notifications.show_warning(problem)
+        self.problems_panel.set_source("labels", labels.problems)
+        if labels.problems:
+            notifications.show_warning(summary(labels.problems, "Labels loaded"))
         return True
 
     def _column_changed(self, column: str) -> None:

@@ -6,12 +6,12 @@ Kept free of Qt so it is tested fast and exactly, and so the train/apply docks c
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from ..plate.labels import csv_columns  # noqa: F401 - one labels reader for CLI and docks
 from ..plate.wells import row_letters, well_id, well_position
 
 #: Categorical palette for classes (Tableau 10: distinct, colour-blind friendlier than rainbow).
@@ -205,18 +205,6 @@ def default_labels_path(plate_root: Path, loaded_csv: Path | None = None, home: 
     if loaded_csv is not None and path.resolve() == Path(loaded_csv).resolve():
         path = folder / f"{plate_root.name or 'plate'}_labels_edited.csv"
     return path
-
-
-def csv_columns(path: str | Path) -> list[str]:
-    """Header of a labels CSV (comma, semicolon or tab separated), for the label-column combo."""
-    with open(Path(path).expanduser(), encoding="utf-8-sig", newline="") as handle:
-        head = handle.readline()
-    try:
-        dialect = csv.Sniffer().sniff(head, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    row = next(csv.reader([head], dialect=dialect), [])
-    return [c.strip() for c in row if c.strip()]
 
 
 def display_classes(classes: Iterable[str], predictions: dict | None = None) -> list[str]:

@@ -57,7 +57,8 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
     """Yield (plate, well, thumbnail or None, problem or None) per well, first site of each.
 
     Reads files directly (not through the plate's site cache) so a sweep over 1536 wells never
-    evicts the sites the user is looking at. One yield per well keeps ``worker.quit()`` prompt.
+    evicts the sites the user is looking at; what it finds wrong goes into ``plate.problems``.
+    One yield per well keeps ``worker.quit()`` prompt.
     """
     colours = channel_rgb(plate.channels)
     for plate_id, well in wells:
@@ -66,10 +67,14 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
             continue
         key = keys[0]
         try:
-            site = read_channels(plate.root, plate.index.sites[key], plate.channels, key.label())
+            notes: list = []
+            site = read_channels(plate.root, plate.index.sites[key], plate.channels, key.label(), notes)
+            for note in notes:  # what the sweep finds is in the plate's report before anyone clicks
+                plate.problems.report(note)
             thumb = make_thumbnail(site, stats.low, stats.high, colours, size)
             yield plate_id, well, thumb, None
         except DcmixError as err:
+            plate.problems.report(getattr(err, "problem", None) or str(err))
             yield plate_id, well, None, str(err)
         except Exception as err:  # a background sweep must never die on one odd file
             yield plate_id, well, None, f"{type(err).__name__}: {err}"
