@@ -134,7 +134,9 @@ def _train_config(args, labels, **overrides):
 
 
 def _train_progress(ev, prefix: str = "") -> None:
-    if ev.kind == "start":
+    if ev.kind == "notice":
+        print(f"warning: {ev.message}", file=sys.stderr)
+    elif ev.kind == "start":
         _progress(prefix + ev.message, final=True)
     elif ev.kind == "step":
         _progress(f"{prefix}step {ev.step}/{ev.total_steps} loss {ev.loss:.3f} acc {ev.train_accuracy:.2f} eta {ev.eta:.0f}s")

@@ -65,8 +65,8 @@ def save_checkpoint(path: str | os.PathLike, model: ChannelClassifier, metadata:
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     bad = non_finite_tensors(state)
     if bad:
-        raise DcmixError(f"model not saved to {path}: {', '.join(bad[:3])} hold NaN or infinite values, so its "
-                         "predictions and α would be meaningless; retrain (check the images for extreme pixels)")
+        raise DcmixError(f"model not saved to {path}: {', '.join(bad[:3])} hold non-finite values (NaN or Inf), so "
+                         "its predictions and α would be meaningless; retrain (check the images for extreme pixels)")
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -150,8 +150,8 @@ def load_checkpoint(path: str | os.PathLike,
                               f"upgrade napari-dcmix or {choose}") from None
     bad = non_finite_tensors(state)
     if bad:
-        raise CheckpointError(f"{path} is damaged: {', '.join(bad[:3])} hold NaN or infinite values, so the model "
-                              f"cannot give meaningful predictions or α; {choose}")
+        raise CheckpointError(f"{path} is damaged: {', '.join(bad[:3])} hold non-finite values (NaN or Inf), so the "
+                              f"model cannot give meaningful predictions or α; {choose}")
     try:
         model.load_state_dict(state, strict=True)
     except Exception as err:  # noqa: BLE001 - shape/key mismatch or non-tensor values

@@ -62,7 +62,7 @@ class TrainConfig:
 
 @dataclass
 class TrainEvent:
-    kind: str  # "start", "step", "epoch" (one held-out evaluation), "done"
+    kind: str  # "start", "step", "epoch" (one held-out evaluation), "notice" (say it, go on), "done"
     epoch: int  # evaluation round
     epochs: int  # evaluation rounds planned
     step: int
@@ -186,15 +186,20 @@ class Trainer:
                         mixing.exploration = cfg.exploration * max(0.0, 1 - step / explore_until) if explore_until else 0.0
                     xb = torch.from_numpy(x).to(device, non_blocking=True)
                     yb = torch.from_numpy(y).to(device, non_blocking=True)
-                    with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                        logits = self.model(xb)
-                        loss = F.cross_entropy(logits.float(), yb, weight=weights)
-                    value = float(loss.detach())
-                    if not math.isfinite(value):
-                        raise DcmixError(self._non_finite_message(step, value, keys))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    try:
+                        logits, value = self._step(xb, yb, weights, optimizer, amp, step, keys)
+                    except torch.OutOfMemoryError:
+                        if stream.batch_size <= 1:
+                            raise DcmixError("out of memory even with a batch of one tile; use a smaller --tile "
+                                             "or the CPU (--device cpu)") from None
+                        stream.batch_size //= 2
+                        optimizer.zero_grad(set_to_none=True)
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+                        yield TrainEvent("notice", round_ + 1, step=step, message=(
+                            f"out of memory on the {device.type.upper()}: halving the batch to {stream.batch_size} "
+                            "tiles and going on"), **base)
+                        continue
                     scheduler.step()
                     step += 1
                     self.images_seen += len(y)
@@ -234,6 +239,26 @@ class Trainer:
                          best_val_accuracy=self._best.val_accuracy, importance=self.result.importance(),
                          elapsed=time.perf_counter() - start, eta=0.0, verdict=self.verdict,
                          message="; ".join(m for m in (message, best, self.verdict.summary()) if m), **base)
+
+    def _step(self, xb, yb, weights, optimizer, amp, step: int, keys: list[SiteKey]):
+        """One optimiser step -> (logits, loss value); a non-finite loss or an overflow is a clear error."""
+        try:
+            with torch.autocast(xb.device.type, dtype=amp, enabled=amp is not None):
+                logits = self.model(xb)
+                loss = F.cross_entropy(logits.float(), yb, weight=weights)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise DcmixError(self._non_finite_message(step, value, keys))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as err:  # e.g. Adam's overflow with an absurd learning rate
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+            raise DcmixError(f"training failed at step {step + 1} ({first}); try a smaller learning rate "
+                             "(--lr, --mixing-lr) or batch size") from None
+        return logits, value
 
     def fit(self) -> TrainedModel:
         """Run to the end without watching progress (scripts, tests)."""
@@ -325,6 +350,7 @@ class Trainer:
             "label_column": cfg.label_column,
             "cancelled": cancelled,
             "normalization": cfg.normalization,
+            "problems": [p.to_dict() if hasattr(p, "to_dict") else str(p) for p in list(self.plate.problems)[:1000]],
             "train_config": {k: v for k, v in asdict(cfg).items() if k != "classes"},
             "plate": str(self.plate.root),
         }
