@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..training.matrix_figure import NOT_LEARNED_SHADE  # α of a model that learned nothing: grey, like the matrix
+
 MAX_REDRAWS_PER_S = 4
 BAR_TOP = 1.12  # α and normalised permutation importance are in [0, 1]: a fixed axis never re-layouts
-NOT_LEARNED_SHADE = "#8c8c8c"  # α of a model that learned nothing: grey, so it never reads as an answer
 
 
 @dataclass(frozen=True)

@@ -252,6 +252,10 @@ class ExplainPanel(QGroupBox):
                     ha="center", va="center", fontsize=8, color=colors.text, wrap=True)
         else:
             draw_matrix(self.figure, self.matrix, colors.text)
+            heat_map = self.figure.axes[0]  # draw_matrix's tick_params resets the greyed row labels
+            for tick, row in zip(heat_map.get_yticklabels(), self.matrix.rows):
+                if not row.learned:
+                    tick.set_color(NOT_LEARNED_SHADE)
             for ax in self.figure.axes:
                 ax.set_facecolor(colors.background)
                 for spine in ax.spines.values():

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtCore import QEvent
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtCore import QEvent, Qt
+from qtpy.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from ..colors import channel_rgb
 from . import importance_logic as logic
@@ -48,7 +48,18 @@ class ImportanceWidget(QWidget):
             self._on_importance(self.session.importance)
 
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        """Everything in a scroll area: with the matrix below the α chart the dock is taller than a tab."""
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
+        self.scroll_area = scroll
+        layout = QVBoxLayout(content)
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         layout.addWidget(self.info_label)
