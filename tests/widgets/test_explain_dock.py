@@ -154,8 +154,10 @@ def test_shuffled_labels_row_is_greyed_with_the_reason(make_napari_viewer, qtbot
     ax = panel.figure.axes[0]
     grey = [p for p in ax.patches if to_hex(p.get_facecolor()) == NOT_LEARNED_SHADE]
     assert len(grey) == 1 and grey[0].get_y() == pytest.approx(-0.5)  # the band over row 0
-    assert "NOT LEARNED" in ax.get_yticklabels()[0].get_text()
+    assert f"acc {row.verdict.accuracy:.2f}" in ax.get_yticklabels()[0].get_text()  # α never without it
     assert to_hex(ax.get_yticklabels()[0].get_color()) == NOT_LEARNED_SHADE
+    shown = [t.get_text() for t in ax.texts if t.get_visible()]
+    assert shown == ["NOT LEARNED"]  # the row's α values are hidden under the band
     assert session.model is None  # nothing to predict with: no multi-class model was trained
     panel.select_row("noise")
     assert "NOT LEARNED" in dock.verdict_label.text() and row.verdict.reason in panel.reason_label.text()

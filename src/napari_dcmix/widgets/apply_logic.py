@@ -45,8 +45,13 @@ def model_summary(model) -> str:
     """What a biologist checks before predicting: kind, channels, classes, validation accuracy."""
     acc = model.metadata.get("val_accuracy")
     acc_text = f"{acc:.0%}" if isinstance(acc, (int, float)) and acc == acc else "not measured"
+    verdict = model.metadata.get("verdict")
+    gate = ""
+    if isinstance(verdict, dict) and verdict.get("n_wells"):
+        gate = (f" · held-out test accuracy: {verdict['accuracy']:.0%}"
+                + ("" if verdict.get("learned") else " (NOT LEARNED: do not trust its calls)"))
     return (f"{model.kind} model · channels: {', '.join(model.channels)} · classes: {', '.join(model.classes)}"
-            f" · validation accuracy: {acc_text}")
+            f" · validation accuracy: {acc_text}{gate}")
 
 
 def sort_key(column: str, text: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
                             QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
@@ -25,6 +26,35 @@ from .train_logic import class_well_counts
 from .workers import TORCH_THREADS, RunningJob, notify_error, start_worker
 
 PROGRESS_STEPS = 1000
+
+
+def fit_to_dock(fig, matrix, colors) -> None:
+    """``draw_matrix`` lays the matrix out for a report PNG; a ~450 px dock needs the colour bar gone
+    (the values are written in the cells), channels on top, two-line row labels, theme colours, and the α of
+    not-learned rows hidden under their grey band (only "NOT LEARNED" is written there)."""
+    ax = fig.axes[0]
+    for extra in fig.axes[1:]:
+        fig.delaxes(extra)
+    ax.set_subplotspec(fig.add_gridspec(1, 1)[0])
+    ax.set_title("")  # the panel's status line names the reference; channel names go on top instead
+    ax.xaxis.tick_top()
+    labels = [f"{row.phenotype}\nacc {row.verdict.accuracy:.2f} · AUC {row.verdict.auc:.2f}" for row in matrix.rows]
+    ax.set_yticks(range(len(matrix.rows)), labels, fontsize=7)
+    for tick, row in zip(ax.get_yticklabels(), matrix.rows):
+        tick.set_color(colors.text if row.learned else NOT_LEARNED_SHADE)
+    ax.tick_params(axis="x", colors=colors.text, labelsize=8)
+    ax.tick_params(axis="y", length=0)
+    for text in ax.texts:
+        index = int(round(text.get_position()[1]))
+        if 0 <= index < len(matrix.rows) and not matrix.rows[index].learned:
+            if text.get_fontweight() == "bold":
+                text.set_text("NOT LEARNED")
+            else:
+                text.set_visible(False)
+        text.set_fontsize(7)
+    ax.set_facecolor(colors.background)
+    for spine in ax.spines.values():
+        spine.set_color(colors.grid)
 
 
 class ExplainPanel(QGroupBox):
@@ -89,10 +119,13 @@ class ExplainPanel(QGroupBox):
 
         self.figure, self.canvas = make_canvas(200)
         self.canvas.mpl_connect("button_press_event", self._on_canvas_click)
+        self.canvas.mpl_connect("resize_event", lambda *_: self._relayout())
         self.canvas.setToolTip("click a row to see that phenotype's composite of the current site")
         layout.addWidget(self.canvas)
         self.row_list = QListWidget()
-        self.row_list.setMaximumHeight(90)
+        self.row_list.setMaximumHeight(110)
+        self.row_list.setWordWrap(True)
+        self.row_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.row_list.currentRowChanged.connect(self._on_row_chosen)
         layout.addWidget(self.row_list)
         self.reason_label = QLabel()
@@ -240,27 +273,24 @@ class ExplainPanel(QGroupBox):
         self.draw()
 
     def draw(self) -> None:
-        """The matrix in the theme's colours (an empty note before the first row)."""
+        """The matrix in the theme's colours, fitted to the dock (hidden before the first row)."""
         colors = theme_colors(self.viewer)
-        rows = len(self.matrix.rows) if self.matrix is not None else 0
-        self.canvas.setMinimumHeight(150 + 48 * max(1, rows))
-        if self.matrix is None:
+        shown = self.matrix is not None and bool(self.matrix.rows)
+        for widget in (self.canvas, self.row_list):  # nothing to show before the first row
+            widget.setVisible(shown)
+        if not shown:
             self.figure.clear()
-            ax = self.figure.add_subplot()
-            ax.axis("off")
-            ax.text(0.5, 0.5, "no phenotype explained yet: choose the reference and click Explain per phenotype",
-                    ha="center", va="center", fontsize=8, color=colors.text, wrap=True)
-        else:
-            draw_matrix(self.figure, self.matrix, colors.text)
-            heat_map = self.figure.axes[0]  # draw_matrix's tick_params resets the greyed row labels
-            for tick, row in zip(heat_map.get_yticklabels(), self.matrix.rows):
-                if not row.learned:
-                    tick.set_color(NOT_LEARNED_SHADE)
-            for ax in self.figure.axes:
-                ax.set_facecolor(colors.background)
-                for spine in ax.spines.values():
-                    spine.set_color(colors.grid)
+            return
+        self.canvas.setMinimumHeight(70 + 46 * len(self.matrix.rows))
+        draw_matrix(self.figure, self.matrix, colors.text)
+        fit_to_dock(self.figure, self.matrix, colors)
         self.figure.patch.set_facecolor(colors.background)
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """Fit labels to the canvas's current size (the dock resizes it after the first draw)."""
+        if self.matrix is None or not self.figure.axes:
+            return
         try:
             self.figure.tight_layout(pad=0.4)
         except ValueError:  # too small to lay out (dock collapsed): draw as is
