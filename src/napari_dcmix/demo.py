@@ -1,8 +1,9 @@
 """The demo: napari with all four docks on the sample plate (or a plate of the user's).
 
 ``run_demo(screenshots=DIR)`` drives the whole workflow unattended — open, click a well, train,
-apply, compare side by side — and saves a screenshot of each stage; that is how the README's images
-are made and how a server without a display shows what the plugin does.
+explain per phenotype, apply (Z′ of every phenotype against the negative control), compare side by
+side — and saves a screenshot of each stage; that is how the README's images are made and how a
+server without a display shows what the plugin does.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ DEMO_WELL = "B03"
 DOCK_WRAPPERS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
 
-def open_viewer(plate: str | None = None, viewer=None):
-    """A viewer with the four docks, the plate open and its labels loaded."""
+def open_viewer(plate: str | None = None, viewer=None, pattern: str | None = None, labels=None,
+                column: str | None = None):
+    """A viewer with the four docks, the plate open and its labels loaded (the sample plate's, or
+    ``labels``/``column`` for a plate of the user's; ``pattern`` for its own file naming)."""
     import napari
 
     from .plate.sample import sample_plate_dir
@@ -28,7 +31,7 @@ def open_viewer(plate: str | None = None, viewer=None):
         path = sample_plate_dir()
         labels = path / "labels.csv"
     else:
-        path, labels = Path(plate).expanduser(), None
+        path, labels = Path(plate).expanduser(), Path(labels).expanduser() if labels else None
     viewer = viewer or napari.Viewer(title="napari-dcmix")
     from .widgets.apply_dock import ApplyWidget
     from .widgets.importance_dock import ImportanceWidget
@@ -48,8 +51,8 @@ def open_viewer(plate: str | None = None, viewer=None):
 
     QTimer.singleShot(300, lambda: _arrange(viewer, docks))  # once the window is shown
     browser = docks["Plate browser"]
-    browser.open_plate(path, labels_csv=labels if labels and labels.exists() else None,
-                       column="phenotype" if labels else None)
+    browser.open_plate(path, pattern, labels_csv=labels if labels and labels.exists() else None,
+                       column=(column or "phenotype") if labels else None)
     return viewer, docks
 
 
@@ -62,10 +65,6 @@ def _arrange(viewer, docks, front: str = "Train") -> None:
     qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [470], Qt.Horizontal)
     qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [620], Qt.Vertical)
     DOCK_WRAPPERS[id(docks[front])].raise_()
-
-
-def plate_is_sample(browser) -> bool:
-    return browser.plate is not None and browser.plate.layout == "dcmix-sample"
 
 
 def run_demo(plate: str | None = None, screenshots: str | None = None) -> None:
@@ -81,10 +80,12 @@ def run_demo(plate: str | None = None, screenshots: str | None = None) -> None:
 class _Unattended:
     """Drive the docks like a user would, one stage at a time from the Qt event loop (never blocking)."""
 
-    def __init__(self, viewer, docks, out: Path):
+    def __init__(self, viewer, docks, out: Path, close_when_done: bool = True):
         from qtpy.QtCore import QTimer
 
         self.viewer, self.docks, self.out = viewer, docks, out
+        self.close_when_done = close_when_done
+        self.shots: list[Path] = []
         out.mkdir(parents=True, exist_ok=True)
         self.steps = self._script()
         self.waiting = None
@@ -99,10 +100,14 @@ class _Unattended:
     def _shot(self, name: str) -> None:
         path = self.out / name
         self.viewer.screenshot(str(path), canvas_only=False, flash=False)
+        self.shots.append(path)
         print(f"screenshot: {path}", flush=True)
 
     def _script(self):
+        from .widgets.explain_logic import row_text as explain_row_text
+
         browser, train, importance, apply = (self.docks[n] for n in DOCKS)
+        explain = importance.explain
         yield lambda: not browser.thumbnails_running, 60
         _arrange(self.viewer, self.docks)
         browser.show_well(browser.plate_id, DEMO_WELL)
@@ -114,12 +119,21 @@ class _Unattended:
         DOCK_WRAPPERS[id(importance)].raise_()
         yield None, 1.5
         self._shot("02_trained_importance_composite.png")
-        DOCK_WRAPPERS[id(apply)].raise_()  # the Apply tab
-        apply.predict_plate()
-        if plate_is_sample(browser):  # Z′ on the phenotype the demo model learns first
-            apply.positive_combo.setCurrentText("mito_fragmented")
+        explain.start()  # one model per phenotype against the negative control, then the multi-class one
+        yield lambda: not explain.is_running, 7200
+        if explain.matrix is not None and explain.matrix.rows:
+            for row in explain.matrix.rows:
+                print(f"explain: {explain_row_text(row)}", flush=True)
+            explain.row_list.setCurrentRow(0)  # the first phenotype's composite of the current site
+            importance.scroll_area.verticalScrollBar().setValue(explain.geometry().top())  # the matrix in view
+            yield None, 2.0
+            self._shot("05_per_phenotype_matrix.png")
+            importance.scroll_area.verticalScrollBar().setValue(0)
+        DOCK_WRAPPERS[id(apply)].raise_()  # the Apply tab: predicts with the session's model
+        apply.predict_plate()  # Z′ of every phenotype against the negative control (the default choice)
         yield lambda: bool(apply.rows()) and not apply.cancel_button.isEnabled(), 600
         yield None, 1.5
+        print(apply.z_label.text(), flush=True)
         self._shot("03_applied_predictions.png")
         DOCK_WRAPPERS[id(importance)].raise_()
         importance.set_side_by_side(True)
@@ -138,6 +152,7 @@ class _Unattended:
             condition, timeout = next(self.steps)
         except StopIteration:
             self.timer.stop()
-            self.viewer.close()
+            if self.close_when_done:
+                self.viewer.close()
             return
         self.waiting = (condition, now + timeout)

@@ -23,11 +23,18 @@ def publish_signal_plate(viewer, tmp_path, channels: int = 3, signal_channel: in
     return session, plate, labels
 
 
-def fast_settings(widget, epochs: int = 2, model: str = "dcmix") -> None:
+ROUND_STEPS = 20  # steps between held-out evaluations in the dock tests
+
+
+def fast_settings(widget, rounds: int = 2, model: str = "dcmix") -> None:
+    """Tiny training: ``rounds`` held-out evaluations of ROUND_STEPS steps each, no early stop."""
+    from napari_dcmix.training import TrainConfig
+
+    widget.base_config = TrainConfig(eval_every=ROUND_STEPS, patience=10_000, coverage=2)
     widget.model_box.setCurrentText(model)
     widget.tile.setValue(16)
     widget.batch_size.setValue(16)
-    widget.epochs.setValue(epochs)
+    widget.steps.setValue(ROUND_STEPS * rounds)
     widget.seed.setValue(0)
     widget.device_box.setCurrentText("cpu")
 

@@ -1,3 +1,5 @@
+import pytest
+
 from napari_dcmix.widgets.apply_logic import counts_text, guess_controls, sort_key, z_prime_text
 
 
@@ -33,3 +35,26 @@ def test_counts_text():
     rows = [{"prediction": "a"}, {"prediction": "b"}, {"prediction": "a"}]
     assert counts_text(rows, ["a", "b", "c"], "wells") == "a: 2 · b: 1  (3 wells)"
     assert counts_text([], ["a"], "wells") == ""
+
+
+def test_z_prime_of_every_phenotype_against_the_negative_control():
+    from napari_dcmix.training.zfactor import z_prime
+    from napari_dcmix.widgets.apply_logic import EVERY_PHENOTYPE, positive_choices, z_primes
+
+    def rec(er, mito):
+        return {"prediction": "x", "confidence": 0.0, "probabilities": {"er": er, "mito": mito, "neg": 1 - er - mito}}
+
+    preds = {("", "A01"): rec(0.9, 0.0), ("", "A02"): rec(0.8, 0.1), ("", "A03"): rec(0.95, 0.0),
+             ("", "B01"): rec(0.1, 0.5), ("", "B02"): rec(0.0, 0.6),
+             ("", "C01"): rec(0.1, 0.1), ("", "C02"): rec(0.0, 0.0), ("", "C03"): rec(0.05, 0.0)}
+    labels = {("", "A01"): "er", ("", "A02"): "er", ("", "A03"): "er", ("", "B01"): "mito", ("", "B02"): "mito",
+              ("", "C01"): "neg", ("", "C02"): "neg", ("", "C03"): "neg"}
+    values = z_primes(preds, labels, "neg", ["er", "mito", "neg"])
+    assert values["er"] == pytest.approx(z_prime([0.9, 0.8, 0.95], [0.1, 0.0, 0.05]))  # on P(er)
+    assert values["mito"] == pytest.approx(z_prime([0.5, 0.6], [0.1, 0.0, 0.0]))  # on P(mito)
+    text = z_prime_text(preds, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])
+    assert text.startswith(f"Z′ vs neg on P(phenotype): er {values['er']:.2f} · mito {values['mito']:.2f}")
+    assert f"{sum(v >= 0.5 for v in values.values())} of 2 excellent" in text
+    assert positive_choices(["er", "mito", "neg"]) == ([EVERY_PHENOTYPE, "er", "mito", "neg"], EVERY_PHENOTYPE)
+    assert positive_choices(["negative", "positive"]) == (["negative", "positive"], "positive")
+    assert "predict the plate" in z_prime_text({}, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])

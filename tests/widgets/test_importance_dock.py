@@ -16,6 +16,7 @@ from napari_dcmix.colors import channel_rgb
 from napari_dcmix.training import TrainConfig, Trainer
 from napari_dcmix.widgets import composite as composite_module
 from napari_dcmix.widgets import importance_logic
+from napari_dcmix.widgets.charts import NOT_LEARNED_SHADE
 from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, update_composite, viewer_grid
 from napari_dcmix.widgets.importance_dock import ImportanceWidget
 from napari_dcmix.widgets.train_dock import TrainWidget
@@ -55,7 +56,7 @@ def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot, mon
     viewer, importance, session, plate, _ = docks
     train = TrainWidget(viewer)
     viewer.window.add_dock_widget(train, name="Train")
-    fast_settings(train, epochs=2)
+    fast_settings(train, rounds=2)
     live_composites = []
     real_update = composite_module.update_composite
 
@@ -85,8 +86,10 @@ def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot, mon
     assert len(alpha_bars) == 3
     from matplotlib.colors import to_hex
 
-    assert [to_hex(p.get_facecolor()) for p in alpha_bars] == [c.lower() for c in channel_rgb(plate.channels)]
+    expected = ([NOT_LEARNED_SHADE] * 3 if trained.learned is False else [c.lower() for c in channel_rgb(plate.channels)])
+    assert [to_hex(p.get_facecolor()) for p in alpha_bars] == expected  # greyed when the gate says not learned
     assert importance.bar_groups() == [importance_logic.ALPHA_GROUP]
+    assert f"{100 * trained.metadata['test_accuracy']:.0f}%" in importance.verdict_label.text()
 
     (layer,) = composite_layers(viewer)
     assert layer.name == COMPOSITE_NAME and layer.colormap.name == "gray" and layer.blending != "additive"
@@ -122,7 +125,10 @@ def test_permutation_importance_exports_and_history(docks, qtbot, tmp_path):
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["channel"] for r in rows] == plate.channels
-    assert list(rows[0]) == ["channel", "alpha", "permutation_drop", "permutation_normalized"]
+    assert list(rows[0]) == ["channel", "alpha", "permutation_drop", "permutation_normalized", "test_accuracy",
+                             "learned"]
+    assert float(rows[0]["test_accuracy"]) == pytest.approx(session.model.metadata["test_accuracy"], abs=1e-5)
+    assert rows[0]["learned"] == str(session.model.learned).lower()
     assert float(rows[1]["alpha"]) == pytest.approx(session.model.importance()["ch1"], abs=1e-5)
     assert float(rows[1]["permutation_drop"]) == pytest.approx(importance.permutation["drop"]["ch1"], abs=1e-5)
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -201,5 +207,37 @@ def test_importance_logic_without_qt():
     assert data.groups == {"α": [0.25, 0.75], "permutation": [0.1, 0.9]}
     assert importance_logic.history_series(payload) == ([1, 2], {"a": [0.5, 0.25], "b": [0.5, 0.75]})
     rows = importance_logic.csv_rows(payload)
-    assert rows[1] == {"channel": "b", "alpha": "0.75", "permutation_drop": "", "permutation_normalized": ""}
+    assert rows[1] == {"channel": "b", "alpha": "0.75", "permutation_drop": "", "permutation_normalized": "",
+                       "test_accuracy": "", "learned": ""}
+    assert "not judged yet" in importance_logic.verdict_text(payload) and not data.muted
     assert importance_logic.chart_data(None).note
+
+
+def verdict(learned: bool) -> dict:
+    from napari_dcmix.training.gate import Verdict
+
+    reason = "10 of 12 held-out wells right" if learned else "6 of 12 held-out wells right is no better than chance"
+    return Verdict(learned, 10 / 12 if learned else 0.5, 0.5, 0.02 if learned else 0.6, 0.9, 12, reason).to_dict()
+
+
+def test_not_learned_alpha_is_greyed_and_says_why(docks, qtbot):
+    """α of a model the honesty gate rejects is grey with a warning; a learned one keeps the channel colours,
+    and both show the held-out accuracy beside α."""
+    from matplotlib.colors import to_hex
+
+    viewer, importance, session, plate, labels = docks
+    payload = importance_logic.importance_payload(headless_model(plate, labels))
+    for learned in (True, False):
+        session.set_importance({**payload, "verdict": verdict(learned), "token": learned})
+        bars = [p for p in importance.ax.patches if p.get_gid() == importance_logic.ALPHA_GROUP]
+        colours = [to_hex(p.get_facecolor()) for p in bars]
+        text = importance.verdict_label.text()
+        notes = [t.get_text() for t in importance.ax.texts]
+        if learned:
+            assert colours == [c.lower() for c in channel_rgb(plate.channels)]
+            assert text.startswith("learned: held-out test accuracy 83% on 12 wells") and not any("NOT LEARNED" in n for n in notes)
+        else:
+            assert colours == [NOT_LEARNED_SHADE] * 3
+            assert "NOT LEARNED" in text and "no better than chance" in text
+            assert any("NOT LEARNED" in n for n in notes)
+    assert importance.bar_heights() == pytest.approx(payload["importance"])  # heights stay α either way

@@ -48,7 +48,7 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     session, plate, _ = publish_signal_plate(viewer, tmp_path)
     assert "negative (8 wells)" in widget.labels_label.text() and "positive (8 wells)" in widget.labels_label.text()
     assert widget.device_label.text() == "auto → cpu"  # no GPU on the test machine
-    fast_settings(widget, epochs=2)
+    fast_settings(widget, rounds=2)
     assert widget.device_label.text() == "cpu → cpu"
     payloads, models, training = [], [], []
     session.importance_changed.connect(payloads.append)
@@ -73,6 +73,9 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     assert len(widget._curves.step_loss) > 0 and widget._curves.epochs == [1, 2]
     assert widget.loss_ax.lines and widget.acc_ax.lines  # curves drawn in the dock
     assert "done" in widget.status_label.text()
+    verdict = widget.verdict_label.text()  # the held-out test accuracy and the gate, beside α
+    assert not widget.verdict_label.isHidden() and f"{100 * trained.metadata['test_accuracy']:.0f}%" in verdict
+    assert ("NOT LEARNED" in verdict) == (trained.learned is False) and "α ch" in verdict
 
     path = tmp_path / "models" / "m.pt"
     path.parent.mkdir()
@@ -89,7 +92,7 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
 def test_stop_mid_epoch_keeps_best_model(dock, qtbot, tmp_path):
     viewer, widget = dock
     session, _, _ = publish_signal_plate(viewer, tmp_path)
-    fast_settings(widget, epochs=200)
+    fast_settings(widget, rounds=200)
     stepped = []
 
     def on_update(update):
@@ -138,7 +141,7 @@ def test_errors_are_notifications_and_dock_stays_usable(dock, qtbot, tmp_path, m
 
     # errors raised in the worker (a DcmixError, or a torch RuntimeError that superqt would swallow)
     session.set_labels(labels)
-    fast_settings(widget, epochs=1)
+    fast_settings(widget, rounds=1)
     for error in (DcmixError("the plate statistics could not be read; check the files"),
                   RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")):
         def broken(self, *args, _error=error, **kwargs):
@@ -182,7 +185,7 @@ def test_fine_tune_continues_from_a_model(dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: widget._loader is None, timeout=TIMEOUT_MS)
     assert widget.init_model is not None and "init.pt" in widget.init_label.text()
     assert session.model is widget.init_model
-    fast_settings(widget, epochs=1, model="dcmix")  # the model kind comes from the checkpoint
+    fast_settings(widget, rounds=1, model="dcmix")  # the model kind comes from the checkpoint
     start = len(notification_manager.records)
     click_start_and_wait(qtbot, widget)
     assert errors_since(start) == []
@@ -194,7 +197,7 @@ def test_fine_tune_continues_from_a_model(dock, qtbot, tmp_path):
 def test_closing_the_dock_mid_training_stops_the_worker(dock, qtbot, tmp_path):
     viewer, widget = dock
     session, _, _ = publish_signal_plate(viewer, tmp_path)
-    fast_settings(widget, epochs=500)
+    fast_settings(widget, rounds=500)
     qtbot.mouseClick(widget.start_button, Qt.MouseButton.LeftButton)
     worker = widget.worker
     qtbot.waitUntil(lambda: len(widget._curves.step_loss) > 0, timeout=TIMEOUT_MS)
@@ -210,7 +213,7 @@ def test_closing_napari_mid_training_stops_the_worker(make_napari_viewer, qtbot,
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train")
     publish_signal_plate(viewer, tmp_path)
-    fast_settings(widget, epochs=500)
+    fast_settings(widget, rounds=500)
     qtbot.mouseClick(widget.start_button, Qt.MouseButton.LeftButton)
     worker = widget.worker
     qtbot.waitUntil(lambda: len(widget._curves.step_loss) > 0, timeout=TIMEOUT_MS)
@@ -237,7 +240,7 @@ def test_docks_from_the_plugins_menu_share_the_session(make_napari_viewer, qtbot
     _, importance = viewer.window.add_plugin_dock_widget("napari-dcmix", "Channel importance")
     assert isinstance(train, TrainWidget) and train.session is importance.session
     session, plate, _ = publish_signal_plate(viewer, tmp_path)
-    fast_settings(train, epochs=1)
+    fast_settings(train, rounds=1)
     click_start_and_wait(qtbot, train)
     qtbot.wait(100)
     assert session.model is not None and importance.bar_heights()

@@ -23,7 +23,8 @@ from ..errors import DcmixError
 from ..plate import SiteKey
 from ..training.predictor import prediction_record, prediction_rows, well_probabilities, write_predictions_csv
 from ..training.trained import TrainedModel
-from .apply_logic import counts_text, guess_controls, model_summary, sort_key, stream_predictions, z_prime_text
+from .apply_logic import (counts_text, guess_controls, model_summary, positive_choices, sort_key, stream_predictions,
+                          z_prime_text)
 from .lifecycle import WindowCloseWatcher
 from .session import get_session
 
@@ -172,12 +173,14 @@ class ApplyWidget(QWidget):
         """Z′ control choices: model classes and labeled classes; keep the user's pick, else guess by name."""
         classes = list(self._classes or (self.model.classes if self.model else []))
         classes += [c for c in sorted(set(self.session.labels.values())) if c not in classes]
-        for combo, guess in zip((self.negative_combo, self.positive_combo), guess_controls(classes)):
+        positives = positive_choices(classes)
+        for combo, (items, guess) in zip((self.negative_combo, self.positive_combo),
+                                         ((classes, guess_controls(classes)[0]), positives)):
             keep = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(classes)
-            combo.setCurrentText(keep if keep in classes else guess)
+            combo.addItems(items)
+            combo.setCurrentText(keep if keep in items else guess)
             combo.blockSignals(False)
         self._update_z()
 

@@ -17,6 +17,7 @@ from ..training.zfactor import z_prime, z_prime_quality
 log = logging.getLogger(__name__)
 
 NEGATIVE_HINTS = ("neg", "dmso", "control", "ctrl", "mock", "untreated", "vehicle")
+EVERY_PHENOTYPE = "every phenotype"  # the Z′ "positive control" choice: each class against the negative one
 
 
 def stream_predictions(run_id, trained, plate, keys, device, stop: threading.Event):
@@ -44,8 +45,13 @@ def model_summary(model) -> str:
     """What a biologist checks before predicting: kind, channels, classes, validation accuracy."""
     acc = model.metadata.get("val_accuracy")
     acc_text = f"{acc:.0%}" if isinstance(acc, (int, float)) and acc == acc else "not measured"
+    verdict = model.metadata.get("verdict")
+    gate = ""
+    if isinstance(verdict, dict) and verdict.get("n_wells"):
+        gate = (f" · held-out test accuracy: {verdict['accuracy']:.0%}"
+                + ("" if verdict.get("learned") else " (NOT LEARNED: do not trust its calls)"))
     return (f"{model.kind} model · channels: {', '.join(model.channels)} · classes: {', '.join(model.classes)}"
-            f" · validation accuracy: {acc_text}")
+            f" · validation accuracy: {acc_text}{gate}")
 
 
 def sort_key(column: str, text: str):
@@ -76,8 +82,43 @@ def control_values(predictions: dict, labels: dict, negative: str, positive: str
     return values(positive), values(negative)
 
 
+def positive_choices(classes: list[str]) -> tuple[list[str], str]:
+    """(Z′ positive-control items, default): with several phenotypes, every one of them by default."""
+    negative, positive = guess_controls(classes)
+    if len([c for c in classes if c != negative]) > 1:
+        return [EVERY_PHENOTYPE, *classes], EVERY_PHENOTYPE
+    return list(classes), positive
+
+
+def z_primes(predictions: dict, labels: dict, negative: str, classes: list[str]) -> dict[str, float | None]:
+    """Z′ of every class against ``negative`` on its own predicted probability (None: too few wells)."""
+    found: dict[str, float | None] = {}
+    for phenotype in (c for c in classes if c != negative):
+        pos, neg = control_values(predictions, labels, negative, phenotype)
+        try:
+            found[phenotype] = z_prime(pos, neg)
+        except DcmixError:
+            found[phenotype] = None
+    return found
+
+
+def every_z_prime_text(predictions: dict, labels: dict, negative: str, classes: list[str]) -> str:
+    """One line: each phenotype's Z′ against the negative control, and how many reach 0.5."""
+    values = z_primes(predictions, labels, negative, classes)
+    if not values or all(v is None for v in values.values()):
+        return (f"Z′ vs {negative}: needs at least 2 predicted wells of {negative} and of each phenotype; "
+                "predict the plate")
+    parts = " · ".join(f"{c} {v:.2f}" if v is not None else f"{c} –" for c, v in values.items())
+    good = sum(v is not None and v >= 0.5 for v in values.values())
+    return (f"Z′ vs {negative} on P(phenotype): {parts}  ({good} of {len(values)} excellent, ≥ 0.5; "
+            f"< 0 means the controls overlap)")
+
+
 def z_prime_text(predictions: dict, labels: dict, negative: str, positive: str, classes: list[str]) -> str:
     """The Z′ line of the dock: value, how many wells, and what it means (or what to do to get one)."""
+    if positive == EVERY_PHENOTYPE and negative:
+        return every_z_prime_text(predictions, labels, negative,
+                                  classes or sorted({c for c in labels.values() if c}))
     if not negative or not positive or negative == positive:
         return "Z′: choose two different control classes (labeled wells)"
     if classes and positive not in classes:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..training.matrix_figure import NOT_LEARNED_SHADE  # α of a model that learned nothing: grey, like the matrix
+
 MAX_REDRAWS_PER_S = 4
 BAR_TOP = 1.12  # α and normalised permutation importance are in [0, 1]: a fixed axis never re-layouts
 
@@ -155,7 +157,7 @@ class CurvesChart:
         self.blitter.artists = [self.step_line, self.epoch_dots, self.train_line, self.val_line]
         self.loss_ax.set_ylabel("train loss", fontsize=8)
         self.acc_ax.set_ylabel("accuracy", fontsize=8)
-        self.acc_ax.set_xlabel("epoch", fontsize=8)
+        self.acc_ax.set_xlabel("held-out evaluation round", fontsize=8)
         self.acc_ax.set_ylim(0, 1.02)
         self.acc_ax.legend(loc="upper left", fontsize=7, ncols=2)
         self.reset(1)
@@ -209,7 +211,8 @@ class ImportanceChart:
         self._texts: dict[str, list] = {}
 
     def show_bars(self, data, labels: dict[str, str] | None = None) -> None:
-        layout = ("bars", tuple(data.channels), tuple(data.groups), data.note, tuple(sorted((labels or {}).items())))
+        layout = ("bars", tuple(data.channels), tuple(data.groups), data.note, data.muted,
+                  tuple(sorted((labels or {}).items())))
         if layout != self._layout:
             self._draw_bars(data, labels)
             self._layout = layout
@@ -233,7 +236,9 @@ class ImportanceChart:
         for g, (name, heights) in enumerate(data.groups.items()):
             xs = [p - 0.4 + width * (g + 0.5) for p in positions]
             hatched = name == PERMUTATION_GROUP
-            bars = ax.bar(xs, heights, width * 0.92, color=data.colors, alpha=0.55 if hatched else 1.0,
+            grey = data.muted and not hatched
+            bars = ax.bar(xs, heights, width * 0.92, color=NOT_LEARNED_SHADE if grey else data.colors,
+                          alpha=0.55 if hatched or grey else 1.0,
                           hatch="///" if hatched else None, edgecolor=colors.text if hatched else "none",
                           linewidth=0.0, label=(labels or {}).get(name, name))
             self._bars[name] = list(bars)
@@ -252,9 +257,10 @@ class ImportanceChart:
         ax.set_ylabel("importance", fontsize=8)
         if len(data.groups) > 1:
             ax.legend(fontsize=7, loc="upper right")
-        if data.note:
-            ax.text(0.5, 0.55, data.note, transform=ax.transAxes, ha="center", va="center", wrap=True,
-                    fontsize=8, color=colors.warning)
+        if data.note:  # above the bars when there are bars (not learned), else in the middle
+            ax.text(0.5, 0.93 if data.groups else 0.55, data.note, transform=ax.transAxes, ha="center",
+                    va="center", wrap=True, fontsize=8, color=colors.warning,
+                    fontweight="bold" if data.muted else "normal")
         style_axes(ax.figure, (ax,), colors)
 
     def show_history(self, epochs: list[int], series: dict[str, list[float]], line_colors: list[str]) -> None:
@@ -266,9 +272,9 @@ class ImportanceChart:
             ax.plot(epochs, values, "o-", ms=3, lw=1.5, color=color, label=name)
         if series:
             ax.legend(fontsize=7, loc="best")
-            ax.set_xlabel("epoch", fontsize=8)
+            ax.set_xlabel("evaluation round", fontsize=8)
         else:
-            ax.text(0.5, 0.5, "no history yet: it grows with every training epoch", transform=ax.transAxes,
+            ax.text(0.5, 0.5, "no history yet: it grows with every evaluation round", transform=ax.transAxes,
                     ha="center", va="center", fontsize=8, color=colors.warning)
         ax.set_ylabel("α", fontsize=8)
         ax.set_ylim(0, 1.0)

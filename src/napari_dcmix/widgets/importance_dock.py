@@ -1,18 +1,20 @@
-"""Channel-importance dock: α as bars in the channel colours (live while training), α history,
-permutation importance as a cross-check, exports, and a side-by-side view of the DCMIX composite.
+"""Channel-importance dock: α as bars in the channel colours (live while training) with the model's
+held-out verdict beside them (greyed when it learned nothing), α history, permutation importance as a
+cross-check, exports, a side-by-side view of the DCMIX composite, and *Explain per phenotype*.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtCore import QEvent
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtCore import QEvent, Qt
+from qtpy.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from ..colors import channel_rgb
 from . import importance_logic as logic
 from .charts import ImportanceChart, bar_heights, make_canvas, theme_colors
 from .composite import attach_dock, composite_layers, set_side_by_side, viewer_grid
+from .explain_panel import ExplainPanel
 from .workers import RunningJob, notify_error, permutation_updates, start_worker
 
 _GROUP_LABELS = {"dcmix": "α", "se-attention": "SE attention"}
@@ -38,16 +40,32 @@ class ImportanceWidget(QWidget):
         viewer_grid(napari_viewer).events.enabled.connect(self._sync_grid_button)
         running = self._running  # the lambda must not hold the dock: it runs while the dock is deleted
         self.destroyed.connect(lambda *_: running.shutdown(detach=True))
+        explain = self.explain._running
+        self.destroyed.connect(lambda *_: explain.shutdown(detach=True))
         if self.session.importance is None and self.session.model is not None:
             self.session.set_importance(logic.importance_payload(self.session.model))
         else:
             self._on_importance(self.session.importance)
 
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        """Everything in a scroll area: with the matrix below the α chart the dock is taller than a tab."""
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
+        self.scroll_area = scroll
+        layout = QVBoxLayout(content)
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         layout.addWidget(self.info_label)
+        self.verdict_label = QLabel()  # α is never shown without its held-out accuracy beside it
+        self.verdict_label.setWordWrap(True)
+        layout.addWidget(self.verdict_label)
         self.figure, self.canvas = make_canvas(240)
         self.chart = ImportanceChart(self.canvas, theme_colors(self.viewer))
         self.ax = self.chart.ax
@@ -82,6 +100,8 @@ class ImportanceWidget(QWidget):
         row.addWidget(self.png_button)
         row.addWidget(self.csv_button)
         layout.addLayout(row)
+        self.explain = ExplainPanel(self.viewer, self.session, self)
+        layout.addWidget(self.explain)
         layout.addStretch(1)
         self._sync_grid_button()
 
@@ -104,15 +124,22 @@ class ImportanceWidget(QWidget):
                       logic.PERMUTATION_GROUP: "permutation (normalised)"}
             self.chart.show_bars(logic.chart_data(payload, self.permutation), labels)
         self.info_label.setText(self._info_text())
+        not_learned = logic.learned(payload) is False
+        self.verdict_label.setText(("⚠ " if not_learned else "") + logic.verdict_text(payload))
+        self.verdict_label.setStyleSheet(f"color: {theme_colors(self.viewer).warning}; font-weight: bold"
+                                         if not_learned else "")
 
     def _info_text(self) -> str:
         payload = self.payload
         if payload is None:
             return "no model yet: train one in the Train dock or load one"
         kind = payload.get("kind", "")
+        if payload.get("phenotype"):
+            return (f"α of {payload['phenotype']} vs {payload.get('reference', 'the reference')} "
+                    "(per-phenotype models, mean over the folds)")
         if not payload.get("final", True):
-            return f"{kind}: live α during training, epoch {payload.get('epoch', 0)}"
-        return f"{kind} model" + (f" (best epoch {payload['epoch']})" if payload.get("epoch") else "")
+            return f"{kind}: live α during training, evaluation round {payload.get('epoch', 0)}"
+        return f"{kind} model" + (f" (kept from evaluation round {payload['epoch']})" if payload.get("epoch") else "")
 
     def bar_heights(self, group: str = logic.ALPHA_GROUP) -> dict[str, float]:
         """{channel: bar height} of ``group`` (α or permutation), read from the drawn bars."""
@@ -203,6 +230,7 @@ class ImportanceWidget(QWidget):
         try:
             self.chart.restyle(theme_colors(self.viewer))
             self._draw()
+            self.explain.restyle()
         except RuntimeError:  # the dock was deleted
             pass
 
@@ -252,4 +280,5 @@ class ImportanceWidget(QWidget):
                 self._was_docked = True
             elif self._was_docked:
                 self._running.shutdown()
+                self.explain.shutdown()
         return super().event(ev)

@@ -6,13 +6,12 @@ worker. Stop (or closing the dock or napari) closes the generator, which keeps t
 
 from __future__ import annotations
 
-import functools
 import math
-import os
+from dataclasses import replace
 from pathlib import Path
 
 from qtpy.QtCore import QEvent
-from qtpy.QtWidgets import (QApplication, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+from qtpy.QtWidgets import (QApplication, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                             QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..errors import CheckpointError
@@ -23,12 +22,11 @@ from ..training.trainer import TrainConfig
 from . import train_logic as logic
 from .composite import attach_dock
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
-from .importance_logic import importance_payload, live_payload
-from .workers import RunningJob, TrainJob, load_model, notify_error, start_worker, training_updates, warm_up_torch
+from .importance_logic import best_round, importance_payload, live_payload, verdict_text
+from .train_models import ModelFilesMixin
+from .workers import (TORCH_THREADS, RunningJob, TrainJob, notify_error, start_worker, training_updates,
+                      warm_up_torch)
 
-#: threads torch may use while the GUI is up: one core stays free so napari never stalls
-TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
-_last_save_folder: Path | None = None
 
 
 def _spin(kind, low, high, value, step=None, decimals=None):
@@ -42,7 +40,7 @@ def _spin(kind, low, high, value, step=None, decimals=None):
     return box
 
 
-class TrainWidget(QWidget):
+class TrainWidget(ModelFilesMixin, QWidget):
     """Train a DCMIX (or baseline) classifier on the open plate's labels."""
 
     def __init__(self, napari_viewer):
@@ -60,6 +58,7 @@ class TrainWidget(QWidget):
         self._running = RunningJob(session=self.session)
         self._stopping = self._failed = self._in_progress_update = self._was_docked = False
         self._last_event = None
+        self.base_config = TrainConfig()  # what the form does not set (evaluation interval, patience…)
         self._build()
         self.session.plate_changed.connect(self._refresh_labels)
         self.session.labels_changed.connect(self._refresh_labels)
@@ -93,7 +92,9 @@ class TrainWidget(QWidget):
         self.backbone_box = QComboBox()
         self.backbone_box.addItems(list(BACKBONES))
         d = TrainConfig()  # the CLI's defaults, so dock and CLI train the same model
-        self.epochs = _spin(QSpinBox, 1, 1000, d.epochs)
+        self.steps = _spin(QSpinBox, 10, 1_000_000, d.steps, step=100)
+        self.steps.setToolTip("optimiser steps (the budget, whatever the plate's size); training stops "
+                              "earlier when the held-out loss stops improving")
         self.tile = _spin(QSpinBox, 16, 1024, d.tile, step=16)
         self.batch_size = _spin(QSpinBox, 1, 1024, d.batch_size)
         self.lr = _spin(QDoubleSpinBox, 1e-5, 1.0, d.lr, step=5e-4, decimals=5)
@@ -108,7 +109,7 @@ class TrainWidget(QWidget):
         device_row = QHBoxLayout()
         device_row.addWidget(self.device_box)
         device_row.addWidget(self.device_label, 1)
-        for name, widget in (("model", self.model_box), ("backbone", self.backbone_box), ("epochs", self.epochs),
+        for name, widget in (("model", self.model_box), ("backbone", self.backbone_box), ("steps", self.steps),
                              ("tile size (px)", self.tile), ("batch size", self.batch_size),
                              ("learning rate", self.lr), ("α learning rate", self.mixing_lr),
                              ("validation fraction", self.val_fraction), ("seed", self.seed)):
@@ -150,6 +151,10 @@ class TrainWidget(QWidget):
         self.status_label = QLabel("not trained yet")
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
+        self.verdict_label = QLabel()  # held-out test accuracy and the honesty gate, beside α
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setVisible(False)
+        layout.addWidget(self.verdict_label)
         self.save_button = QPushButton("Save model…")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._choose_save_path)
@@ -173,11 +178,11 @@ class TrainWidget(QWidget):
 
     # --- training -----------------------------------------------------------------------------
     def config(self) -> TrainConfig:
-        return TrainConfig(model=self.model_box.currentText(), backbone=self.backbone_box.currentText(),
-                           epochs=self.epochs.value(), tile=self.tile.value(), batch_size=self.batch_size.value(),
-                           lr=self.lr.value(), mixing_lr=self.mixing_lr.value(),
-                           val_fraction=self.val_fraction.value(), seed=self.seed.value(),
-                           device=self.device_box.currentText(), label_column=self.session.label_column)
+        return replace(self.base_config, model=self.model_box.currentText(), backbone=self.backbone_box.currentText(),
+                       steps=self.steps.value(), epochs=None, tile=self.tile.value(),
+                       batch_size=self.batch_size.value(), lr=self.lr.value(), mixing_lr=self.mixing_lr.value(),
+                       val_fraction=self.val_fraction.value(), seed=self.seed.value(),
+                       device=self.device_box.currentText(), label_column=self.session.label_column)
 
     @property
     def is_training(self) -> bool:
@@ -190,6 +195,8 @@ class TrainWidget(QWidget):
         plate, labels = self.session.plate, dict(self.session.labels)
         counts = logic.class_well_counts(plate, labels)
         problem = logic.start_problem(plate, labels, counts)
+        if problem is None and self.session.training:
+            problem = "Explain per phenotype is running in the Channel importance dock; wait for it or cancel it"
         if problem is None and self.init_model is not None:
             try:
                 self.init_model.channel_order(plate.channels)
@@ -205,8 +212,11 @@ class TrainWidget(QWidget):
         self._job = TrainJob()
         self._history, self._curves, self._last_event = [], logic.Curves(), None
         self._stopping = self._failed = False
-        self.chart.reset(self.epochs.value(), loss_top=1.3 * math.log(max(2, len(counts))))
-        worker = start_worker(training_updates, self._job, plate, labels, self.config(), self.init_model,
+        config = self.config()
+        self.chart.reset(math.ceil(config.steps / max(1, min(config.eval_every, config.steps))),
+                         loss_top=1.3 * math.log(max(2, len(counts))))
+        self.verdict_label.setVisible(False)
+        worker = start_worker(training_updates, self._job, plate, labels, config, self.init_model,
                               TORCH_THREADS)
         worker.yielded.connect(self._on_update)
         worker.errored.connect(self._on_error)
@@ -230,7 +240,7 @@ class TrainWidget(QWidget):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.model_box, self.backbone_box, self.epochs, self.tile, self.batch_size, self.lr,
+        for widget in (self.model_box, self.backbone_box, self.steps, self.tile, self.batch_size, self.lr,
                        self.mixing_lr, self.val_fraction, self.seed, self.device_box, self.init_button,
                        self.clear_init_button):
             widget.setEnabled(not running)
@@ -248,7 +258,7 @@ class TrainWidget(QWidget):
             trainer = job.trainer  # α is published at every epoch: the chart and composite follow
             self.session.set_importance(live_payload(
                 trainer.channels, update.alpha, event.importance, trainer.stats, self._history,
-                trainer.model.kind, event.epoch, job.token))
+                trainer.model.kind, event.epoch, job.token, event.val_accuracy if event.kind == "epoch" else None))
         self._redraw.request()
 
     def _refresh_view(self) -> None:
@@ -291,76 +301,25 @@ class TrainWidget(QWidget):
         self.trained = result
         self.save_button.setEnabled(True)
         if self._stopping:
-            best = result.metadata.get("best_epoch") or 0
-            self.status_label.setText("stopped: kept the best model so far"
-                                      + (f" (epoch {best})" if best else " (from the unfinished first epoch)"))
+            best = best_round(result.metadata)
+            self.status_label.setText("stopped: kept the best model so far" + (
+                f" (evaluation {best}, step {result.metadata.get('best_step')})" if best
+                else " (from before the first evaluation)"))
+        self.show_verdict(result)
         self.session.set_model(result)
 
-    # --- models: start from, save -------------------------------------------------------------
-    def _choose_init_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Start from model", str(_last_save_folder or Path.home()),
-                                              "napari-dcmix model (*.pt);;All files (*)")
-        if path:
-            self.load_init_model(path)
-
-    def load_init_model(self, path) -> None:
-        """Load a model to fine-tune from (in a worker); a channel mismatch is reported, nothing changes."""
-        self._loader = start_worker(load_model, path)
-        self._loader.returned.connect(functools.partial(self._init_loaded, Path(path)))
-        self._loader.errored.connect(notify_error)
-        self._loader.finished.connect(lambda: setattr(self, "_loader", None))
-        self._loader.start()
-
-    def _init_loaded(self, path: Path, model) -> None:
-        from napari.utils.notifications import show_error
-
-        plate = self.session.plate
-        if plate is not None:
-            try:
-                model.channel_order(plate.channels)
-            except CheckpointError as err:
-                show_error(f"cannot fine-tune from {path.name}: {err}")
-                return
-        self.init_model, self.init_path = model, path
-        self.init_label.setText(f"fine-tune from {path.name} ({model.kind}, {', '.join(model.classes)})")
-        self.clear_init_button.setEnabled(True)
-        self.session.set_model(model)
-
-    def clear_init_model(self) -> None:
-        self.init_model = self.init_path = None
-        self.init_label.setText("from scratch")
-        self.clear_init_button.setEnabled(False)
-
-    def _choose_save_path(self) -> None:
-        global _last_save_folder
-        if self.trained is None:
-            return
-        plate_root = self.session.plate.root if self.session.plate is not None else None
-        default = logic.default_save_path(plate_root, self.trained.kind, _last_save_folder)
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(default), "napari-dcmix model (*.pt)")
-        if path:
-            if self.save_model(path):
-                _last_save_folder = Path(path).parent
-
-    def save_model(self, path) -> bool:
-        """Save the trained model atomically; refuses paths inside the plate folder."""
-        from napari.utils.notifications import show_error, show_info
-
-        path = Path(path).expanduser()
-        if path.suffix == "":
-            path = path.with_suffix(".pt")
-        plate = self.session.plate
-        problem = logic.save_problem(path, plate.root if plate is not None else None)
-        if problem or self.trained is None:
-            show_error(problem or "no trained model to save; train one first")
-            return False
-        try:
-            self.trained.save(path)
-        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
-            notify_error(err)
-            return False
-        show_info(f"model saved to {path}")
-        return True
+    def show_verdict(self, result) -> None:
+        """The verdict line beside α: a model that learned nothing is flagged, never shown as an answer."""
+        payload = importance_payload(result)
+        alpha = payload["importance"]
+        text = verdict_text(payload)
+        if alpha:
+            text += " · α " + ", ".join(f"{c} {v:.2f}" for c, v in sorted(alpha.items(), key=lambda kv: -kv[1]))
+        self.verdict_label.setText(("⚠ " if result.learned is False else "") + text)
+        colors = theme_colors(self.viewer)
+        self.verdict_label.setStyleSheet(f"color: {colors.warning}; font-weight: bold" if result.learned is False
+                                         else "")
+        self.verdict_label.setVisible(True)
 
     # --- drawing and lifecycle ----------------------------------------------------------------
     def _on_theme(self, *_):

@@ -87,7 +87,7 @@ def status_text(event) -> str:
     if event.kind == "done":
         return (f"done in {format_seconds(event.elapsed)}: {event.message}, "
                 f"validation accuracy {_pct(event.best_val_accuracy)}")
-    text = (f"epoch {event.epoch}/{event.epochs} · step {event.step}/{event.total_steps} · loss {event.loss:.3f}"
+    text = (f"step {event.step}/{event.total_steps} · round {event.epoch}/{event.epochs} · loss {event.loss:.3f}"
             f" · train acc {_pct(event.train_accuracy)}")
     if event.kind == "epoch":
         text += f" · val acc {_pct(event.val_accuracy)}"

@@ -11,6 +11,7 @@ Two traps of superqt's GeneratorWorker are handled here:
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -19,6 +20,9 @@ import numpy as np
 from superqt.utils import GeneratorWorker
 
 from ..errors import DcmixError
+
+#: threads torch may use while the GUI is up: one core stays free so napari never stalls
+TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
 
 
 class WorkerFailure(Exception):
