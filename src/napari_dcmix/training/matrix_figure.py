@@ -16,38 +16,44 @@ from .explain import PhenotypeMatrix
 NOT_LEARNED_SHADE = "#9a9a9a"
 
 
-def row_label(row) -> str:
+def row_label(row, compact: bool = False) -> str:
     v = row.verdict
+    if compact:
+        return f"{row.phenotype}\nacc {v.accuracy:.2f} · AUC {v.auc:.2f}"
     label = f"{row.phenotype}\nheld-out acc {v.accuracy:.2f}, AUC {v.auc:.2f}"
     return label + ("" if row.learned else "\nNOT LEARNED")
 
 
-def draw_matrix(fig, matrix: PhenotypeMatrix, text_color: str = "black") -> None:
-    """Heat map of mean α (annotated ± sd) on ``fig``; not-learned rows greyed and labelled."""
+def draw_matrix(fig, matrix: PhenotypeMatrix, text_color: str = "black", compact: bool = False) -> None:
+    """Heat map of mean α (annotated ± sd) on ``fig``. Not-learned rows are a grey band that says so,
+    with no α values to misread. ``compact``: for a narrow dock (no colour bar, channels on top)."""
     fig.clear()
+    ax = fig.add_subplot()
     if not matrix.rows:
-        ax = fig.add_subplot()
         ax.axis("off")
         ax.text(0.5, 0.5, "no phenotype explained yet", ha="center", va="center", color=text_color)
         return
-    ax = fig.add_subplot()
-    values = matrix.values()
-    image = ax.imshow(values, cmap="magma", vmin=0.0, vmax=1.0, aspect="auto")
+    size = 7 if compact else 8
+    image = ax.imshow(matrix.values(), cmap="magma", vmin=0.0, vmax=1.0, aspect="auto")
     for i, row in enumerate(matrix.rows):
-        for j, channel in enumerate(matrix.channels):
-            v, sd = row.importance[channel], row.spread[channel]
-            colour = "black" if v > 0.6 else "white"
-            text = f"{v:.2f}" + (f"\n±{sd:.2f}" if row.repeats > 1 else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
         if not row.learned:
             ax.add_patch(_grey_band(i, len(matrix.channels)))
-            ax.text(len(matrix.channels) / 2 - 0.5, i, "not learned: do not read these α", ha="center",
-                    va="center", fontsize=8, color="black", fontweight="bold")
-    ax.set_xticks(range(len(matrix.channels)), matrix.channels, color=text_color)
-    ax.set_yticks(range(len(matrix.rows)), [row_label(r) for r in matrix.rows], fontsize=8)
-    for tick, row in zip(ax.get_yticklabels(), matrix.rows):
+            ax.text(len(matrix.channels) / 2 - 0.5, i, "NOT LEARNED" if compact else "not learned: do not read these α",
+                    ha="center", va="center", fontsize=size, color="black", fontweight="bold")
+            continue
+        for j, channel in enumerate(matrix.channels):
+            v, sd = row.importance[channel], row.spread[channel]
+            text = f"{v:.2f}" + (f"\n±{sd:.2f}" if row.repeats > 1 else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=size, color="black" if v > 0.6 else "white")
+    ax.tick_params(colors=text_color, labelsize=size)
+    ax.set_xticks(range(len(matrix.channels)), matrix.channels)
+    ax.set_yticks(range(len(matrix.rows)), [row_label(r, compact) for r in matrix.rows], fontsize=size)
+    for tick, row in zip(ax.get_yticklabels(), matrix.rows):  # after tick_params, which would reset them
         tick.set_color(text_color if row.learned else NOT_LEARNED_SHADE)
-    ax.tick_params(colors=text_color)
+    if compact:
+        ax.xaxis.tick_top()
+        ax.tick_params(axis="y", length=0)
+        return
     ax.set_title(f"Channel importance α per phenotype (vs {matrix.reference})", color=text_color, fontsize=10)
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("α (share of the blend)", color=text_color)

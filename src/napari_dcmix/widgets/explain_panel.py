@@ -29,29 +29,9 @@ PROGRESS_STEPS = 1000
 
 
 def fit_to_dock(fig, matrix, colors) -> None:
-    """``draw_matrix`` lays the matrix out for a report PNG; a ~450 px dock needs the colour bar gone
-    (the values are written in the cells), channels on top, two-line row labels, theme colours, and the α of
-    not-learned rows hidden under their grey band (only "NOT LEARNED" is written there)."""
+    """The compact matrix (no colour bar, channels on top) in the napari theme's colours."""
+    draw_matrix(fig, matrix, colors.text, compact=True)
     ax = fig.axes[0]
-    for extra in fig.axes[1:]:
-        fig.delaxes(extra)
-    ax.set_subplotspec(fig.add_gridspec(1, 1)[0])
-    ax.set_title("")  # the panel's status line names the reference; channel names go on top instead
-    ax.xaxis.tick_top()
-    labels = [f"{row.phenotype}\nacc {row.verdict.accuracy:.2f} · AUC {row.verdict.auc:.2f}" for row in matrix.rows]
-    ax.set_yticks(range(len(matrix.rows)), labels, fontsize=7)
-    for tick, row in zip(ax.get_yticklabels(), matrix.rows):
-        tick.set_color(colors.text if row.learned else NOT_LEARNED_SHADE)
-    ax.tick_params(axis="x", colors=colors.text, labelsize=8)
-    ax.tick_params(axis="y", length=0)
-    for text in ax.texts:
-        index = int(round(text.get_position()[1]))
-        if 0 <= index < len(matrix.rows) and not matrix.rows[index].learned:
-            if text.get_fontweight() == "bold":
-                text.set_text("NOT LEARNED")
-            else:
-                text.set_visible(False)
-        text.set_fontsize(7)
     ax.set_facecolor(colors.background)
     for spine in ax.spines.values():
         spine.set_color(colors.grid)
@@ -282,7 +262,6 @@ class ExplainPanel(QGroupBox):
             self.figure.clear()
             return
         self.canvas.setMinimumHeight(70 + 46 * len(self.matrix.rows))
-        draw_matrix(self.figure, self.matrix, colors.text)
         fit_to_dock(self.figure, self.matrix, colors)
         self.figure.patch.set_facecolor(colors.background)
         self._relayout()
