@@ -174,13 +174,16 @@ def cmd_train(args) -> None:
             raise DcmixError(f"{err}; the best model so far was saved to {out}") from None
         raise
     result, verdict = trainer.result, trainer.verdict
+    if not trainer.dist.is_main:
+        return  # data parallel: rank 0 writes the model and prints
     result.save(out)
     history = result.metadata.get("history", [])
     payload = {"channels": result.channels, "importance": result.importance(), "classes": result.classes,
                "learned": verdict.learned, "test_accuracy": verdict.accuracy, "auc": verdict.auc,
                "p_value": verdict.p_value, "test_wells": verdict.n_wells, "reason": verdict.reason,
                "val_accuracy": result.metadata.get("val_accuracy"), "steps": result.metadata.get("steps"),
-               "epochs": len(history), "images_seen": trainer.images_seen, "device": str(trainer.device),
+               "epochs": len(history), "images_seen": trainer.images_seen, "world_size": trainer.dist.world_size,
+               "device": str(trainer.device),
                "seconds": history[-1]["seconds"] if history else 0.0, "model": str(out), "interrupted": interrupted}
     _warn_not_learned("the model", verdict)
     lines = [f"model saved to {out}" + (" (stopped early: best model so far)" if interrupted else ""),
@@ -241,6 +244,10 @@ def cmd_predict(args) -> None:
         _progress(f"predicted {pred.done}/{pred.total} sites, eta {pred.eta:.0f}s")
 
     rows = predict_plate_rows(trained, plate, per_site=args.per_site, device=args.device, progress=progress)
+    from .training.distributed import world_from_env
+
+    if world_from_env().rank > 0:
+        return  # data parallel: rank 0 has every shard and writes the CSV
     write_predictions_csv(out, rows)
     _progress(f"{len(rows)} {'sites' if args.per_site else 'wells'} predicted", final=True)
     counts: dict[str, int] = {}
@@ -369,20 +376,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = None
+    """Run one command. Under torchrun only rank 0 speaks: the other ranks work silently."""
+    import contextlib
+
+    from .training.distributed import teardown, world_from_env
+
+    args, real_stderr = None, sys.stderr
+    quiet = contextlib.ExitStack()
     try:
-        args = build_parser().parse_args(argv)
-        args.func(args)
-        return 0
-    except DcmixError as err:
-        report.on_error(args)
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+        if world_from_env().rank > 0:
+            sink = quiet.enter_context(open(os.devnull, "w"))
+            quiet.enter_context(contextlib.redirect_stdout(sink))
+            quiet.enter_context(contextlib.redirect_stderr(sink))
+        with quiet:
+            try:
+                args = build_parser().parse_args(argv)
+                args.func(args)
+                return 0
+            except DcmixError as err:
+                report.on_error(args)
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+            except KeyboardInterrupt:
+                print("error: interrupted", file=sys.stderr)
+                return 130
+            except BrokenPipeError:
+                return 0
+            finally:
+                teardown()
+    finally:
+        sys.stderr = real_stderr
 
 
 if __name__ == "__main__":

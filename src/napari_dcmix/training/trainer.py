@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
@@ -27,6 +28,7 @@ from ..plate import Plate, SiteKey
 from .data import SiteSource, grid_tiles, labeled_sites, split_wells
 from .pipeline import TileStream, prefetch
 from .device import autocast_dtype, resolve_device
+from .distributed import setup as setup_distributed
 from .gate import Verdict, assess
 from .trained import TrainedModel
 
@@ -116,7 +118,7 @@ class Trainer:
         classes = list(cfg.classes) if cfg.classes else sorted(set(site_labels.values()))
         if len(classes) < 2:
             raise DcmixError(f"only one class ({classes[0]}) is labeled; a classifier needs at least two classes")
-        self.device = resolve_device(cfg.device)
+        self.dist, self.device = setup_distributed(resolve_device(cfg.device))
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
 
@@ -154,7 +156,7 @@ class Trainer:
         return cfg.steps, max(1, min(cfg.eval_every, cfg.steps))
 
     def run(self) -> Iterator[TrainEvent]:
-        cfg, device = self.config, self.device
+        cfg, device, ctx = self.config, self.device, self.dist
         if not self.train_keys:
             raise DcmixError("every labeled well is held out for validation; label more wells per class")
         optimizer = torch.optim.AdamW(self.model.param_groups(cfg.lr, cfg.mixing_lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -162,11 +164,20 @@ class Trainer:
         counts = np.bincount(train_labels, minlength=len(self.classes)).astype(np.float64)
         weights = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(self.classes), 0.0),
                                dtype=torch.float32, device=device)
-        stream = TileStream(self.source, self.train_keys, train_labels, cfg.tile, cfg.batch_size, self.rng, cfg.coverage)
-        tiles = stream.estimate_tiles_per_pass()
+        # data parallel: each rank its shard of the sites and its share of the batch (same global batch)
+        shard = slice(ctx.rank, None, ctx.world_size)
+        stream = TileStream(self.source, self.train_keys[shard], train_labels[shard], cfg.tile,
+                            max(1, cfg.batch_size // ctx.world_size), self.rng, cfg.coverage)
+        tiles = stream.estimate_tiles_per_pass() * ctx.world_size
         if not tiles:
             raise DcmixError("none of the labeled training sites could be read; see the plate's problems")
         total, every = self.plan_budget(math.ceil(tiles / cfg.batch_size))
+        net = self.model
+        if ctx.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")  # channels-last CPU input
+            net = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
         rounds = math.ceil(total / every)
         warmup = max(1, total // 20)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
@@ -187,7 +198,7 @@ class Trainer:
                     xb = torch.from_numpy(x).to(device, non_blocking=True)
                     yb = torch.from_numpy(y).to(device, non_blocking=True)
                     try:
-                        logits, value = self._step(xb, yb, weights, optimizer, amp, step, keys)
+                        logits, value = self._step(net, xb, yb, weights, optimizer, amp, step, keys)
                     except torch.OutOfMemoryError:
                         if stream.batch_size <= 1:
                             raise DcmixError("out of memory even with a batch of one tile; use a smaller --tile "
@@ -240,14 +251,15 @@ class Trainer:
                          elapsed=time.perf_counter() - start, eta=0.0, verdict=self.verdict,
                          message="; ".join(m for m in (message, best, self.verdict.summary()) if m), **base)
 
-    def _step(self, xb, yb, weights, optimizer, amp, step: int, keys: list[SiteKey]):
-        """One optimiser step -> (logits, loss value); a non-finite loss or an overflow is a clear error."""
+    def _step(self, net, xb, yb, weights, optimizer, amp, step: int, keys: list[SiteKey]):
+        """One optimiser step -> (logits, loss value); a non-finite loss or an overflow is a clear error
+        (agreed across ranks, so no rank is left waiting for the others)."""
         try:
             with torch.autocast(xb.device.type, dtype=amp, enabled=amp is not None):
-                logits = self.model(xb)
+                logits = net(xb)
                 loss = F.cross_entropy(logits.float(), yb, weight=weights)
             value = float(loss.detach())
-            if not math.isfinite(value):
+            if not math.isfinite(self.dist.all_reduce_sum([value], xb.device)[0] if self.dist.active else value):
                 raise DcmixError(self._non_finite_message(step, value, keys))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -293,13 +305,14 @@ class Trainer:
             yield key, probs.cpu().numpy().astype(np.float64)
 
     def evaluate(self, keys: list[SiteKey]) -> tuple[float, float]:
-        """Site-level accuracy and loss over ``keys``."""
+        """Site-level accuracy and loss over ``keys`` (each rank its shard, summed over the ranks)."""
         correct, loss_sum, n = 0, 0.0, 0
-        for key, probs in self.site_probabilities(keys):
+        for key, probs in self.site_probabilities(keys[self.dist.rank::self.dist.world_size]):
             label = self.class_index[self.site_labels[key]]
             correct += int(int(probs.argmax()) == label)
             loss_sum += -math.log(max(float(probs[label]), 1e-8))
             n += 1
+        correct, loss_sum, n = self.dist.all_reduce_sum([correct, loss_sum, n], self.device)
         return (correct / n, loss_sum / n) if n else (math.nan, math.nan)
 
     def well_predictions(self, keys: list[SiteKey]) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
@@ -347,6 +360,7 @@ class Trainer:
             "test_wells": sorted(f"{p}:{w}" if p else w for p, w in self.test_predictions),
             "steps": steps,
             "images_seen": self.images_seen,
+            "world_size": self.dist.world_size,
             "label_column": cfg.label_column,
             "cancelled": cancelled,
             "normalization": cfg.normalization,
