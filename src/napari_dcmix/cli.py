@@ -125,7 +125,8 @@ def _train_config(args, labels, **overrides):
     from .training import TrainConfig
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    values = dict(model=args.model, backbone=args.backbone, steps=args.steps, epochs=args.epochs, tile=args.tile,
+    values = dict(model=args.model, backbone=args.backbone, steps=args.steps, epochs=args.epochs,
+                  eval_every=args.eval_every, patience=args.patience, tile=args.tile,
                   batch_size=args.batch_size, lr=args.lr, mixing_lr=args.mixing_lr, val_fraction=args.val_fraction,
                   test_fraction=args.test_fraction, seed=args.seed, device=args.device, classes=classes,
                   label_column=labels.column, normalization=args.normalization)
@@ -318,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--classes", help="comma-separated classes to use (default: all labeled)")
         q.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps: the budget (default {d.steps})")
         q.add_argument("--epochs", type=int, default=None, help="expert: passes over the training tiles instead of --steps")
+        q.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between held-out evaluations")
+        q.add_argument("--patience", type=int, default=d.patience,
+                       help="evaluations without a better held-out loss before stopping early")
         q.add_argument("--tile", type=int, default=d.tile, help="tile size in pixels")
         q.add_argument("--batch-size", type=int, default=d.batch_size)
         q.add_argument("--lr", type=float, default=d.lr)
