@@ -176,3 +176,45 @@ def write_ome_sites(root: Path, wells=("B02", "C03"), sites: int = 2, names=("DN
             else:
                 tifffile.imwrite(root / f"{prefix}{well}_s{s}.tif", data)
     return root
+
+
+# --- OME-Zarr HCS plates, written by ome-zarr-py's own writer (NGFF 0.4 on zarr v2, 0.5 on zarr v3) ---
+
+ZARR_CHANNELS = (("DNA", "0000FF"), ("ER", "00FF00"), ("Mito", "FF00FF"))
+
+
+def write_ome_zarr_plate(root: Path, version: str = "0.4", wells=("B02", "B03", "C02"), fields: int = 2,
+                         channels=ZARR_CHANNELS, size: int = 16, pixels=None, name: str = "ZPlate",
+                         zyx: bool = True) -> Path:
+    """An HCS plate as ``ome_zarr.writer`` writes it: plate → row/column wells → fields, a 2-level
+    pyramid per field with (c, z, y, x) axes and omero channel labels and colours.
+
+    ``pixels(well, field, channel) -> (size, size)`` sets the images (default :func:`site_pixels`).
+    """
+    import zarr
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_image, write_plate_metadata, write_well_metadata
+
+    fmt = {"0.4": FormatV04(), "0.5": FormatV05()}[version]
+    pixels = pixels or (lambda well, f, c: site_pixels(well, f, c, size))
+    group = zarr.open_group(str(root), mode="w", zarr_format=fmt.zarr_format)
+    rows = sorted({w[0] for w in wells})
+    cols = sorted({str(int(w[1:])) for w in wells}, key=int)
+    paths = [f"{w[0]}/{int(w[1:])}" for w in wells]
+    write_plate_metadata(group, rows, cols, paths, fmt=fmt, field_count=fields, name=name)
+    omero = {"channels": [{"label": label, "color": colour, "active": True,
+                           "window": {"start": 0, "end": 1000, "min": 0, "max": 65535}} for label, colour in channels]}
+    for well, path in zip(wells, paths):
+        well_group = group.require_group(path)
+        write_well_metadata(well_group, [{"path": str(f)} for f in range(fields)], fmt=fmt)
+        for f in range(fields):
+            data = np.stack([pixels(well, f + 1, c) for c in range(len(channels))])
+            data = data[:, None] if zyx else data
+            write_image(data, well_group.require_group(str(f)), axes="czyx" if zyx else "cyx", fmt=fmt,
+                        scale_factors=[2], storage_options={"chunks": data.shape[:-2] + (8, 8)}, omero=omero)
+    return root
+
+
+@pytest.fixture(params=["0.4", "0.5"])
+def zarr_plate(request, tmp_path) -> Path:
+    return write_ome_zarr_plate(tmp_path / f"plate{request.param}.zarr", request.param)

@@ -29,9 +29,12 @@ _KNOWN = {
 _CYCLE = ["blue", "green", "red", "magenta", "yellow", "cyan", "bop orange", "bop purple", "gray"]
 
 
-def channel_colormaps(channels: list[str]) -> list[str]:
-    """napari colormap names for ``channels``: conventional stain colours, then unused ones in turn."""
-    chosen: list[str | None] = [_KNOWN.get(name.strip().lower()) for name in channels]
+def channel_colormaps(channels: list[str], colors: list[str | None] | None = None) -> list[str]:
+    """napari colormap names for ``channels``: the plate's own colours (``"#rrggbb"``, e.g. from
+    OME-Zarr omero metadata) where given, else conventional stain colours, then unused ones in turn."""
+    own = list(colors or [])[: len(channels)]
+    own += [None] * (len(channels) - len(own))
+    chosen: list[str | None] = [own[i] or _KNOWN.get(name.strip().lower()) for i, name in enumerate(channels)]
     taken = {c for c in chosen if c}
     spare = [c for c in _CYCLE if c not in taken] or list(_CYCLE)
     result = []
@@ -42,6 +45,6 @@ def channel_colormaps(channels: list[str]) -> list[str]:
     return result
 
 
-def channel_rgb(channels: list[str]) -> list[str]:
+def channel_rgb(channels: list[str], colors: list[str | None] | None = None) -> list[str]:
     """Hex colours matching :func:`channel_colormaps`, for bars and legends."""
-    return [COLORMAP_RGB[c] for c in channel_colormaps(channels)]
+    return [c if c.startswith("#") else COLORMAP_RGB[c] for c in channel_colormaps(channels, colors)]

@@ -19,6 +19,7 @@ from .layouts import (
     BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names, sample_layout,
     user_layout,
 )
+from .ome_zarr import build_zarr_index, is_hcs_plate, plates_inside
 from .wells import normalize_well, row_col_to_well
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
@@ -39,10 +40,15 @@ class SiteKey(NamedTuple):
 
 class ChannelRef(NamedTuple):
     """Where one channel of a site lives: a path relative to the plate folder and, for multi-channel
-    files, the index along the channel axis (``None`` for one 2-D image per file)."""
+    files, the index along the channel axis (``None`` for one 2-D image per file).
+
+    ``kind`` says how to read it: ``"file"`` (an image file) or ``"zarr"`` (``path`` is an OME-Zarr
+    image group, ``index`` its channel): one reader dispatches on it, every consumer stays the same.
+    """
 
     path: str
     index: int | None = None
+    kind: str = "file"
 
 
 @dataclass
@@ -53,6 +59,8 @@ class PlateIndex:
     channels: list[str]
     sites: dict[SiteKey, list[ChannelRef]]  # complete sites only, channels in ``channels`` order
     problems: list[str] = field(default_factory=list)
+    colors: list[str | None] | None = None  # per channel "#rrggbb" stored by the instrument (OME-Zarr omero)
+    name: str = ""  # the plate's own name where its metadata has one
 
 
 def _natural_key(text: str):
@@ -196,9 +204,18 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
         raise PlateError(f"{root} does not exist; choose the folder that holds the plate's images")
     if not root.is_dir():
         raise PlateError(f"{root} is not a folder; choose the folder that holds the plate's images")
+    if is_hcs_plate(root):
+        index = build_zarr_index(root)
+        if pattern:
+            index.problems.append("--pattern ignored: an OME-Zarr plate names its wells and fields itself")
+        return index
     files = list_image_files(root)
     if not files:
-        raise PlateError(f"{root} holds no images (.tif, .tiff, .png); choose the folder that holds the plate's images")
+        inside = plates_inside(root)
+        if inside:
+            raise PlateError(f"{root} holds OME-Zarr plates ({', '.join(inside)}); open one .zarr folder itself")
+        raise PlateError(f"{root} holds no images (.tif, .tiff, .png) and is not an OME-Zarr plate; "
+                         "choose the folder that holds the plate's images")
     layout = _choose_layout(root, files, pattern)
 
     matched: list[tuple[SiteKey, str, str, int, int]] = []  # key, channel, path, timepoint, plane

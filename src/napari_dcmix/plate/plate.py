@@ -52,6 +52,17 @@ class Plate:
     def channels(self) -> list[str]:
         return list(self.index.channels)
 
+    @property
+    def channel_colors(self) -> list[str | None]:
+        """Per channel the "#rrggbb" the plate's metadata stores (OME-Zarr omero), else None."""
+        colors = list(self.index.colors or [])
+        return colors if len(colors) == len(self.index.channels) else [None] * len(self.index.channels)
+
+    @property
+    def name(self) -> str:
+        """What figures and exports call this plate: its metadata name, else the folder's name."""
+        return self.index.name or self.root.name
+
     @cached_property
     def sites(self) -> list[SiteKey]:
         """Every complete site in plate order: plate, then row (A..Z, AA..AF), column, site number."""

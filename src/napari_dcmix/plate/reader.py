@@ -157,14 +157,34 @@ class SiteCache:
                 self._items.popitem(last=False)
 
 
-def read_channels(root: Path, refs, channels: list[str], label: str) -> np.ndarray:
+def _zarr_planes(root: Path, refs, min_side: int | None) -> dict[int, np.ndarray]:
+    """Position in ``refs`` -> plane, for channels stored in OME-Zarr fields: one read per field."""
+    from .ome_zarr import read_field
+
+    by_field: dict[str, list[int]] = {}
+    for i, ref in enumerate(refs):
+        if ref.kind == "zarr":
+            by_field.setdefault(ref.path, []).append(i)
+    planes: dict[int, np.ndarray] = {}
+    for path, positions in by_field.items():
+        data = read_field(root, path, [refs[i].index for i in positions], min_side)
+        planes.update(zip(positions, data))
+    return planes
+
+
+def read_channels(root: Path, refs, channels: list[str], label: str, min_side: int | None = None) -> np.ndarray:
     """Stack one site's channel files into (C, Y, X); different shapes are a clear error.
 
     A multi-channel file is decoded once for all of its channels, not once per channel.
+    ``min_side`` allows a lower pyramid level (thumbnails) where the format stores one.
     """
     decoded: dict[str, tuple[np.ndarray, str]] = {}
+    zarr_planes = _zarr_planes(root, refs, min_side) if any(ref.kind == "zarr" for ref in refs) else {}
     planes = []
-    for ref in refs:
+    for i, ref in enumerate(refs):
+        if i in zarr_planes:
+            planes.append(zarr_planes[i])
+            continue
         path = root / ref.path
         if ref.index is None:
             planes.append(_read_2d(path, None))

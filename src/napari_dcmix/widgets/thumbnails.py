@@ -59,14 +59,14 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
     Reads files directly (not through the plate's site cache) so a sweep over 1536 wells never
     evicts the sites the user is looking at. One yield per well keeps ``worker.quit()`` prompt.
     """
-    colours = channel_rgb(plate.channels)
+    colours = channel_rgb(plate.channels, plate.channel_colors)
     for plate_id, well in wells:
         keys = plate.sites_of(well, plate_id)
         if not keys:
             continue
         key = keys[0]
         try:
-            site = read_channels(plate.root, plate.index.sites[key], plate.channels, key.label())
+            site = read_channels(plate.root, plate.index.sites[key], plate.channels, key.label(), min_side=size)
             thumb = make_thumbnail(site, stats.low, stats.high, colours, size)
             yield plate_id, well, thumb, None
         except DcmixError as err:
