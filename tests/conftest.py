@@ -218,3 +218,27 @@ def write_ome_zarr_plate(root: Path, version: str = "0.4", wells=("B02", "B03", 
 @pytest.fixture(params=["0.4", "0.5"])
 def zarr_plate(request, tmp_path) -> Path:
     return write_ome_zarr_plate(tmp_path / f"plate{request.param}.zarr", request.param)
+
+
+def write_zarr_signal_plate(root: Path, version: str = "0.5", wells_per_class: int = 6, size: int = 32,
+                            seed: int = 0) -> tuple[Path, Path]:
+    """An OME-Zarr plate whose classes differ only by texture in channel ER (index 1); (plate, labels.csv)."""
+    rows = "BCDEFG"
+    wells = [f"{rows[i % 6]}{2 + i // 6:02d}" for i in range(2 * wells_per_class)]
+    classes = {w: ("positive" if i % 2 else "negative") for i, w in enumerate(wells)}
+
+    def pixels(well, field, channel):
+        rng = np.random.default_rng(zlib.crc32(f"{seed}-{well}-{field}-{channel}".encode()))
+        img = rng.normal(1000, 60, size=(size, size))
+        if channel == 1 and classes[well] == "positive":
+            yy, xx = np.mgrid[:size, :size]
+            img += 400 * np.sin(xx * 1.3 + rng.uniform(0, 6)) * np.sin(yy * 1.3)
+        return np.clip(img, 0, 65535).astype(np.uint16)
+
+    write_ome_zarr_plate(root, version, wells=wells, fields=2, size=size, pixels=pixels)
+    csv_path = root.parent / f"{root.stem}_labels.csv"
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["well", "phenotype"])
+        writer.writerows(classes.items())
+    return root, csv_path

@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 from ..errors import PlateError
 from .layouts import (
-    BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names, sample_layout,
-    user_layout,
+    BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, IMAGEXPRESS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names,
+    htd_channel_names, sample_layout, user_layout,
 )
 from .ome_zarr import build_zarr_index, is_hcs_plate, plates_inside
 from .wells import normalize_well, row_col_to_well
@@ -237,7 +237,7 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
             bad_wells.append(path)
             continue
         try:
-            site = _number(groups.get("site"), 1)
+            site = _number(groups.get("site"), 1) + (layout.site_offset if "site" in groups else 0)
             timepoint = _number(groups.get("timepoint"), 0)
             plane = _number(groups.get("plane"), 0)
         except ValueError:
@@ -278,6 +278,8 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
     if layout is OPERETTA:
         names.update(_harmony_names(root, [m[2] for m in matched[:1]]))
         prefix = "ch"
+    elif layout is IMAGEXPRESS:  # MetaXpress writes the plate's .HTD beside the images (or TimePoint_n/)
+        names.update(htd_channel_names(root) or htd_channel_names((root / matched[0][2]).parent))
     channels = _unique_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
     slot = {k: i for i, k in enumerate(keys)}
 

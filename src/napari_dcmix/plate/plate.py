@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PlateError
+from .channels import renamed_channels
 from .index import PlateIndex, SiteKey, build_index
 from .reader import SiteCache, read_channels
 from .stats import ChannelStats, compute_stats
@@ -36,8 +37,11 @@ class Plate:
             self._by_well[(key.plate, key.well)].append(key)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, pattern: str | None = None) -> "Plate":
-        return cls(build_index(path, pattern or None))
+    def open(cls, path: str | os.PathLike, pattern: str | None = None, channel_names=None) -> "Plate":
+        index = build_index(path, pattern or None)
+        if channel_names:
+            index.channels = renamed_channels(index.channels, index.channel_keys, channel_names)
+        return cls(index)
 
     # --- what is on the plate -------------------------------------------------------------------
     @property
@@ -184,6 +188,9 @@ class Plate:
         }
 
 
-def open_plate(path: str | os.PathLike, pattern: str | None = None) -> Plate:
-    """Open a plate folder (layout detected, or described by ``pattern``); PlateError if unusable."""
-    return Plate.open(path, pattern)
+def open_plate(path: str | os.PathLike, pattern: str | None = None, channel_names=None) -> Plate:
+    """Open a plate folder (layout detected, or described by ``pattern``); PlateError if unusable.
+
+    ``channel_names`` (``"w1=DNA,w2=ER"`` or a mapping) renames channels for everything downstream.
+    """
+    return Plate.open(path, pattern, channel_names)
