@@ -55,7 +55,7 @@ def _check_output(path: str, plate_root: Path | None = None) -> Path:
 def _open(args):
     from .plate import open_plate
 
-    return open_plate(args.plate, args.pattern)
+    return open_plate(args.plate, args.pattern, getattr(args, "channel_names", None))
 
 
 def _labels(args, plate):
@@ -200,8 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sample_plate)
 
+    def channel_names_arg(q):
+        q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER (stored in the model)")
+
     def plate_args(q, labels_required=False):
         q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
+        channel_names_arg(q)
         q.add_argument("--labels", required=labels_required, help="CSV with a well column and a label column")
         q.add_argument("--label-column", help="column of the labels CSV holding the classes")
         q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -234,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("plate")
     s.add_argument("--out", required=True, help="CSV to write")
     s.add_argument("--pattern")
+    channel_names_arg(s)
     s.add_argument("--per-site", action="store_true")
     s.add_argument("--device", default="auto")
     s.add_argument("--json", action="store_true")

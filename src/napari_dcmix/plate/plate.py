@@ -181,6 +181,8 @@ class Plate:
             "format": self.format.wells,
             "wells": len(per_well),
             "sites": counts[0] if len(counts) == 1 else counts,
+            "sites_per_well": {f"{p} {w}" if p else w: n for (p, w), n in sorted(per_well.items(), key=lambda kv: (
+                kv[0][0], well_position(kv[0][1])))},
             "channels": self.channels,
             "shape": shape,
             "dtype": dtype,
