@@ -211,7 +211,7 @@ def write_ome_zarr_plate(root: Path, version: str = "0.4", wells=("B02", "B03", 
             data = np.stack([pixels(well, f + 1, c) for c in range(len(channels))])
             data = data[:, None] if zyx else data
             write_image(data, well_group.require_group(str(f)), axes="czyx" if zyx else "cyx", fmt=fmt,
-                        scale_factors=[2], storage_options={"chunks": data.shape[:-2] + (8, 8)}, omero=omero)
+                        scale_factors=[2], storage_options={"chunks": data.shape[:-2] + (size // 2, size // 2)}, omero=omero)
     return root
 
 

@@ -136,16 +136,17 @@ class PlateBrowserWidget(QWidget):
     # --- opening ------------------------------------------------------------------------------
     def _open_clicked(self) -> None:
         panel = self.open_panel
-        self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column)
+        self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column, channel_names=panel.channel_names)
 
     def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
-                   show_first: bool = True) -> Plate | None:
-        """Open ``path`` (PlateError -> notification), publish it, load labels, show its first well."""
+                   show_first: bool = True, channel_names: str | None = None) -> Plate | None:
+        """Open ``path`` (PlateError -> notification), publish it, load labels, show its first well.
+        ``channel_names`` (``w1=DNA,w2=ER``) renames channels for every dock and the saved model."""
         if not path:
             notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
             return None
         try:
-            plate = open_plate(path, pattern)
+            plate = open_plate(path, pattern, channel_names)
         except DcmixError as err:
             notifications.show_error(f"Could not open the plate: {err}")
             return None
