@@ -60,3 +60,63 @@ def test_renamed_channels_are_what_the_model_stores(tmp_path, capsys):
     assert len(list(csv.DictReader(open(preds)))) == 8
     code, _, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", preds)
     assert code == 2 and err.startswith("error: ") and "DNA" in err  # the model's names are not on the plate
+
+
+@pytest.fixture(scope="module")
+def trained_zarr(tmp_path_factory):
+    """A tiny model trained through the CLI on an OME-Zarr plate: (plate, labels, model)."""
+    from conftest import write_zarr_signal_plate
+
+    folder = tmp_path_factory.mktemp("zarr_cli")
+    root, labels = write_zarr_signal_plate(folder / "signal.zarr", "0.5", size=48)
+    model = folder / "model.pt"
+    assert main([str(a) for a in ("train", root, "--labels", labels, "--label-column", "phenotype", "--out", model,
+                                  "--tile", 16, "--epochs", 4, "--device", "cpu")]) == 0
+    return root, labels, model
+
+
+def test_predict_pycytominer_format(trained_zarr, tmp_path, capsys):
+    root, _, model = trained_zarr
+    out = tmp_path / "profiles.csv"
+    code, _, err = run(capsys, "predict", model, root, "--out", out, "--format", "pycytominer")
+    assert code == 0, err
+    rows = list(csv.DictReader(open(out)))
+    assert list(rows[0]) == ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "Metadata_DCMIX_Prediction",
+                             "Metadata_DCMIX_Confidence", "DCMIX_p_negative", "DCMIX_p_positive"]
+    assert len(rows) == 24 and {r["Metadata_Plate"] for r in rows} == {"ZPlate"}  # the plate's own name
+    assert [(r["Metadata_Well"], r["Metadata_Site"]) for r in rows[:3]] == [("B02", "1"), ("B02", "2"), ("B03", "1")]
+    for r in rows:
+        assert float(r["DCMIX_p_negative"]) + float(r["DCMIX_p_positive"]) == pytest.approx(1.0, abs=1e-5)
+    code, _, err = run(capsys, "predict", model, root, "--out", out)  # the default CSV is unchanged
+    assert list(csv.DictReader(open(out)))[0].keys() == {"well", "prediction", "confidence", "p_negative",
+                                                         "p_positive"}
+
+
+def test_predict_plate_map_and_montage(trained_zarr, tmp_path, capsys):
+    from PIL import Image
+
+    root, _, model = trained_zarr
+    code, out, err = run(capsys, "predict", model, root, "--out", tmp_path / "p.csv", "--plate-map",
+                         tmp_path / "map.png", "--plate-map-value", "positive", "--montage", tmp_path / "top.png",
+                         "--montage-k", 3, "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["plate_map"] == [str(tmp_path / "map.png")] and payload["montage"] == str(tmp_path / "top.png")
+    with Image.open(tmp_path / "map.png") as im:
+        assert im.format == "PNG" and im.width > 1000
+    with Image.open(tmp_path / "top.png") as im:
+        assert im.format == "PNG" and im.height > 2 * 128  # two class rows of 128 px tiles
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic writes leave nothing
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--plate-map", "{root}/map.png"], "inside the plate folder"),
+    (["--plate-map", "{tmp}/map.pdf"], "ending in .png"),
+    (["--plate-map", "{tmp}/map.png", "--plate-map-value", "mitotic"], "'mitotic' is not a class of the model"),
+    (["--montage", "{tmp}/top.png", "--montage-k", "0"], "k ≥ 1"),
+])
+def test_figure_options_fail_early_with_a_fix(trained_zarr, tmp_path, capsys, extra, message):
+    root, _, model = trained_zarr
+    extra = [e.format(root=root, tmp=tmp_path) for e in extra]
+    code, _, err = run(capsys, "predict", model, root, "--out", tmp_path / "p.csv", *extra)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

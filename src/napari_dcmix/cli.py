@@ -138,24 +138,65 @@ def cmd_train(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .training import TrainedModel, predict_plate_rows, write_predictions_csv
+    from .training import TrainedModel, well_probabilities, write_predictions_csv
+    from .training.predictor import prediction_rows
+    from .training.exports import predict_site_probabilities, pycytominer_rows
 
     trained = TrainedModel.load(args.model)
     plate = _open(args)
     out = _check_output(args.out, plate.root)
+    figures = {name: _check_png(path, plate.root) for name, path in (("plate_map", args.plate_map),
+                                                                       ("montage", args.montage)) if path}
     trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
+    if args.montage and args.montage_k < 1:
+        raise DcmixError(f"--montage-k {args.montage_k}: the montage needs at least one site per class; give k ≥ 1")
+    if args.plate_map:
+        from .figures.plate_map import check_value
+
+        check_value(args.plate_map_value, trained.classes)
 
     def progress(pred):
         _progress(f"predicted {pred.done}/{pred.total} sites, eta {pred.eta:.0f}s")
 
-    rows = predict_plate_rows(trained, plate, per_site=args.per_site, device=args.device, progress=progress)
+    site_probs = predict_site_probabilities(trained, plate, device=args.device, progress=progress)
+    if args.format == "pycytominer":  # image-level rows, as CellProfiler's Image table
+        rows = pycytominer_rows(trained.classes, site_probs, plate)
+    else:
+        results = dict(site_probs) if args.per_site else well_probabilities(site_probs)
+        rows = prediction_rows(trained.classes, results, with_plate=len(plate.plates) > 1)
     write_predictions_csv(out, rows)
-    _progress(f"{len(rows)} {'sites' if args.per_site else 'wells'} predicted", final=True)
+    _progress(f"{len(rows)} {'wells' if args.format == 'csv' and not args.per_site else 'sites'} predicted", final=True)
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row["prediction"]] = counts.get(row["prediction"], 0) + 1
-    _emit(args, {"csv": str(out), "rows": len(rows), "classes": trained.classes, "counts": counts},
-          [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()])
+        name = row.get("prediction", row.get("Metadata_DCMIX_Prediction"))
+        counts[name] = counts.get(name, 0) + 1
+    payload = {"csv": str(out), "rows": len(rows), "classes": trained.classes, "counts": counts}
+    lines = [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()]
+    model_name = f"{Path(args.model).name} ({trained.kind})"
+    if "plate_map" in figures:
+        from .figures.plate_map import save_plate_maps
+
+        written = save_plate_maps(figures["plate_map"], plate, well_probabilities(site_probs), trained.classes,
+                                  value=args.plate_map_value, model_name=model_name)
+        payload["plate_map"] = [str(p) for p in written]
+        lines += [f"plate map written to {p}" for p in written]
+    if "montage" in figures:
+        from .figures.montage import save_montage
+
+        problems = save_montage(figures["montage"], plate, site_probs, trained.classes, k=args.montage_k,
+                                model_name=model_name)
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        payload["montage"] = str(figures["montage"])
+        lines.append(f"montage written to {figures['montage']}")
+    _emit(args, payload, lines)
+
+
+def _check_png(path: str, plate_root: Path) -> Path:
+    out = _check_output(path, plate_root)
+    if out.suffix.lower() != ".png":
+        raise DcmixError(f"{out.name}: figures are written as PNG; give a file name ending in .png")
+    return out
 
 
 def cmd_importance(args) -> None:
@@ -240,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pattern")
     channel_names_arg(s)
     s.add_argument("--per-site", action="store_true")
+    s.add_argument("--format", default="csv", choices=["csv", "pycytominer"],
+                   help="pycytominer: one row per site with Metadata_Plate/Well/Site and DCMIX_p_<class>")
+    s.add_argument("--plate-map", metavar="FILE.png", help="also draw a plate heat map of the predictions")
+    s.add_argument("--plate-map-value", default="prediction", metavar="prediction|CLASS",
+                   help="colour wells by the predicted class (default) or by one class's probability")
+    s.add_argument("--montage", metavar="FILE.png", help="also draw the most confident sites per class")
+    s.add_argument("--montage-k", type=int, default=6, metavar="K", help="sites per class in the montage")
     s.add_argument("--device", default="auto")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)

@@ -26,6 +26,16 @@ _KNOWN = {
     "mito": "magenta", "mitotracker": "magenta", "mitochondria": "magenta",
     "brightfield": "gray", "bf": "gray",
 }
+#: Categorical palette for classes (Tableau 10: distinct, colour-blind friendlier than rainbow).
+CLASS_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def class_colors(classes) -> dict[str, str]:
+    """Class -> hex colour, by position in the (editable) class list, so colours stay put."""
+    return {name: CLASS_PALETTE[i % len(CLASS_PALETTE)] for i, name in enumerate(classes)}
+
+
 _CYCLE = ["blue", "green", "red", "magenta", "yellow", "cyan", "bop orange", "bop purple", "gray"]
 
 
