@@ -172,7 +172,7 @@ def cmd_predict(args) -> None:
         counts[name] = counts.get(name, 0) + 1
     payload = {"csv": str(out), "rows": len(rows), "classes": trained.classes, "counts": counts}
     lines = [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()]
-    model_name = f"{Path(args.model).name} ({trained.kind})"
+    model_name = trained.display_name
     if "plate_map" in figures:
         from .figures.plate_map import save_plate_maps
 
