@@ -77,8 +77,9 @@ def test_montage_layer_and_png(dock, qtbot, setup, tmp_path):
     expected, _ = montage_image(plate, top_sites(site_probs, widget._classes, 2), 2, tile=32)
     assert layer.rgb and layer.data.shape == expected.shape
     np.testing.assert_array_equal(layer.data, expected)
-    captions = list(viewer.layers[CAPTIONS_LAYER].features["caption"])
-    assert captions[0] in widget._classes and any(" s1 · " in c or " s2 · " in c for c in captions)
+    features = viewer.layers[CAPTIONS_LAYER].features
+    assert list(features["label"][features["label"] != ""]) == widget._classes  # one name per row
+    assert any(" s1 · p " in c or " s2 · p " in c for c in features["caption"])
     qtbot.waitUntil(lambda: widget.exports.montage_button.isEnabled(), timeout=WAIT_MS)
     widget.exports.montage(str(tmp_path / "top.png"))
     qtbot.waitUntil(lambda: (tmp_path / "top.png").exists(), timeout=WAIT_MS)

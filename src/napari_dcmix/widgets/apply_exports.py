@@ -171,19 +171,25 @@ class ExportPanel(QWidget):
         self._show_layers(image, picks, k, tile)
 
     def _show_layers(self, image, picks, k, tile, gap: int = 6) -> None:
-        """One RGB image layer and a text layer of captions (class per row, well/site/p per tile)."""
+        """One RGB image layer, and a points layer naming the class of each row (on its first tile);
+        its tile points carry ``well s<site> · p`` as a feature, shown when hovering a tile's centre.
+        Text in napari keeps its screen size, so per-tile captions would overlap when zoomed out."""
         viewer = self.dock.viewer
-        positions, captions = [], []
+        positions, labels, captions = [], [], []
         for r, (cls, row) in enumerate(picks.items()):
-            positions.append([r * (tile + gap) + 14, 4])  # the class name on its row's first tile
-            captions.append(cls)
+            # napari's y axis points down: a "lower_left" anchor hangs the text below the point's box
+            positions.append([r * (tile + gap) + 2 - tile / 8, tile / 8 + 2])
+            labels.append(cls)
+            captions.append(f"{cls}: {len(row[:k])} sites")
             for i, pick in enumerate(row[:k]):
-                positions.append([r * (tile + gap) + tile - 4, i * (tile + gap) + 4])
-                captions.append(f"{pick.key.well} s{pick.key.site} · {pick.probability:.2f}")
+                positions.append([r * (tile + gap) + tile / 2, i * (tile + gap) + tile / 2])
+                labels.append("")
+                captions.append(f"{cls}: {pick.key.well} s{pick.key.site} · p {pick.probability:.2f}")
         for name in (MONTAGE_LAYER, CAPTIONS_LAYER):
             if name in viewer.layers:
                 viewer.layers.remove(name)
         viewer.add_image(image, rgb=True, name=MONTAGE_LAYER)
-        viewer.add_points(positions, name=CAPTIONS_LAYER, size=0.1, face_color="transparent", border_width=0,
-                          features={"caption": captions},
-                          text={"string": "{caption}", "color": "white", "size": 9, "anchor": "lower_left"})
+        viewer.add_points(positions, name=CAPTIONS_LAYER, size=tile / 4, face_color="transparent", border_width=0,
+                          features={"label": labels, "caption": captions},
+                          text={"string": "{label}", "color": "white", "size": 11, "anchor": "lower_left"})
+        viewer.layers.selection.active = viewer.layers[MONTAGE_LAYER]
