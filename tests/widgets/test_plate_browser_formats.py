@@ -69,3 +69,26 @@ def test_channel_names_field_renames_for_every_dock(browser, qtbot, tmp_path):
     errors = [r for r in notification_manager.records[n:] if r.severity == NotificationSeverity.ERROR]
     assert errors and "'w9' is not on this plate" in str(errors[-1].message)
     assert get_session(viewer).plate.channels == ["DNA", "w2", "Mito"]  # the open plate stays
+
+
+def test_conditions_in_tooltips_and_the_well_filter(browser, qtbot, tmp_path):
+    viewer, dock = browser()
+    root = write_imagexpress(tmp_path / "ixm")
+    csv_path = tmp_path / "ixm_labels.csv"
+    csv_path.write_text("well,phenotype,compound,dose\nB02,negative,DMSO,0\nB03,hit,taxol,1.5\n"
+                        "C02,hit,taxol,10\nC03,negative,DMSO,0\n")
+    dock.open_plate(str(root), labels_csv=str(csv_path), column="phenotype")
+    qtbot.waitUntil(lambda: not dock.busy(), timeout=10000)
+    tip = dock.grid.tooltip_for("C02")
+    assert "label: hit" in tip and "compound: taxol" in tip and "dose: 10" in tip
+    assert "compound" not in dock.grid.tooltip_for("D02")  # not in the table
+    dock.conditions.edit.setText("compound=taxol, dose>=2")
+    dock.conditions.button.click()
+    assert dock.grid.selected() == ["C02"]
+    dock.conditions.edit.setText("solvent=DMSO")
+    n = len(notification_manager.records)
+    assert dock.conditions.apply() == []
+    errors = [r for r in notification_manager.records[n:] if r.severity == NotificationSeverity.ERROR]
+    assert errors and "'solvent' is not a column" in str(errors[-1].message)
+    dock.open_plate(str(write_imagexpress(tmp_path / "other", plate="Plate2")))  # another plate: no conditions
+    assert dock.grid.conditions == {} and not dock.conditions.edit.isEnabled()

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout
 from ..errors import DcmixError
 from ..plate import Plate, SiteKey, open_plate, read_labels, well_position
 from .background import PlateBackground
+from .condition_filter import ConditionFilter
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
@@ -119,6 +120,8 @@ class PlateBrowserWidget(QWidget):
         self.label_panel = LabelPanel(self.session, self.selection)
         self.label_panel.load_requested.connect(self.open_panel.browse_csv)
         box_layout.addWidget(self.label_panel)
+        self.conditions = ConditionFilter(self)  # the CSV's other columns: tooltips and a well filter
+        box_layout.addWidget(self.conditions)
         layout.addWidget(box)
         self.grid.assign_requested.connect(self.label_panel.assign_index)
         self.grid.unlabel_requested.connect(self.label_panel.unlabel)
@@ -311,6 +314,7 @@ class PlateBrowserWidget(QWidget):
         self.label_panel.loaded_csv, self.label_panel.dirty = Path(path).expanduser(), False
         self.session.classes.clear()
         self.session.set_labels(labels.well_labels(), labels.column)
+        self.conditions.load(path, self.plate, labels.column)
         for problem in labels.problems:
             notifications.show_warning(problem)
         return True
@@ -325,6 +329,7 @@ class PlateBrowserWidget(QWidget):
     def _refresh_labels(self) -> None:
         labels = {w: c for (p, w), c in self.session.labels.items() if p == self.plate_id}
         self.grid.set_labels(labels, self.label_panel.colors())
+        self.conditions.show_plate(self.plate_id)
 
     def selection(self) -> tuple[str, list[str]]:
         """(plate id, selected wells) of the plate map."""

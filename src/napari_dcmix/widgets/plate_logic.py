@@ -133,12 +133,14 @@ def step_well(current: str | None, direction: str, present: Iterable[str]) -> st
 
 # --- tooltips -----------------------------------------------------------------------------------
 def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
-                 prediction: dict | None = None, problem: str | None = None) -> str:
-    """Plain-text tooltip of a well: id, label, sites and, when a model ran, its prediction."""
+                 prediction: dict | None = None, problem: str | None = None, conditions: dict | None = None) -> str:
+    """Plain-text tooltip of a well: id, label, its conditions (compound, dose…), sites and, when a
+    model ran, its prediction."""
     if not present:
         return f"{well}: no images"
     lines = [f"{well}  ·  {n_sites} site{'s' if n_sites != 1 else ''}",
              f"label: {label if label else 'unlabeled'}"]
+    lines += [f"{column}: {value}" for column, value in (conditions or {}).items() if value]
     if prediction:
         conf = float(prediction.get("confidence", 0.0))
         lines.append(f"prediction: {prediction.get('prediction', '?')} ({conf:.0%} confident)")
