@@ -59,7 +59,7 @@ def test_renamed_channels_are_what_the_model_stores(tmp_path, capsys):
     assert code == 0, err
     assert len(list(csv.DictReader(open(preds)))) == 8
     code, _, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", preds)
-    assert code == 2 and err.startswith("error: ") and "DNA" in err  # the model's names are not on the plate
+    assert code == 2 and err.startswith("error: ") and "--channel-names ch0=DNA,ch1=ER,ch2=Mito" in err
 
 
 @pytest.fixture(scope="module")

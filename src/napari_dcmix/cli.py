@@ -147,7 +147,12 @@ def cmd_predict(args) -> None:
     out = _check_output(args.out, plate.root)
     figures = {name: _check_png(path, plate.root) for name, path in (("plate_map", args.plate_map),
                                                                        ("montage", args.montage)) if path}
-    trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
+    try:
+        trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
+    except DcmixError as err:
+        from .plate.channels import rename_hint
+
+        raise DcmixError(f"{err}{rename_hint(trained.channels, plate.channels)}") from None
     if args.montage and args.montage_k < 1:
         raise DcmixError(f"--montage-k {args.montage_k}: the montage needs at least one site per class; give k ≥ 1")
     if args.plate_map:
@@ -242,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample_plate)
 
     def channel_names_arg(q):
-        q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER (stored in the model)")
+        q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER: the names layers, CSVs and models use")
 
     def plate_args(q, labels_required=False):
         q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")

@@ -73,3 +73,12 @@ def renamed_channels(names: list[str], keys: list[str], rename: str | Mapping[st
         raise PlateError(f"after renaming, several channels are called {', '.join(clashes)}; "
                          "give every channel its own name")
     return result
+
+
+def rename_hint(model_channels: list[str], plate_channels: list[str]) -> str:
+    """A suggestion for a model/plate channel mismatch that is only a matter of names."""
+    if len(model_channels) != len(plate_channels):
+        return ""
+    pairs = [f"{p}={m}" for p, m in zip(plate_channels, model_channels) if p != m]
+    return (f"; if only the names differ, rename the plate's channels in the model's order, e.g. "
+            f"--channel-names {','.join(pairs)} (check each pair)") if pairs else ""
