@@ -42,6 +42,8 @@ def test_inspect_lists_htd_names_and_renames(tmp_path, capsys):
 
 def test_renamed_channels_are_what_the_model_stores(tmp_path, capsys):
     root, labels = write_signal_plate(tmp_path / "signal", signal_channel=2, wells_per_class=4)
+    rows = labels.read_text().splitlines()
+    labels.write_text("\n".join([rows[0] + ",compound"] + [f"{r},cmpd{i % 2}" for i, r in enumerate(rows[1:])]))
     names = "ch0=DNA,ch1=ER,ch2=Mito"
     model = tmp_path / "model.pt"
     code, out, err = run(capsys, "train", root, "--pattern", SIGNAL_PATTERN, "--channel-names", names, "--labels",
@@ -49,7 +51,10 @@ def test_renamed_channels_are_what_the_model_stores(tmp_path, capsys):
                          "--device", "cpu", "--json")
     assert code == 0, err
     assert json.loads(out)["channels"] == ["DNA", "ER", "Mito"]
-    assert TrainedModel.load(model).channels == ["DNA", "ER", "Mito"]
+    trained = TrainedModel.load(model)
+    assert trained.channels == ["DNA", "ER", "Mito"]
+    conditions = trained.metadata["conditions"]  # the labels CSV's other columns travel with the model
+    assert conditions["columns"] == ["compound"] and conditions["wells"]["B02"] == {"compound": "cmpd0"}
     code, out, _ = run(capsys, "importance", model, "--json")
     assert list(json.loads(out)["importance"]) == ["DNA", "ER", "Mito"]
 

@@ -97,6 +97,7 @@ def cmd_inspect(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from .plate.conditions import read_conditions
     from .training import TrainConfig, TrainedModel, Trainer
 
     plate = _open(args)
@@ -126,6 +127,9 @@ def cmd_train(args) -> None:
         events.close()  # keeps the best model so far
         interrupted = True
     result = trainer.result
+    conditions = read_conditions(args.labels, plate.sites, labels.column)
+    if conditions.columns:  # dose, compound, well_type…: kept with the model that learned from them
+        result.metadata["conditions"] = conditions.to_metadata()
     result.save(out)
     history = result.metadata.get("history", [])
     payload = {"channels": result.channels, "importance": result.importance(), "classes": result.classes,

@@ -26,6 +26,12 @@ class Conditions:
     columns: list[str]
     by_well: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
+    def to_metadata(self) -> dict:
+        """JSON for a model file: which conditions the training wells had (``"<plate> <well>"`` keys)."""
+        wells = {f"{p} {w}" if p else w: dict(v) for (p, w), v in
+                 sorted(self.by_well.items(), key=lambda kv: (kv[0][0], well_position(kv[0][1])))}
+        return {"columns": list(self.columns), "wells": wells}
+
     def for_plate(self, plate: str) -> dict[str, dict[str, str]]:
         """Well -> {column: value} for one plate of the folder."""
         return {w: values for (p, w), values in self.by_well.items() if p == plate}
