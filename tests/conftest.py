@@ -203,3 +203,69 @@ def write_ome_sites(root: Path, wells=("B02", "C03"), sites: int = 2, names=("DN
             else:
                 tifffile.imwrite(root / f"{prefix}{well}_s{s}.tif", data)
     return root
+
+
+# --- OME-Zarr HCS plates, written by ome-zarr-py's own writer (NGFF 0.4 on zarr v2, 0.5 on zarr v3) ---
+
+ZARR_CHANNELS = (("DNA", "0000FF"), ("ER", "00FF00"), ("Mito", "FF00FF"))
+
+
+def write_ome_zarr_plate(root: Path, version: str = "0.4", wells=("B02", "B03", "C02"), fields: int = 2,
+                         channels=ZARR_CHANNELS, size: int = 16, pixels=None, name: str = "ZPlate",
+                         zyx: bool = True) -> Path:
+    """An HCS plate as ``ome_zarr.writer`` writes it: plate → row/column wells → fields, a 2-level
+    pyramid per field with (c, z, y, x) axes and omero channel labels and colours.
+
+    ``pixels(well, field, channel) -> (size, size)`` sets the images (default :func:`site_pixels`).
+    """
+    import zarr
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_image, write_plate_metadata, write_well_metadata
+
+    fmt = {"0.4": FormatV04(), "0.5": FormatV05()}[version]
+    pixels = pixels or (lambda well, f, c: site_pixels(well, f, c, size))
+    group = zarr.open_group(str(root), mode="w", zarr_format=fmt.zarr_format)
+    rows = sorted({w[0] for w in wells})
+    cols = sorted({str(int(w[1:])) for w in wells}, key=int)
+    paths = [f"{w[0]}/{int(w[1:])}" for w in wells]
+    write_plate_metadata(group, rows, cols, paths, fmt=fmt, field_count=fields, name=name)
+    omero = {"channels": [{"label": label, "color": colour, "active": True,
+                           "window": {"start": 0, "end": 1000, "min": 0, "max": 65535}} for label, colour in channels]}
+    for well, path in zip(wells, paths):
+        well_group = group.require_group(path)
+        write_well_metadata(well_group, [{"path": str(f)} for f in range(fields)], fmt=fmt)
+        for f in range(fields):
+            data = np.stack([pixels(well, f + 1, c) for c in range(len(channels))])
+            data = data[:, None] if zyx else data
+            write_image(data, well_group.require_group(str(f)), axes="czyx" if zyx else "cyx", fmt=fmt,
+                        scale_factors=[2], storage_options={"chunks": data.shape[:-2] + (size // 2, size // 2)}, omero=omero)
+    return root
+
+
+@pytest.fixture(params=["0.4", "0.5"])
+def zarr_plate(request, tmp_path) -> Path:
+    return write_ome_zarr_plate(tmp_path / f"plate{request.param}.zarr", request.param)
+
+
+def write_zarr_signal_plate(root: Path, version: str = "0.5", wells_per_class: int = 6, size: int = 32,
+                            seed: int = 0) -> tuple[Path, Path]:
+    """An OME-Zarr plate whose classes differ only by texture in channel ER (index 1); (plate, labels.csv)."""
+    rows = "BCDEFG"
+    wells = [f"{rows[i % 6]}{2 + i // 6:02d}" for i in range(2 * wells_per_class)]
+    classes = {w: ("positive" if i % 2 else "negative") for i, w in enumerate(wells)}
+
+    def pixels(well, field, channel):
+        rng = np.random.default_rng(zlib.crc32(f"{seed}-{well}-{field}-{channel}".encode()))
+        img = rng.normal(1000, 60, size=(size, size))
+        if channel == 1 and classes[well] == "positive":
+            yy, xx = np.mgrid[:size, :size]
+            img += 400 * np.sin(xx * 1.3 + rng.uniform(0, 6)) * np.sin(yy * 1.3)
+        return np.clip(img, 0, 65535).astype(np.uint16)
+
+    write_ome_zarr_plate(root, version, wells=wells, fields=2, size=size, pixels=pixels)
+    csv_path = root.parent / f"{root.stem}_labels.csv"
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["well", "phenotype"])
+        writer.writerows(classes.items())
+    return root, csv_path

@@ -44,3 +44,31 @@ def test_built_wheel_contains_the_manifest(tmp_path):
         assert zf.read("napari_dcmix/napari.yaml").decode() == (ROOT / "napari.yaml").read_text()
         entry_points = next(n for n in zf.namelist() if n.endswith("entry_points.txt"))
         assert "napari_dcmix:napari.yaml" in zf.read(entry_points).decode()
+
+
+def test_docks_are_listed_under_layers_classify(make_napari_viewer):
+    """napari ≥ 0.5 puts classifiers under Layers > Classify: the four docks appear there, in order."""
+    from npe2 import PluginManager
+
+    pm = PluginManager()
+    pm.discover()
+    items = pm.get_manifest("napari-dcmix").contributions.menus["napari/layers/classify"]
+    assert [i.command for i in items] == ["napari-dcmix.plate_browser", "napari-dcmix.train",
+                                          "napari-dcmix.importance", "napari-dcmix.apply"]
+    make_napari_viewer()
+    from napari._app_model import get_app_model
+
+    registered = [item.command.id for item in get_app_model().menus.get_menu("napari/layers/classify")
+                  if hasattr(item, "command")]
+    assert [c for c in registered if c.startswith("napari-dcmix.")] == [i.command for i in items]
+
+
+def test_pyproject_has_hub_metadata():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {"Source Code", "Bug Tracker", "Documentation"} <= set(project["urls"])
+    assert all(url.startswith("https://") for url in project["urls"].values())
+    assert "Framework :: napari" in project["classifiers"]
+    assert not any(c.startswith("License ::") for c in project["classifiers"])  # the SPDX license field rules
+    assert any(d.startswith("zarr") for d in project["dependencies"])

@@ -50,3 +50,34 @@ def test_sample_data_writes_to_the_cache(tmp_path, monkeypatch):
     assert [kw["name"] for _, kw, _ in layers] == ["DNA", "ER", "RNA", "AGP", "Mito"]
     assert all(data.shape == (48, 48) and data.dtype == np.uint16 for data, _, _ in layers)
     assert (tmp_path / "napari-dcmix" / "plate" / "ground_truth.json").exists()
+
+
+def test_get_reader_looks_at_names_only(imagexpress_plate, monkeypatch):
+    import napari_dcmix.plate.index as index
+
+    def no_index(*args, **kwargs):
+        raise AssertionError("get_reader must not index the folder")
+
+    monkeypatch.setattr(index, "build_index", no_index)
+    assert callable(get_reader(str(imagexpress_plate)))  # the work is deferred to the returned function
+
+
+def test_reader_opens_ome_zarr_plates(zarr_plate):
+    reader = get_reader(str(zarr_plate))
+    assert callable(reader)
+    assert [kw["name"] for _, kw, _ in reader(str(zarr_plate))] == ["DNA", "ER", "Mito"]
+    assert [kw["colormap"] for _, kw, _ in reader(str(zarr_plate))] == ["#0000ff", "#00ff00", "#ff00ff"]
+
+
+def test_reader_errors_are_notifications_not_no_reader(make_napari_viewer, tmp_path):
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    for name in ("Plate1_B02_w1.tif", "Plate1_B02_w2.tif"):
+        (tmp_path / name).write_bytes(b"II*\x00 damaged")  # named like a plate, unreadable
+    assert callable(get_reader(str(tmp_path)))
+    viewer = make_napari_viewer()
+    start = len(notification_manager.records)
+    viewer.open(str(tmp_path), plugin="napari-dcmix")
+    assert len(viewer.layers) == 0
+    errors = [str(n.message) for n in notification_manager.records[start:] if n.severity == NotificationSeverity.ERROR]
+    assert errors and "could be read; the files may be corrupt" in errors[-1] and "napari-dcmix could not open" in errors[-1]

@@ -23,7 +23,7 @@ def site_layer_data(plate: Plate, key: SiteKey, pattern: str | None = None, stat
     """
     data = plate.read_site(key)
     stats = stats or plate.computed_channel_stats() or compute_stats(plate.channels, [data])
-    colormaps = channel_colormaps(plate.channels)
+    colormaps = channel_colormaps(plate.channels, plate.channel_colors)
     layers = []
     for i, name in enumerate(plate.channels):
         kwargs = {

@@ -1,7 +1,10 @@
 """npe2 reader: File → Open on a plate folder shows its first site, one layer per channel.
 
-The layers carry metadata naming the plate, so the plate browser dock follows and opens the whole
-plate. Folders that are not plates return None: napari then tries other readers, and nothing raises.
+napari calls ``get_reader`` for every folder the user opens, with every plugin, so it only looks at
+names (a bounded walk, no pixels, no index): a folder that is clearly not a plate returns None and
+napari tries other readers. The work happens in the returned function; an error there is a napari
+notification with the plugin's own message (what is wrong and what to do), not a silent "no reader".
+The layers carry metadata naming the plate, so the plate browser dock follows and opens the whole plate.
 """
 
 from __future__ import annotations
@@ -12,6 +15,45 @@ from pathlib import Path
 from ._layers import site_layer_data
 from .errors import DcmixError
 
+_MAX_ENTRIES = 2000  # names looked at before deciding; a plate shows its naming in its first files
+_MAX_DEPTH = 3       # RxRx1: <experiment>/Plate<p>/<file>; Harmony: Images/<file>
+
+
+def looks_like_plate(folder: str | os.PathLike) -> bool:
+    """True if ``folder`` is an OME-Zarr plate, the sample plate, or holds a file named as a plate layout."""
+    from .plate.layouts import BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, SAMPLE_MANIFEST
+    from .plate.ome_zarr import is_hcs_plate
+
+    folder = Path(folder)
+    if is_hcs_plate(folder) or (folder / SAMPLE_MANIFEST).is_file():
+        return True
+    layouts = BUILTIN_LAYOUTS + FALLBACK_LAYOUTS
+    seen, stack = 0, [("", 0)]
+    while stack:
+        rel, depth = stack.pop()
+        try:
+            with os.scandir(folder / rel if rel else folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > _MAX_ENTRIES:
+                return False
+            if entry.name.startswith("."):
+                continue
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if depth + 1 < _MAX_DEPTH:
+                    stack.append((child, depth + 1))
+            elif any(layout.match(child) is not None for layout in layouts):
+                return True
+    return False
+
 
 def get_reader(path):
     if isinstance(path, (list, tuple)):
@@ -19,17 +61,25 @@ def get_reader(path):
             return None
         path = path[0]
     try:
-        if not os.path.isdir(path):
+        if not os.path.isdir(path) or not looks_like_plate(path):
             return None
-        from .plate import open_plate
+    except (OSError, ValueError, TypeError):
+        return None
+    return read_plate
 
+
+def read_plate(path):
+    """Open the plate and return its first readable site's layers; errors become a notification."""
+    if isinstance(path, (list, tuple)):
+        path = path[0]
+    from .plate import open_plate
+
+    try:
         plate = open_plate(Path(path))
         key, _ = plate.first_readable_site()
-        layers = site_layer_data(plate, key)
-    except (DcmixError, OSError, ValueError):
-        return None
+        return site_layer_data(plate, key)
+    except DcmixError as err:
+        from napari.utils.notifications import show_error
 
-    def read_plate(_path):
-        return layers
-
-    return read_plate
+        show_error(f"napari-dcmix could not open {path}: {err}")
+        return [(None,)]  # napari's "handled, nothing to add": no second, vaguer "no reader" error

@@ -66,7 +66,7 @@ def _check_output(path: str, plate_root: Path | None = None, folder: bool = Fals
 def _open(args):
     from .plate import open_plate
 
-    plate = open_plate(args.plate, args.pattern)
+    plate = open_plate(args.plate, args.pattern, getattr(args, "channel_names", None))
     report.track(args, plate.problems)
     return plate
 
@@ -154,6 +154,7 @@ def _warn_not_learned(what: str, verdict) -> None:
 
 
 def cmd_train(args) -> None:
+    from .plate.conditions import read_conditions
     from .training import TrainedModel, Trainer
 
     plate = _open(args)
@@ -177,6 +178,9 @@ def cmd_train(args) -> None:
     result, verdict = trainer.result, trainer.verdict
     if not trainer.dist.is_main:
         return  # data parallel: rank 0 writes the model and prints
+    conditions = read_conditions(args.labels, plate.sites, labels.column)
+    if conditions.columns:  # dose, compound, well_type…: kept with the model that learned from them
+        result.metadata["conditions"] = conditions.to_metadata()
     result.save(out)
     history = result.metadata.get("history", [])
     payload = {"channels": result.channels, "importance": result.importance(), "classes": result.classes,
@@ -234,28 +238,74 @@ def cmd_explain(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .training import TrainedModel, predict_plate_rows, write_predictions_csv
+    from .training import TrainedModel, well_probabilities, write_predictions_csv
+    from .training.predictor import prediction_rows
+    from .training.exports import predict_site_probabilities, pycytominer_rows
 
     trained = TrainedModel.load(args.model)
     plate = _open(args)
     out = _check_output(args.out, plate.root)
-    trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
+    figures = {name: _check_png(path, plate.root) for name, path in (("plate_map", args.plate_map),
+                                                                       ("montage", args.montage)) if path}
+    try:
+        trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
+    except DcmixError as err:
+        from .plate.channels import rename_hint
+
+        raise DcmixError(f"{err}{rename_hint(trained.channels, plate.channels)}") from None
+    if args.montage and args.montage_k < 1:
+        raise DcmixError(f"--montage-k {args.montage_k}: the montage needs at least one site per class; give k ≥ 1")
+    if args.plate_map:
+        from .figures.plate_map import check_value
+
+        check_value(args.plate_map_value, trained.classes)
 
     def progress(pred):
         _progress(f"predicted {pred.done}/{pred.total} sites, eta {pred.eta:.0f}s")
 
-    rows = predict_plate_rows(trained, plate, per_site=args.per_site, device=args.device, progress=progress)
+    site_probs = predict_site_probabilities(trained, plate, device=args.device, progress=progress)
     from .training.distributed import world_from_env
 
     if world_from_env().rank > 0:
-        return  # data parallel: rank 0 has every shard and writes the CSV
+        return  # data parallel: rank 0 has every shard and writes the CSV and figures
+    if args.format == "pycytominer":  # image-level rows, as CellProfiler's Image table
+        rows = pycytominer_rows(trained.classes, site_probs, plate)
+    else:
+        results = dict(site_probs) if args.per_site else well_probabilities(site_probs)
+        rows = prediction_rows(trained.classes, results, with_plate=len(plate.plates) > 1)
     write_predictions_csv(out, rows)
-    _progress(f"{len(rows)} {'sites' if args.per_site else 'wells'} predicted", final=True)
+    _progress(f"{len(rows)} {'wells' if args.format == 'csv' and not args.per_site else 'sites'} predicted", final=True)
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row["prediction"]] = counts.get(row["prediction"], 0) + 1
-    _emit(args, {"csv": str(out), "rows": len(rows), "classes": trained.classes, "counts": counts},
-          [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()])
+        name = row.get("prediction", row.get("Metadata_DCMIX_Prediction"))
+        counts[name] = counts.get(name, 0) + 1
+    payload = {"csv": str(out), "rows": len(rows), "classes": trained.classes, "counts": counts}
+    lines = [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()]
+    model_name = trained.display_name
+    if "plate_map" in figures:
+        from .figures.plate_map import save_plate_maps
+
+        written = save_plate_maps(figures["plate_map"], plate, well_probabilities(site_probs), trained.classes,
+                                  value=args.plate_map_value, model_name=model_name)
+        payload["plate_map"] = [str(p) for p in written]
+        lines += [f"plate map written to {p}" for p in written]
+    if "montage" in figures:
+        from .figures.montage import save_montage
+
+        problems = save_montage(figures["montage"], plate, site_probs, trained.classes, k=args.montage_k,
+                                model_name=model_name)
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        payload["montage"] = str(figures["montage"])
+        lines.append(f"montage written to {figures['montage']}")
+    _emit(args, payload, lines)
+
+
+def _check_png(path: str, plate_root: Path) -> Path:
+    out = _check_output(path, plate_root)
+    if out.suffix.lower() != ".png":
+        raise DcmixError(f"{out.name}: figures are written as PNG; give a file name ending in .png")
+    return out
 
 
 def cmd_importance(args) -> None:
@@ -300,8 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sample_plate)
 
+    def channel_names_arg(q):
+        q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER: the names layers, CSVs and models use")
+
     def plate_args(q, labels_required=False):
         q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
+        channel_names_arg(q)
         q.add_argument("--labels", required=labels_required, help="CSV with a well column and a label column")
         q.add_argument("--label-column", help="column of the labels CSV holding the classes")
         q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -360,7 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("plate")
     s.add_argument("--out", required=True, help="CSV to write")
     s.add_argument("--pattern")
+    channel_names_arg(s)
     s.add_argument("--per-site", action="store_true")
+    s.add_argument("--format", default="csv", choices=["csv", "pycytominer"],
+                   help="pycytominer: one row per site with Metadata_Plate/Well/Site and DCMIX_p_<class>")
+    s.add_argument("--plate-map", metavar="FILE.png", help="also draw a plate heat map of the predictions")
+    s.add_argument("--plate-map-value", default="prediction", metavar="prediction|CLASS",
+                   help="colour wells by the predicted class (default) or by one class's probability")
+    s.add_argument("--montage", metavar="FILE.png", help="also draw the most confident sites per class")
+    s.add_argument("--montage-k", type=int, default=6, metavar="K", help="sites per class in the montage")
     s.add_argument("--device", default="auto")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)

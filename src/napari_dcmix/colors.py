@@ -26,12 +26,25 @@ _KNOWN = {
     "mito": "magenta", "mitotracker": "magenta", "mitochondria": "magenta",
     "brightfield": "gray", "bf": "gray",
 }
+#: Categorical palette for classes (Tableau 10: distinct, colour-blind friendlier than rainbow).
+CLASS_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def class_colors(classes) -> dict[str, str]:
+    """Class -> hex colour, by position in the (editable) class list, so colours stay put."""
+    return {name: CLASS_PALETTE[i % len(CLASS_PALETTE)] for i, name in enumerate(classes)}
+
+
 _CYCLE = ["blue", "green", "red", "magenta", "yellow", "cyan", "bop orange", "bop purple", "gray"]
 
 
-def channel_colormaps(channels: list[str]) -> list[str]:
-    """napari colormap names for ``channels``: conventional stain colours, then unused ones in turn."""
-    chosen: list[str | None] = [_KNOWN.get(name.strip().lower()) for name in channels]
+def channel_colormaps(channels: list[str], colors: list[str | None] | None = None) -> list[str]:
+    """napari colormap names for ``channels``: the plate's own colours (``"#rrggbb"``, e.g. from
+    OME-Zarr omero metadata) where given, else conventional stain colours, then unused ones in turn."""
+    own = list(colors or [])[: len(channels)]
+    own += [None] * (len(channels) - len(own))
+    chosen: list[str | None] = [own[i] or _KNOWN.get(name.strip().lower()) for i, name in enumerate(channels)]
     taken = {c for c in chosen if c}
     spare = [c for c in _CYCLE if c not in taken] or list(_CYCLE)
     result = []
@@ -42,6 +55,6 @@ def channel_colormaps(channels: list[str]) -> list[str]:
     return result
 
 
-def channel_rgb(channels: list[str]) -> list[str]:
+def channel_rgb(channels: list[str], colors: list[str | None] | None = None) -> list[str]:
     """Hex colours matching :func:`channel_colormaps`, for bars and legends."""
-    return [COLORMAP_RGB[c] for c in channel_colormaps(channels)]
+    return [c if c.startswith("#") else COLORMAP_RGB[c] for c in channel_colormaps(channels, colors)]

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import tifffile
-from conftest import site_pixels, write_imagexpress
+from conftest import WELLS_6, site_pixels, write_imagexpress
 
 from napari_dcmix.errors import PlateError
 from napari_dcmix.plate import ChannelStats, Plate, SiteKey, build_index, open_plate
@@ -259,4 +259,5 @@ def test_compute_stats_needs_a_site():
 def test_summary(imagexpress_plate):
     summary = open_plate(imagexpress_plate).summary()
     assert summary == {"layout": "imagexpress", "plates": ["Plate1"], "format": 96, "wells": 6, "sites": 2,
+                       "sites_per_well": {f"Plate1 {w}": 2 for w in WELLS_6},
                        "channels": ["w1", "w2", "w3"], "shape": [3, 16, 16], "dtype": "uint16", "problems": []}

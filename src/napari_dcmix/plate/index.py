@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 from ..errors import PlateError
 from .layouts import (
-    BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names, sample_layout,
-    user_layout,
+    BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, IMAGEXPRESS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names,
+    htd_channel_names, sample_layout, user_layout,
 )
+from .ome_zarr import build_zarr_index, is_hcs_plate, plates_inside
 from .problems import IGNORED, REPLANED, SKIPPED, Problem, make
 from .wells import normalize_well, row_col_to_well
 
@@ -39,10 +40,15 @@ class SiteKey(NamedTuple):
 
 class ChannelRef(NamedTuple):
     """Where one channel of a site lives: a path relative to the plate folder and, for multi-channel
-    files, the index along the channel axis (``None`` for one 2-D image per file)."""
+    files, the index along the channel axis (``None`` for one 2-D image per file).
+
+    ``kind`` says how to read it: ``"file"`` (an image file) or ``"zarr"`` (``path`` is an OME-Zarr
+    image group, ``index`` its channel): one reader dispatches on it, every consumer stays the same.
+    """
 
     path: str
     index: int | None = None
+    kind: str = "file"
 
 
 @dataclass
@@ -53,6 +59,8 @@ class PlateIndex:
     channels: list[str]
     sites: dict[SiteKey, list[ChannelRef]]  # complete sites only, channels in ``channels`` order
     problems: list[Problem] = field(default_factory=list)
+    colors: list[str | None] | None = None  # per channel "#rrggbb" stored by the instrument (OME-Zarr omero)
+    name: str = ""  # the plate's own name where its metadata has one
 
 
 def _natural_key(text: str):
@@ -194,9 +202,18 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
         raise PlateError(f"{root} does not exist; choose the folder that holds the plate's images")
     if not root.is_dir():
         raise PlateError(f"{root} is not a folder; choose the folder that holds the plate's images")
+    if is_hcs_plate(root):
+        index = build_zarr_index(root)
+        if pattern:
+            index.problems.append("--pattern ignored: an OME-Zarr plate names its wells and fields itself")
+        return index
     files = list_image_files(root)
     if not files:
-        raise PlateError(f"{root} holds no images (.tif, .tiff, .png); choose the folder that holds the plate's images")
+        inside = plates_inside(root)
+        if inside:
+            raise PlateError(f"{root} holds OME-Zarr plates ({', '.join(inside)}); open one .zarr folder itself")
+        raise PlateError(f"{root} holds no images (.tif, .tiff, .png) and is not an OME-Zarr plate; "
+                         "choose the folder that holds the plate's images")
     layout = _choose_layout(root, files, pattern)
 
     matched: list[tuple[SiteKey, str, str, int, int]] = []  # key, channel, path, timepoint, plane
@@ -218,7 +235,7 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
             bad_wells.append(path)
             continue
         try:
-            site = _number(groups.get("site"), 1)
+            site = _number(groups.get("site"), 1) + (layout.site_offset if "site" in groups else 0)
             timepoint = _number(groups.get("timepoint"), 0)
             plane = _number(groups.get("plane"), 0)
         except ValueError:
@@ -261,6 +278,8 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
     if layout is OPERETTA:
         names.update(_harmony_names(root, [m[2] for m in matched[:1]]))
         prefix = "ch"
+    elif layout is IMAGEXPRESS:  # MetaXpress writes the plate's .HTD beside the images (or TimePoint_n/)
+        names.update(htd_channel_names(root) or htd_channel_names((root / matched[0][2]).parent))
     channels = _unique_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
     slot = {k: i for i, k in enumerate(keys)}
 

@@ -31,6 +31,7 @@ class Layout:
     channel_names: dict[str, str] = field(default_factory=dict)  # raw key -> display name
     channel_order: list[str] | None = None  # raw keys in a fixed order (else natural sort)
     exclude: re.Pattern | None = None
+    site_offset: int = 0  # added to captured site numbers: 1 where the instrument counts fields from 0
 
     def match(self, relpath: str) -> dict[str, str] | None:
         if self.exclude is not None and self.exclude.search(relpath):
@@ -48,7 +49,8 @@ IMAGEXPRESS = Layout(
         # is not read as part of the channel number.
         rf"(?:^|/)(?:TimePoint_(?P<timepoint>\d+)/)?(?:ZStep_(?P<plane>\d+)/)?"
         rf"(?:(?P<plate>[^/]+?)_)??(?P<well>{_WELL})(?:_s(?P<site>\d+))?_w(?P<channel>\d+?)"
-        r"(?:[_-]?[0-9A-Fa-f]{8}-[0-9A-Fa-f-]+)?\.tiff?$",
+        # The GUID may be bracketed, as in 101210OranePlt1_C16_w1_[9AA4D9EA-18E4-…].tif.
+        r"(?:[_-]?\[?[0-9A-Fa-f]{8}-[0-9A-Fa-f-]+\]?)?\.tiff?$",
         re.IGNORECASE,
     ),
     exclude=re.compile(r"_thumb[^/]*$", re.IGNORECASE),  # thumbnails (file names only, not folders)
@@ -104,7 +106,19 @@ MULTICHANNEL_TIFF = Layout(
     multichannel=True,
 )
 
-BUILTIN_LAYOUTS = (OPERETTA, IMAGEXPRESS, RXRX1, OME_TIFF)
+ARRAYSCAN = Layout(
+    "arrayscan",
+    re.compile(
+        # Thermo Cellomics ArrayScan / CellInsight: ``AS_09125_050116030001_D03f00d0.tif`` is plate
+        # AS_09125_050116030001, well D03, field 00 (counted from 0), channel d0; ``.TIF`` too.
+        rf"(?:^|/)(?:(?P<plate>[^/]+)_)?(?P<well>[A-Za-z]{{1,2}}\d{{2,3}})f(?P<site>\d{{2,3}})"
+        r"(?P<channel>d\d{1,2})(?:o\d+)?\.tiff?$",
+        re.IGNORECASE,
+    ),
+    site_offset=1,
+)
+
+BUILTIN_LAYOUTS = (OPERETTA, IMAGEXPRESS, RXRX1, OME_TIFF, ARRAYSCAN)
 FALLBACK_LAYOUTS = (MULTICHANNEL_TIFF,)
 
 
@@ -160,4 +174,29 @@ def harmony_channel_names(root: Path) -> dict[str, str]:
                 elem.clear()
     except (ElementTree.ParseError, OSError):
         return names
+    return names
+
+
+_WAVE_NAME = re.compile(r'^\s*"WaveName(\d+)"\s*,\s*"([^"]*)"', re.IGNORECASE | re.MULTILINE)
+
+
+def htd_channel_names(root: Path) -> dict[str, str]:
+    """Wavelength number -> name from a MetaXpress ``.HTD`` plate file (``"WaveName1", "DAPI"``).
+
+    Several ``.HTD`` files (several plates in one folder) are read in name order; the first name
+    given for a wavelength wins.
+    """
+    names: dict[str, str] = {}
+    try:
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() == ".htd" and p.is_file())
+    except OSError:
+        return names
+    for path in files:
+        try:
+            text = path.read_text(encoding="latin-1")
+        except OSError:
+            continue
+        for number, name in _WAVE_NAME.findall(text):
+            if name.strip():
+                names.setdefault(str(int(number)), name.strip())
     return names

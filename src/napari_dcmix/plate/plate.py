@@ -12,6 +12,7 @@ import numpy as np
 
 from .._io import protect_plate_folder
 from ..errors import PlateError
+from .channels import renamed_channels
 from .index import PlateIndex, SiteKey, build_index
 from .problems import SKIPPED, ProblemLog, make
 from .reader import SiteCache, read_channels
@@ -41,8 +42,11 @@ class Plate:
             self._by_well[(key.plate, key.well)].append(key)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, pattern: str | None = None) -> "Plate":
-        return cls(build_index(path, pattern or None))
+    def open(cls, path: str | os.PathLike, pattern: str | None = None, channel_names=None) -> "Plate":
+        index = build_index(path, pattern or None)
+        if channel_names:
+            index.channels = renamed_channels(index.channels, index.channel_keys, channel_names)
+        return cls(index)
 
     # --- what is on the plate -------------------------------------------------------------------
     @property
@@ -56,6 +60,17 @@ class Plate:
     @property
     def channels(self) -> list[str]:
         return list(self.index.channels)
+
+    @property
+    def channel_colors(self) -> list[str | None]:
+        """Per channel the "#rrggbb" the plate's metadata stores (OME-Zarr omero), else None."""
+        colors = list(self.index.colors or [])
+        return colors if len(colors) == len(self.index.channels) else [None] * len(self.index.channels)
+
+    @property
+    def name(self) -> str:
+        """What figures and exports call this plate: its metadata name, else the folder's name."""
+        return self.index.name or self.root.name
 
     @cached_property
     def sites(self) -> list[SiteKey]:
@@ -203,6 +218,8 @@ class Plate:
             "format": self.format.wells,
             "wells": len(per_well),
             "sites": counts[0] if len(counts) == 1 else counts,
+            "sites_per_well": {f"{p} {w}" if p else w: n for (p, w), n in sorted(per_well.items(), key=lambda kv: (
+                kv[0][0], well_position(kv[0][1])))},
             "channels": self.channels,
             "shape": shape,
             "dtype": dtype,
@@ -210,6 +227,9 @@ class Plate:
         }
 
 
-def open_plate(path: str | os.PathLike, pattern: str | None = None) -> Plate:
-    """Open a plate folder (layout detected, or described by ``pattern``); PlateError if unusable."""
-    return Plate.open(path, pattern)
+def open_plate(path: str | os.PathLike, pattern: str | None = None, channel_names=None) -> Plate:
+    """Open a plate folder (layout detected, or described by ``pattern``); PlateError if unusable.
+
+    ``channel_names`` (``"w1=DNA,w2=ER"`` or a mapping) renames channels for everything downstream.
+    """
+    return Plate.open(path, pattern, channel_names)

@@ -228,18 +228,38 @@ def _finite(plane: np.ndarray, channel: str, file: str, label: str, notes: list 
     return np.where(bad, np.asarray(fill, plane.dtype), plane)
 
 
+def _zarr_planes(root: Path, refs, min_side: int | None) -> dict[int, np.ndarray]:
+    """Position in ``refs`` -> plane, for channels stored in OME-Zarr fields: one read per field."""
+    from .ome_zarr import read_field
+
+    by_field: dict[str, list[int]] = {}
+    for i, ref in enumerate(refs):
+        if ref.kind == "zarr":
+            by_field.setdefault(ref.path, []).append(i)
+    planes: dict[int, np.ndarray] = {}
+    for path, positions in by_field.items():
+        data = read_field(root, path, [refs[i].index for i in positions], min_side)
+        planes.update(zip(positions, data))
+    return planes
+
+
 def read_channels(root: Path, refs, channels: list[str], label: str, notes: list | None = None,
-                  dtypes: list | None = None) -> np.ndarray:
+                  dtypes: list | None = None, min_side: int | None = None) -> np.ndarray:
     """Stack one site's channel files into (C, Y, X), finite for float images; different shapes are a
     clear error (the site is skipped: cropping would misalign channels taken at different binnings).
 
     A multi-channel file is decoded once for all of its channels, not once per channel. What was
     repaired or re-planed is appended to ``notes`` as :class:`Problem` records naming file and site;
-    each channel's own pixel type (before stacking promotes them) to ``dtypes``.
+    each channel's own pixel type (before stacking promotes them) to ``dtypes``. ``min_side`` allows a
+    lower pyramid level (thumbnails) where the format stores one (OME-Zarr).
     """
     decoded: dict[str, tuple[np.ndarray, str]] = {}
+    zarr_planes = _zarr_planes(root, refs, min_side) if any(ref.kind == "zarr" for ref in refs) else {}
     planes, local = [], []
-    for ref, name in zip(refs, channels):
+    for i, (ref, name) in enumerate(zip(refs, channels)):
+        if i in zarr_planes:
+            planes.append(_finite(zarr_planes[i], name, ref.path, label, local))
+            continue
         path = root / ref.path
         try:
             if ref.index is None:

@@ -121,20 +121,9 @@ def write_predictions_csv(path: str | os.PathLike, rows: list[dict]) -> None:
 
 def predict_plate_rows(trained: TrainedModel, plate: Plate, per_site: bool = False, device: str = "cpu",
                        progress=None) -> list[dict]:
-    """Whole plate -> CSV rows; ``progress(SitePrediction)`` is called per site (CLI progress line).
+    """Whole plate -> CSV rows; ``progress(SitePrediction)`` is called per site (sharded under torchrun)."""
+    from .exports import predict_site_probabilities
 
-    Under torchrun every rank predicts its shard of the sites and the shards are merged on every rank.
-    """
-    from .distributed import setup
-
-    ctx, dev = setup(resolve_device(device))
-    keys = plate.sites[ctx.rank::ctx.world_size]
-    per_site_probs: dict[SiteKey, np.ndarray] = {}
-    for pred in predict_sites(trained, plate, keys=keys, device=str(dev)):
-        per_site_probs[pred.key] = pred.probabilities
-        if progress is not None:
-            progress(pred)
-    if ctx.active:
-        per_site_probs = {k: v for shard in ctx.gather(per_site_probs) for k, v in shard.items()}
-    results = dict(per_site_probs) if per_site else well_probabilities(per_site_probs)
+    site_probs = predict_site_probabilities(trained, plate, device=device, progress=progress)
+    results = dict(site_probs) if per_site else well_probabilities(site_probs)
     return prediction_rows(trained.classes, results, with_plate=len(plate.plates) > 1)

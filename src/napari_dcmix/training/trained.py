@@ -20,6 +20,14 @@ class TrainedModel:
     stats: ChannelStats
     tile: int
     metadata: dict[str, Any] = field(default_factory=dict)  # history, label column, config, scores
+    source: str = field(default="", compare=False)  # the file it was loaded from (figures name it); not saved
+
+    @property
+    def display_name(self) -> str:
+        """What figures call the model: its file name and kind, or its kind if it was never saved."""
+        from pathlib import Path
+
+        return f"{Path(self.source).name} ({self.kind})" if self.source else f"{self.kind} (trained in this session)"
 
     @property
     def kind(self) -> str:
@@ -77,6 +85,7 @@ class TrainedModel:
 
         try:
             stats = ChannelStats.from_dict(meta["stats"])
-            return cls(model.eval(), list(meta["channels"]), list(meta["classes"]), stats, int(meta["tile"]), meta)
+            return cls(model.eval(), list(meta["channels"]), list(meta["classes"]), stats, int(meta["tile"]), meta,
+                       source=str(path))
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{path} lacks model metadata ({err}); choose a model saved by napari-dcmix") from None

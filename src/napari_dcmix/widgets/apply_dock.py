@@ -23,6 +23,7 @@ from ..errors import DcmixError
 from ..plate import SiteKey
 from ..training.predictor import prediction_record, prediction_rows, well_probabilities, write_predictions_csv
 from ..training.trained import TrainedModel
+from .apply_exports import ExportPanel
 from .apply_logic import (counts_text, guess_controls, model_summary, positive_choices, sort_key, stream_predictions,
                           z_prime_text)
 from .lifecycle import WindowCloseWatcher
@@ -119,6 +120,8 @@ class ApplyWidget(QWidget):
                 if isinstance(w, QLabel):
                     w.setWordWrap(True)
             layout.addLayout(line)
+        self.exports = ExportPanel(self)  # plate map and top-sites montage
+        layout.addWidget(self.exports)
         layout.addWidget(self.table, 1)
         form = QFormLayout()
         form.addRow("Z′ negative control", self.negative_combo)

@@ -17,6 +17,10 @@ PATTERN_HELP = ("Only needed when the plate is not recognised: a regular express
                 "(?P<well>[A-P]\\d+)_s(?P<site>\\d+)_(?P<channel>w\\d)\\.tif")
 
 
+NAMES_HELP = ("Rename channels as OLD=NEW pairs, e.g. w1=DNA,w2=ER. The new names are what layers, charts, "
+              "CSVs and saved models show; a model trained on renamed channels needs the same names to apply.")
+
+
 def _path_row(edit: QLineEdit, button: QToolButton) -> QHBoxLayout:
     row = QHBoxLayout()
     row.setContentsMargins(0, 0, 0, 0)
@@ -49,6 +53,12 @@ class OpenPanel(QWidget):
         self.pattern_edit.setPlaceholderText("optional; detected automatically")
         self.pattern_edit.setToolTip(PATTERN_HELP)
         form.addRow("File pattern", self.pattern_edit)
+
+        self.names_edit = QLineEdit()
+        self.names_edit.setPlaceholderText("optional, e.g. w1=DNA,w2=ER")
+        self.names_edit.setToolTip(NAMES_HELP)
+        self.names_edit.returnPressed.connect(self.open_requested)
+        form.addRow("Channel names", self.names_edit)
 
         self.csv_edit = QLineEdit()
         self.csv_edit.setPlaceholderText("optional labels CSV (well, class…)")
@@ -87,6 +97,10 @@ class OpenPanel(QWidget):
     @property
     def pattern(self) -> str | None:
         return self.pattern_edit.text().strip() or None
+
+    @property
+    def channel_names(self) -> str | None:
+        return self.names_edit.text().strip() or None
 
     @property
     def csv_path(self) -> str | None:

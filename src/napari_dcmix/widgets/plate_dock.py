@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout
 from ..errors import DcmixError
 from ..plate import Plate, SiteKey, open_plate, read_labels, well_position
 from .background import PlateBackground
+from .condition_filter import ConditionFilter
 from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
@@ -123,6 +124,8 @@ class PlateBrowserWidget(QWidget):
         self.label_panel = LabelPanel(self.session, self.selection)
         self.label_panel.load_requested.connect(self.open_panel.browse_csv)
         box_layout.addWidget(self.label_panel)
+        self.conditions = ConditionFilter(self)  # the CSV's other columns: tooltips and a well filter
+        box_layout.addWidget(self.conditions)
         layout.addWidget(box)
         self.grid.assign_requested.connect(self.label_panel.assign_index)
         self.grid.unlabel_requested.connect(self.label_panel.unlabel)
@@ -140,16 +143,17 @@ class PlateBrowserWidget(QWidget):
     # --- opening ------------------------------------------------------------------------------
     def _open_clicked(self) -> None:
         panel = self.open_panel
-        self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column)
+        self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column, channel_names=panel.channel_names)
 
     def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
-                   show_first: bool = True) -> Plate | None:
-        """Open ``path`` (PlateError -> notification), publish it, load labels, show its first well."""
+                   show_first: bool = True, channel_names: str | None = None) -> Plate | None:
+        """Open ``path`` (PlateError -> notification), publish it, load labels, show its first well.
+        ``channel_names`` (``w1=DNA,w2=ER``) renames channels for every dock and the saved model."""
         if not path:
             notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
             return None
         try:
-            plate = open_plate(path, pattern)
+            plate = open_plate(path, pattern, channel_names)
         except DcmixError as err:
             notifications.show_error(f"Could not open the plate: {err}")
             return None
@@ -314,6 +318,7 @@ class PlateBrowserWidget(QWidget):
         self.label_panel.loaded_csv, self.label_panel.dirty = Path(path).expanduser(), False
         self.session.classes.clear()
         self.session.set_labels(labels.well_labels(), labels.column)
+        self.conditions.load(path, self.plate, labels.column)
         self.problems_panel.set_source("labels", labels.problems)
         if labels.problems:
             notifications.show_warning(summary(labels.problems, "Labels loaded"))
@@ -329,6 +334,7 @@ class PlateBrowserWidget(QWidget):
     def _refresh_labels(self) -> None:
         labels = {w: c for (p, w), c in self.session.labels.items() if p == self.plate_id}
         self.grid.set_labels(labels, self.label_panel.colors())
+        self.conditions.show_plate(self.plate_id)
 
     def selection(self) -> tuple[str, list[str]]:
         """(plate id, selected wells) of the plate map."""

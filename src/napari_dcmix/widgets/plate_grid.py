@@ -51,6 +51,7 @@ class PlateGrid(QWidget):
         self.labels: dict[str, str] = {}          # well -> class
         self.colors: dict[str, QColor] = {}       # class -> colour
         self.predictions: dict[str, dict] = {}    # well -> {prediction, confidence, probabilities}
+        self.conditions: dict[str, dict] = {}     # well -> {compound, dose, …} from the condition table
         self.color_mode = "labels"
         self.current: str | None = None
         self.selection: set[str] = set()
@@ -346,7 +347,7 @@ class PlateGrid(QWidget):
 
     def tooltip_for(self, well: str) -> str:
         return well_tooltip(well, well in self.sites, self.labels.get(well), self.sites.get(well, 0),
-                            self.predictions.get(well), self.problems.get(well))
+                            self.predictions.get(well), self.problems.get(well), self.conditions.get(well))
 
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and event.key() in _OWN_KEYS \

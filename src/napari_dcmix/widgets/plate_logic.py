@@ -14,14 +14,7 @@ from typing import Iterable
 from ..plate.labels import csv_columns  # noqa: F401 - one labels reader for CLI and docks
 from ..plate.wells import row_letters, well_id, well_position
 
-#: Categorical palette for classes (Tableau 10: distinct, colour-blind friendlier than rainbow).
-CLASS_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
-
-
-def class_colors(classes: Iterable[str]) -> dict[str, str]:
-    """Class -> hex colour, by position in the (editable) class list, so colours stay put."""
-    return {name: CLASS_PALETTE[i % len(CLASS_PALETTE)] for i, name in enumerate(classes)}
+from ..colors import CLASS_PALETTE, class_colors  # noqa: F401 - shared with the figures
 
 
 # --- geometry -----------------------------------------------------------------------------------
@@ -140,12 +133,14 @@ def step_well(current: str | None, direction: str, present: Iterable[str]) -> st
 
 # --- tooltips -----------------------------------------------------------------------------------
 def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
-                 prediction: dict | None = None, problem: str | None = None) -> str:
-    """Plain-text tooltip of a well: id, label, sites and, when a model ran, its prediction."""
+                 prediction: dict | None = None, problem: str | None = None, conditions: dict | None = None) -> str:
+    """Plain-text tooltip of a well: id, label, its conditions (compound, dose…), sites and, when a
+    model ran, its prediction."""
     if not present:
         return f"{well}: no images"
     lines = [f"{well}  ·  {n_sites} site{'s' if n_sites != 1 else ''}",
              f"label: {label if label else 'unlabeled'}"]
+    lines += [f"{column}: {value}" for column, value in (conditions or {}).items() if value]
     if prediction:
         conf = float(prediction.get("confidence", 0.0))
         lines.append(f"prediction: {prediction.get('prediction', '?')} ({conf:.0%} confident)")

@@ -68,7 +68,7 @@ def _layer_tuples(plate: Plate, key: SiteKey, data: np.ndarray, stats: ChannelSt
     if stats is None:
         tuples = site_layer_data(plate, key, pattern)  # reads the site, plate-wide contrast limits
         return [(data[i], kw, kind) for i, (_, kw, kind) in enumerate(tuples)]
-    colormaps = channel_colormaps(plate.channels)
+    colormaps = channel_colormaps(plate.channels, plate.channel_colors)
     return [(data[i], {"name": name, "colormap": colormaps[i], "blending": "additive",
                        "contrast_limits": stats.contrast_limits(i),
                        "metadata": site_metadata(plate, key, name, pattern)}, "image")

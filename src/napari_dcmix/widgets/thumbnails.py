@@ -60,7 +60,7 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
     evicts the sites the user is looking at; what it finds wrong goes into ``plate.problems``.
     One yield per well keeps ``worker.quit()`` prompt.
     """
-    colours = channel_rgb(plate.channels)
+    colours = channel_rgb(plate.channels, plate.channel_colors)
     for plate_id, well in wells:
         keys = plate.sites_of(well, plate_id)
         if not keys:
@@ -68,7 +68,8 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
         key = keys[0]
         try:
             notes: list = []
-            site = read_channels(plate.root, plate.index.sites[key], plate.channels, key.label(), notes)
+            site = read_channels(plate.root, plate.index.sites[key], plate.channels, key.label(), notes,
+                                 min_side=size)
             for note in notes:  # what the sweep finds is in the plate's report before anyone clicks
                 plate.problems.report(note)
             thumb = make_thumbnail(site, stats.low, stats.high, colours, size)

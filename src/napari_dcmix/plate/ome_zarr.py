@@ -1,0 +1,226 @@
+"""OME-Zarr HCS plates (NGFF 0.4 on zarr v2, 0.5 on zarr v3) as a plate layout.
+
+plate → wells → fields: a field is a site, its multiscale image's ``c`` axis the channels. Opening
+reads only metadata (plate, each well, the first field); pixels are read per field on demand, at
+full resolution for training, at a lower pyramid level for thumbnails. Only the chunks that hold
+the first time point and plane are read. zarr-python reads both zarr formats; ome-zarr-py (which
+builds on it) writes the test plates, but its reader stitches a whole plate into one array, which
+is the opposite of lazy per-field reads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PlateError
+
+LAYOUT = "ome-zarr"
+
+
+def _json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _cheap_attrs(folder: Path) -> dict:
+    """A group's OME attributes read straight from its JSON (no zarr import): v3, else v2."""
+    meta = _json(folder / "zarr.json") if (folder / "zarr.json").is_file() else {}
+    if meta:
+        attrs = meta.get("attributes") or {}
+    else:
+        attrs = _json(folder / ".zattrs") if (folder / ".zattrs").is_file() else {}
+    return attrs.get("ome", attrs) if isinstance(attrs, dict) else {}
+
+
+def is_hcs_plate(folder: str | Path) -> bool:
+    """True when ``folder`` is the root group of an OME-Zarr plate (metadata only, microseconds)."""
+    folder = Path(folder)
+    return isinstance(_cheap_attrs(folder).get("plate"), dict)
+
+
+def plates_inside(folder: Path, limit: int = 5) -> list[str]:
+    """Names of OME-Zarr plates directly in ``folder``: for 'open the .zarr folder itself' messages."""
+    found = []
+    try:
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and p.suffix.lower() == ".zarr")
+    except OSError:
+        return []
+    for child in children:
+        if is_hcs_plate(child):
+            found.append(child.name)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _zarr():
+    try:
+        import zarr
+    except ImportError:  # pragma: no cover - zarr is a dependency
+        raise PlateError("reading OME-Zarr plates needs the zarr package: pip install 'zarr>=3'") from None
+    return zarr
+
+
+def _open_group(path: Path):
+    zarr = _zarr()
+    try:
+        return zarr.open_group(store=str(path), mode="r")
+    except Exception as err:  # zarr raises many types for missing or damaged groups
+        raise PlateError(f"{path} is not a readable zarr group ({type(err).__name__}: {err}); "
+                         "check the OME-Zarr plate is complete") from None
+
+
+def _ome(group) -> dict:
+    """NGFF 0.5 nests its metadata under ``ome``; 0.4 keeps it at the top of the attributes."""
+    attrs = dict(group.attrs)
+    ome = attrs.get("ome")
+    return ome if isinstance(ome, dict) else attrs
+
+
+def _axes(multiscale: dict, ndim: int) -> list[str]:
+    axes = multiscale.get("axes")
+    if not axes:  # NGFF ≤ 0.3: always 5-D t, c, z, y, x
+        return list("tczyx")[-ndim:]
+    return [str(a.get("name") if isinstance(a, dict) else a).lower() for a in axes]
+
+
+class FieldImage:
+    """One field's multiscale image: axes and pyramid levels (metadata only until sliced)."""
+
+    def __init__(self, root: Path, path: str):
+        self.label = path
+        group = _open_group(root / path)
+        multiscales = _ome(group).get("multiscales")
+        if not multiscales:
+            raise PlateError(f"{path} in {root.name} has no 'multiscales' metadata; it is not an OME-Zarr image")
+        self.multiscale = multiscales[0]
+        self.omero = _ome(group).get("omero") or {}
+        try:
+            self.levels = [group[str(d["path"])] for d in self.multiscale["datasets"]]
+        except (KeyError, TypeError) as err:
+            raise PlateError(f"{path} in {root.name} lists a resolution level that is missing ({err}); "
+                             "re-export the plate") from None
+        self.axes = _axes(self.multiscale, len(self.levels[0].shape))
+        if "y" not in self.axes or "x" not in self.axes or len(self.axes) != len(self.levels[0].shape):
+            raise PlateError(f"{path} in {root.name} has axes {self.axes} for shape {self.levels[0].shape}; "
+                             "an image needs y and x axes")
+
+    def size(self, axis: str, level: int = 0) -> int:
+        return int(self.levels[level].shape[self.axes.index(axis)]) if axis in self.axes else 1
+
+    def level_for(self, min_side: int | None) -> int:
+        """The coarsest level whose shorter side still has ``min_side`` pixels (0 = full resolution)."""
+        if not min_side:
+            return 0
+        best = 0
+        for i in range(len(self.levels)):
+            if min(self.size("y", i), self.size("x", i)) >= min_side:
+                best = i
+        return best
+
+    def read(self, channels: list[int], level: int = 0) -> np.ndarray:
+        """(len(channels), Y, X) of the first time point and plane; reads only those chunks."""
+        n = self.size("c", level)
+        bad = [c for c in channels if not 0 <= c < n]
+        if bad:
+            raise PlateError(f"field {self.label} holds {n} channels, fewer than the plate's first field; "
+                             "re-export it with every channel")
+        lo, hi = min(channels), max(channels) + 1
+        selection = []
+        for ax in self.axes:
+            if ax == "c":
+                selection.append(slice(lo, hi))
+            elif ax in ("y", "x"):
+                selection.append(slice(None))
+            else:
+                selection.append(0)  # first time point, first plane
+        try:
+            data = np.asarray(self.levels[level][tuple(selection)])
+        except Exception as err:  # missing or corrupt chunks
+            raise PlateError(f"field {self.label} could not be read ({type(err).__name__}: {err}); "
+                             "the plate may be incomplete") from None
+        kept = [ax for ax in self.axes if ax in ("c", "y", "x")]
+        if "c" not in kept:
+            data, kept = data[None], ["c"] + kept
+        data = np.transpose(data, [kept.index("c"), kept.index("y"), kept.index("x")])
+        return data[[c - lo for c in channels]]
+
+
+def read_field(root: Path, path: str, channels: list[int], min_side: int | None = None) -> np.ndarray:
+    """Channels of one field as (C, Y, X): full resolution, or the coarsest level ≥ ``min_side``."""
+    image = FieldImage(root, path)
+    return image.read(channels, image.level_for(min_side))
+
+
+def _channel_meta(image: FieldImage) -> tuple[list[str], list[str | None]]:
+    n = image.size("c")
+    channels = image.omero.get("channels") if isinstance(image.omero, dict) else None
+    channels = channels if isinstance(channels, list) and len(channels) == n else [{}] * n
+    names, colors = [], []
+    for i, ch in enumerate(channels):
+        ch = ch if isinstance(ch, dict) else {}
+        names.append(str(ch.get("label") or "").strip() or f"C{i}")
+        colour = str(ch.get("color") or "").strip().lstrip("#")
+        valid = len(colour) == 6 and all(c in "0123456789abcdefABCDEF" for c in colour)
+        colors.append(f"#{colour.lower()}" if valid else None)
+    return names, colors
+
+
+def _well_id(plate: dict, well: dict) -> str:
+    from .wells import normalize_well
+
+    try:
+        row = plate["rows"][int(well["rowIndex"])]["name"]
+        col = plate["columns"][int(well["columnIndex"])]["name"]
+        return normalize_well(f"{row}{col}")
+    except (KeyError, IndexError, TypeError, ValueError, PlateError):
+        parts = str(well.get("path", "")).strip("/").split("/")
+        return normalize_well("".join(parts[-2:]))
+
+
+def build_zarr_index(root: Path):
+    """Index an OME-Zarr plate from its metadata; PlateError with a fix when it cannot be used."""
+    from .index import ChannelRef, PlateIndex, SiteKey, _listed, _unique_names
+
+    group = _open_group(root)
+    plate = _ome(group).get("plate")
+    if not isinstance(plate, dict) or not plate.get("wells"):
+        raise PlateError(f"{root} is a zarr group without plate wells; open an OME-Zarr HCS plate (NGFF 0.4/0.5)")
+    problems: list[str] = []
+    acquisitions = [a.get("id") for a in plate.get("acquisitions") or [] if isinstance(a, dict)]
+    first_acq = acquisitions[0] if len(acquisitions) > 1 else None
+    if first_acq is not None:
+        problems.append(f"{len(acquisitions)} acquisitions found: using acquisition {first_acq} only")
+    fields: dict[SiteKey, str] = {}
+    bad_wells: list[str] = []
+    for well in plate["wells"]:
+        path = str(well.get("path", "")).strip("/") if isinstance(well, dict) else ""
+        try:
+            well_id = _well_id(plate, well)
+            images = _ome(group[path]).get("well", {}).get("images") or []
+        except Exception:  # unreadable well group or id: listed, the rest of the plate stays usable
+            bad_wells.append(path or repr(well))
+            continue
+        images = [im for im in images if first_acq is None or im.get("acquisition", first_acq) == first_acq]
+        for i, image in enumerate(images, 1):
+            fields[SiteKey("", well_id, i)] = f"{path}/{str(image.get('path')).strip('/')}"
+    _listed(problems, bad_wells, "wells whose metadata could not be read (skipped)")
+    if not fields:
+        raise PlateError(f"no well of {root} lists a field of view; check the plate was written completely")
+    first_key = min(fields)
+    first = FieldImage(root, fields[first_key])
+    if first.size("t") > 1:
+        problems.append("time series found: using time point 0 only")
+    if first.size("z") > 1:
+        problems.append("z-stack found: using plane 0 only")
+    names, colors = _channel_meta(first)
+    keys = [str(i) for i in range(len(names))]
+    names = _unique_names(names, [f"C{k}" for k in keys])
+    sites = {key: [ChannelRef(path, i, "zarr") for i in range(len(names))] for key, path in fields.items()}
+    return PlateIndex(root, LAYOUT, keys, names, sites, problems, colors=colors, name=str(plate.get("name") or ""))
