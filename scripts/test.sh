@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export QT_QPA_PLATFORM=xcb MPLBACKEND=Agg PYTHONHASHSEED=0
 export XDG_CACHE_HOME="${DCMIX_TEST_CACHE:-$(mktemp -d)}"
+.venv/bin/ruff check src tests benchmarks scripts  # lint first: an undefined name fails fast
 run() { .venv/bin/python -m pytest "$@"; }
 if [ -n "${DISPLAY:-}" ] && [ -z "${CI:-}" ]; then
   run "$@"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import SIGNAL_PATTERN, write_imagexpress, write_signal_plate
+from conftest import SIGNAL_PATTERN, write_signal_plate
 from napari_dcmix.cli import main
 
 

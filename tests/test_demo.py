@@ -17,10 +17,14 @@ def test_demo_opens_the_plate_with_all_docks(make_napari_viewer, imagexpress_pla
     session = get_session(viewer)
     assert session.plate is not None and session.plate.root == imagexpress_plate
     assert [layer.name for layer in viewer.layers][:3] == ["w1", "w2", "w3"]
-    browser = docks["Plate browser"]
-    qtbot.waitUntil(lambda: not browser.busy(), timeout=20000)
+    browser = docks.pop("Plate browser")
+
+    def idle(dock=browser):  # bound now: the names are deleted below for napari's leak check
+        return not dock.busy()
+
+    qtbot.waitUntil(idle, timeout=20000)
     browser.stop_workers()
-    del docks, browser, session  # napari's leak check runs after the test
+    del docks, browser, session, idle  # napari's leak check runs after the test
 
 
 def test_unattended_demo_takes_every_screenshot(make_napari_viewer, qtbot, tmp_path, capsys):

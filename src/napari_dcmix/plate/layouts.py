@@ -111,7 +111,7 @@ ARRAYSCAN = Layout(
     re.compile(
         # Thermo Cellomics ArrayScan / CellInsight: ``AS_09125_050116030001_D03f00d0.tif`` is plate
         # AS_09125_050116030001, well D03, field 00 (counted from 0), channel d0; ``.TIF`` too.
-        rf"(?:^|/)(?:(?P<plate>[^/]+)_)?(?P<well>[A-Za-z]{{1,2}}\d{{2,3}})f(?P<site>\d{{2,3}})"
+        r"(?:^|/)(?:(?P<plate>[^/]+)_)?(?P<well>[A-Za-z]{1,2}\d{2,3})f(?P<site>\d{2,3})"
         r"(?P<channel>d\d{1,2})(?:o\d+)?\.tiff?$",
         re.IGNORECASE,
     ),

@@ -187,6 +187,7 @@ def _well_id(plate: dict, well: dict) -> str:
 def build_zarr_index(root: Path):
     """Index an OME-Zarr plate from its metadata; PlateError with a fix when it cannot be used."""
     from .index import ChannelRef, PlateIndex, SiteKey, _listed, _unique_names
+    from .problems import SKIPPED
 
     group = _open_group(root)
     plate = _ome(group).get("plate")
@@ -210,7 +211,8 @@ def build_zarr_index(root: Path):
         images = [im for im in images if first_acq is None or im.get("acquisition", first_acq) == first_acq]
         for i, image in enumerate(images, 1):
             fields[SiteKey("", well_id, i)] = f"{path}/{str(image.get('path')).strip('/')}"
-    _listed(problems, bad_wells, "wells whose metadata could not be read (skipped)")
+    _listed(problems, bad_wells, "unreadable", "the well's metadata could not be read; the well is skipped",
+            SKIPPED, "check the plate's .zattrs/zarr.json files or re-export the plate")
     if not fields:
         raise PlateError(f"no well of {root} lists a field of view; check the plate was written completely")
     first_key = min(fields)

@@ -39,10 +39,10 @@ NORMALIZATIONS = ("plate", "model")
 class TrainConfig:
     model: str = "dcmix"
     backbone: str = "small"
-    steps: int = 800  # optimiser steps: the budget, whatever the plate's size
+    steps: int = 1500  # optimiser steps: the budget, whatever the plate's size (converged runs stop earlier)
     epochs: int | None = None  # expert: passes over the training tiles instead of ``steps``
     eval_every: int = 50  # steps between held-out evaluations (one point of the curves)
-    patience: int = 6  # evaluations without a better held-out loss before stopping early
+    patience: int = 6  # evaluations without a better held-out loss before stopping early (once learning)
     tile: int = 64
     batch_size: int = 32
     lr: float = 3e-3
@@ -226,7 +226,9 @@ class Trainer:
                     round_ += 1
                     record = self._evaluate_round(round_, step, loss_sum / seen, correct / seen, start,
                                                   selectable=step >= explore_until)
-                    stale = 0 if record["improved"] or step < explore_until else stale + 1
+                    # a run still at the chance-level loss has not started to learn: it gets the whole budget
+                    waiting = record["improved"] or step < explore_until or not self._learning()
+                    stale = 0 if waiting else stale + 1
                     seen, correct, loss_sum = 0, 0, 0.0
                     elapsed = time.perf_counter() - start
                     yield TrainEvent("epoch", round_, step=step, loss=record["loss"], train_accuracy=record["train_accuracy"],
@@ -279,6 +281,15 @@ class Trainer:
         return self.result
 
     # --- helpers ---------------------------------------------------------------------------------
+    def _learning(self) -> bool:
+        """Has the held-out loss dropped clearly below what guessing the class shares would give?"""
+        if not self.val_keys:
+            return True
+        counts = np.bincount([self.class_index[self.site_labels[k]] for k in self.val_keys], minlength=len(self.classes))
+        shares = counts[counts > 0] / counts.sum()
+        chance_loss = float(-(shares * np.log(shares)).sum())
+        return -self._best.score < 0.9 * chance_loss
+
     def _evaluate_round(self, round_: int, step: int, loss: float, train_accuracy: float, start: float,
                         selectable: bool) -> dict:
         val_acc, val_loss = self.evaluate(self.val_keys) if self.val_keys else (math.nan, math.nan)
