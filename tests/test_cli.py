@@ -176,3 +176,25 @@ def test_explain_errors(tmp_path, capsys):
     assert "inside the plate folder" in _error(capsys, "explain", root, *common, "--reference", "wells_a",
                                                "--out", root / "results")
     assert sorted((p.name, p.stat().st_size) for p in root.iterdir()) == before
+
+
+@pytest.mark.parametrize("stop_at", [3, 17, 41])
+def test_ctrl_c_during_train_saves_a_model_that_predicts(plate, tmp_path, capsys, monkeypatch, stop_at):
+    import napari_dcmix.cli as cli
+
+    root, labels = plate
+    real = cli._train_progress
+
+    def interrupt(ev, prefix=""):
+        if ev.kind == "step" and ev.step == stop_at:
+            raise KeyboardInterrupt
+        real(ev, prefix)
+
+    monkeypatch.setattr(cli, "_train_progress", interrupt)
+    model = tmp_path / "m.pt"
+    code, out, err = run(capsys, "train", root, "--pattern", SIGNAL_PATTERN, "--labels", labels, "--label-column",
+                         "phenotype", "--out", model, "--tile", 16, "--steps", 60, "--json")
+    assert code == 0 and json.loads(out)["interrupted"] is True
+    code, _, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 32

@@ -220,3 +220,20 @@ def test_fine_tune_new_classes_get_a_new_head(trained, signal):
     result = Trainer(plate, renamed, TrainConfig(epochs=1, **FAST), init=trained).fit()
     assert result.classes == ["ctrl", "hit"]
     assert result.model.n_classes == 2
+
+
+def test_stopping_at_ten_random_points_always_leaves_a_usable_model(signal, tmp_path):
+    plate, labels = signal
+    rng = np.random.default_rng(7)
+    for i, stop_at in enumerate(sorted(rng.choice(np.arange(1, 60), size=10, replace=False))):
+        trainer = Trainer(plate, labels.site_labels, TrainConfig(steps=60, eval_every=10, **FAST))
+        events = trainer.run()
+        for event in events:
+            if event.step >= stop_at:
+                break
+        events.close()
+        assert trainer.result.metadata["cancelled"] is True
+        trainer.result.save(tmp_path / f"stopped{i}.pt")
+        loaded = TrainedModel.load(tmp_path / f"stopped{i}.pt")
+        probs = [p.probabilities for p in predict_sites(loaded, plate, keys=plate.sites[:4])]
+        assert len(probs) == 4 and all(np.isfinite(p).all() and abs(p.sum() - 1) < 1e-5 for p in probs)
