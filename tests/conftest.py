@@ -36,27 +36,7 @@ def write_imagexpress(root: Path, wells=WELLS_6, sites=2, channels=3, size=16, p
 def write_signal_plate(root: Path, signal_channel: int = 1, channels: int = 3, wells_per_class: int = 8,
                        sites: int = 2, size: int = 32, seed: int = 0) -> tuple[Path, Path]:
     """A tiny plate whose two classes differ only by texture in ``signal_channel``; returns (plate, labels.csv)."""
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    rows = "BCDEFG"
-    labels = []
-    for i in range(2 * wells_per_class):
-        well = f"{rows[i % 6]}{2 + i // 6:02d}"
-        cls = "positive" if i % 2 else "negative"
-        labels.append((well, cls))
-        for s in range(1, sites + 1):
-            for c in range(channels):
-                img = rng.normal(1000, 60, size=(size, size))
-                if c == signal_channel and cls == "positive":
-                    yy, xx = np.mgrid[:size, :size]
-                    img += 400 * np.sin(xx * 1.3 + rng.uniform(0, 6)) * np.sin(yy * 1.3)
-                tifffile.imwrite(root / f"{well}_s{s}_ch{c}.tif", np.clip(img, 0, 65535).astype(np.uint16))
-    csv_path = root.parent / f"{root.name}_labels.csv"
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["well", "phenotype"])
-        writer.writerows(labels)
-    return root, csv_path
+    return write_phenotype_plate(root, {"positive": signal_channel}, channels, wells_per_class, sites, size, seed)
 
 
 def write_phenotype_plate(root: Path, phenotypes: dict[str, int], channels: int = 3, wells_per_class: int = 6,

@@ -127,7 +127,8 @@ def _train_config(args, labels, **overrides):
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     values = dict(model=args.model, backbone=args.backbone, steps=args.steps, epochs=args.epochs,
                   eval_every=args.eval_every, patience=args.patience, tile=args.tile,
-                  batch_size=args.batch_size, lr=args.lr, mixing_lr=args.mixing_lr, val_fraction=args.val_fraction,
+                  batch_size=args.batch_size, lr=args.lr, mixing_lr=args.mixing_lr, exploration=args.exploration,
+                  val_fraction=args.val_fraction,
                   test_fraction=args.test_fraction, seed=args.seed, device=args.device, classes=classes,
                   label_column=labels.column, normalization=args.normalization)
     values.update(overrides)
@@ -380,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--batch-size", type=int, default=d.batch_size)
         q.add_argument("--lr", type=float, default=d.lr)
         q.add_argument("--mixing-lr", type=float, default=d.mixing_lr, help="learning rate of the α logits")
+        q.add_argument("--exploration", type=float, default=d.exploration,
+                       help="Gumbel noise on α at the start, annealed away (try 3 when a dim channel is missed)")
         q.add_argument("--val-fraction", type=float, default=d.val_fraction, help="wells that choose the checkpoint")
         q.add_argument("--test-fraction", type=float, default=d.test_fraction,
                        help="wells never trained on, that judge whether the model learned anything")

@@ -22,7 +22,6 @@ from napari_dcmix.plate import ChannelStats, SiteKey, open_plate
 from napari_dcmix.training import TrainedModel
 from napari_dcmix.widgets import apply_logic
 from napari_dcmix.widgets.apply_dock import ApplyWidget
-from napari_dcmix.widgets.plate_dock import PlateBrowserWidget
 from napari_dcmix.widgets.session import get_session
 
 GUID = "9A1E2A7D-1234-ABCD"
@@ -31,20 +30,6 @@ GUID = "9A1E2A7D-1234-ABCD"
 def folder_hash(root) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def browser(make_napari_viewer, tmp_path, monkeypatch):
-    """Factory of a shown viewer with the plate browser (a factory: see test_plate_browser)."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make():
-        viewer = make_napari_viewer(show=True)
-        dock = PlateBrowserWidget(viewer)
-        viewer.window.add_dock_widget(dock, name="Plate browser")
-        return viewer, dock
-
-    return make
 
 
 @pytest.fixture

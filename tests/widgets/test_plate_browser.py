@@ -19,22 +19,6 @@ from napari_dcmix.widgets.site_layers import tile_sites
 LEFT = Qt.MouseButton.LeftButton
 
 
-@pytest.fixture
-def browser(make_napari_viewer, tmp_path, monkeypatch):
-    """A factory for a shown viewer with the plate dock; HOME is a temporary folder (labels are
-    saved there). A factory, because a fixture value holding the viewer would outlive napari's
-    viewer teardown and count as a leaked viewer."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make():
-        viewer = make_napari_viewer(show=True)
-        dock = PlateBrowserWidget(viewer)
-        viewer.window.add_dock_widget(dock, name="Plate browser")
-        return viewer, dock
-
-    return make
-
-
 def wait_idle(qtbot, dock):
     qtbot.waitUntil(lambda: not dock.busy(), timeout=10000)
 

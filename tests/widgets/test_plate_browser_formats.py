@@ -12,21 +12,7 @@ from qtpy.QtCore import QThreadPool
 
 from napari_dcmix._layers import META_KEY
 from napari_dcmix.plate import SiteKey
-from napari_dcmix.widgets.plate_dock import PlateBrowserWidget
 from napari_dcmix.widgets.session import get_session
-
-
-@pytest.fixture
-def browser(make_napari_viewer, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make():
-        viewer = make_napari_viewer(show=True)
-        dock = PlateBrowserWidget(viewer)
-        viewer.window.add_dock_widget(dock, name="Plate browser")
-        return viewer, dock
-
-    return make
 
 
 def channel_layers(viewer):
