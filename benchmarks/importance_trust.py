@@ -43,8 +43,8 @@ from napari_dcmix.training.explain import ExplainConfig, Explainer
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("sample", "dim", "pilot", "shuffled")
 RECIPES = {  # the chosen default first
-    "no exploration (default)": {},
-    "annealed α exploration": {"exploration": 3.0},
+    "explore (default)": {},
+    "no exploration": {"exploration": 0.0},
 }
 
 

@@ -249,3 +249,21 @@ def write_zarr_signal_plate(root: Path, version: str = "0.5", wells_per_class: i
         writer.writerow(["well", "phenotype"])
         writer.writerows(classes.items())
     return root, csv_path
+
+
+@pytest.fixture
+def browser(make_napari_viewer, tmp_path, monkeypatch):
+    """A factory for a shown viewer with the plate dock; HOME is a temporary folder (labels are
+    saved there). A factory, because a fixture value holding the viewer would outlive napari's
+    viewer teardown and count as a leaked viewer."""
+    from napari_dcmix.widgets.plate_dock import PlateBrowserWidget  # Qt only for the dock tests
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    def make():
+        viewer = make_napari_viewer(show=True)
+        dock = PlateBrowserWidget(viewer)
+        viewer.window.add_dock_widget(dock, name="Plate browser")
+        return viewer, dock
+
+    return make

@@ -17,7 +17,7 @@ def test_demo_opens_the_plate_with_all_docks(make_napari_viewer, imagexpress_pla
     session = get_session(viewer)
     assert session.plate is not None and session.plate.root == imagexpress_plate
     assert [layer.name for layer in viewer.layers][:3] == ["w1", "w2", "w3"]
-    browser = docks.pop("Plate browser")
+    browser = docks["Plate browser"]
 
     def idle(dock=browser):  # bound now: the names are deleted below for napari's leak check
         return not dock.busy()

@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--lr", type=float, default=d.lr)
         q.add_argument("--mixing-lr", type=float, default=d.mixing_lr, help="learning rate of the α logits")
         q.add_argument("--exploration", type=float, default=d.exploration,
-                       help="Gumbel noise on α at the start, annealed away (try 3 when a dim channel is missed)")
+                       help="Gumbel noise on α at the start, annealed away (0: plain DCMIX)")
         q.add_argument("--val-fraction", type=float, default=d.val_fraction, help="wells that choose the checkpoint")
         q.add_argument("--test-fraction", type=float, default=d.test_fraction,
                        help="wells never trained on, that judge whether the model learned anything")
