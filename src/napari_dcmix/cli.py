@@ -172,7 +172,7 @@ def cmd_train(args) -> None:
         events.close()  # keeps the best model so far
         interrupted = True
     except DcmixError as err:
-        if trainer.result is not None and trainer._best.state is not None:
+        if trainer.result is not None and trainer.has_best_model:
             trainer.result.save(out)
             raise DcmixError(f"{err}; the best model so far was saved to {out}") from None
         raise

@@ -22,7 +22,7 @@ from ..plate import Plate
 from .data import labeled_sites, well_folds
 from .gate import Verdict, assess
 from .trained import TrainedModel
-from .trainer import TrainConfig, Trainer, TrainEvent
+from .trainer import TrainConfig, Trainer, TrainEvent, reference_stats
 
 ALL_PHENOTYPES = "all phenotypes"
 _REFERENCE = re.compile(r"(?<![a-z])(neg(ative)?|controls?|ctrl|dmso|untreated|mock|vehicle|"
@@ -79,6 +79,7 @@ class PhenotypeMatrix:
     channels: list[str]
     rows: list[PhenotypeRow]  # one per phenotype, then the "all phenotypes" row when trained
     complete: bool = True
+    stats: object = None  # the ChannelStats its models store: what the rows' composites are shown in
 
     def row(self, phenotype: str) -> PhenotypeRow:
         return next(r for r in self.rows if r.phenotype == phenotype)
@@ -166,7 +167,8 @@ class Explainer:
         cfg, start = self.config, time.perf_counter()
         rows: list[PhenotypeRow] = []
         done, total = 0, self.total_models
-        self.result = PhenotypeMatrix(self.reference, list(self.channels), rows, complete=False)
+        self.result = PhenotypeMatrix(self.reference, list(self.channels), rows, complete=False,
+                                      stats=reference_stats(self.plate))
         yield ExplainEvent("start", "", 0, total, message=(
             f"explaining {len(self.phenotypes)} phenotypes against {self.reference}: {total} models "
             f"({cfg.folds} folds x {cfg.seeds} seeds each)"))

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import DcmixError
 from ..model import ChannelClassifier
-from ..plate import Plate, SiteKey
+from ..plate import ChannelStats, Plate, SiteKey
 from .data import SiteSource, grid_tiles, labeled_sites, split_wells
 from .pipeline import TileStream, prefetch
 from .device import autocast_dtype, resolve_device
@@ -91,6 +91,11 @@ class _Best:
     history: list = field(default_factory=list)
 
 
+def reference_stats(plate: Plate) -> ChannelStats:
+    """The statistics a model stores (and composites use): its first plate's robust percentiles."""
+    return plate.channel_stats(plate_id=plate.plates[0])
+
+
 def auto_mix_outputs(n_classes: int) -> int:
     """One blend for a phenotype against its control; one per phenotype (up to 3) for several, so
     each can take its own channels instead of all collapsing onto the easiest one."""
@@ -137,12 +142,13 @@ class Trainer:
             model = ChannelClassifier(cfg.model, len(channels), len(classes), cfg.backbone, k, cfg.temperature)
         self.channels, self.classes = channels, classes
         self.model = model.to(self.device)
-        self.stats = plate.channel_stats(plate_id=plate.plates[0]).subset(order)
+        self.stats = reference_stats(plate).subset(order)
         self.source = SiteSource(plate, "plate" if cfg.normalization == "plate" else self.stats, order)
         self.train_keys, self.val_keys, self.test_keys = split_wells(
             site_labels, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_wells)
         self.site_labels = site_labels
         self.class_index = {name: i for i, name in enumerate(classes)}
+        self._chance_loss = self._label_entropy(self.val_keys)
         self._best = _Best()
         self.images_seen = 0
         self.verdict: Verdict | None = None
@@ -282,14 +288,22 @@ class Trainer:
         return self.result
 
     # --- helpers ---------------------------------------------------------------------------------
+    @property
+    def has_best_model(self) -> bool:
+        """Whether a checkpoint was selected (so a stopped or failed run still leaves a model worth saving)."""
+        return self._best.state is not None
+
+    def _label_entropy(self, keys: list[SiteKey]) -> float:
+        """The loss of guessing each class's share: what a model that learned nothing scores."""
+        if not keys:
+            return math.nan
+        counts = np.bincount([self.class_index[self.site_labels[k]] for k in keys], minlength=len(self.classes))
+        shares = counts[counts > 0] / counts.sum()
+        return float(-(shares * np.log(shares)).sum())
+
     def _learning(self) -> bool:
         """Has the held-out loss dropped clearly below what guessing the class shares would give?"""
-        if not self.val_keys:
-            return True
-        counts = np.bincount([self.class_index[self.site_labels[k]] for k in self.val_keys], minlength=len(self.classes))
-        shares = counts[counts > 0] / counts.sum()
-        chance_loss = float(-(shares * np.log(shares)).sum())
-        return -self._best.score < 0.9 * chance_loss
+        return not self.val_keys or -self._best.score < 0.9 * self._chance_loss
 
     def _evaluate_round(self, round_: int, step: int, loss: float, train_accuracy: float, start: float,
                         selectable: bool) -> dict:

@@ -24,7 +24,6 @@ class ExplainJob:
 
     token: object = field(default_factory=object)
     explainer: Explainer | None = None
-    stats: object = None
 
 
 def explain_updates(job: ExplainJob, plate, labels: dict, config: ExplainConfig,
@@ -36,7 +35,6 @@ def explain_updates(job: ExplainJob, plate, labels: dict, config: ExplainConfig,
     if torch_threads:
         torch.set_num_threads(torch_threads)
     try:
-        job.stats = plate.channel_stats(plate_id=plate.plates[0])  # what the explain models normalise with
         job.explainer = Explainer(plate, labels, config)
         run = job.explainer.run()
         try:

@@ -210,7 +210,7 @@ class ExplainPanel(QGroupBox):
         if not self._cancelled:
             self.status_label.setText(logic.progress_text(event))
         if event.kind == "row" and self._job is not None and self._job.explainer is not None:
-            self.show_matrix(self._job.explainer.result, self._job.stats)
+            self.show_matrix(self._job.explainer.result)
 
     def _on_error(self, err) -> None:
         self._failed = True
@@ -227,7 +227,7 @@ class ExplainPanel(QGroupBox):
             return
         matrix = explainer.result if explainer is not None else None
         if matrix is not None:
-            self.show_matrix(matrix, job.stats)
+            self.show_matrix(matrix)
         became_model = bool(matrix is not None and matrix.complete and not self._failed
                             and explainer.model is not None)
         self.status_label.setText(logic.finished_text(matrix, self._cancelled, self._failed, became_model))
@@ -235,9 +235,9 @@ class ExplainPanel(QGroupBox):
             self.session.set_model(explainer.model)  # multi-class: Apply predicts with it
 
     # --- the matrix ---------------------------------------------------------------------------
-    def show_matrix(self, matrix, stats) -> None:
+    def show_matrix(self, matrix) -> None:
         """Draw ``matrix`` and list its rows (not-learned rows greyed, the reason in the tooltip)."""
-        self.matrix, self.stats = matrix, stats
+        self.matrix, self.stats = matrix, matrix.stats
         current = self.row_list.currentRow()
         self.row_list.blockSignals(True)
         self.row_list.clear()
