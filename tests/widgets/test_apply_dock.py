@@ -83,7 +83,7 @@ def slow_predictions(monkeypatch, delay=0.1):
 
 def run_plate(qtbot, widget):
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: widget._worker is None and not widget._live, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget.job is None and not widget.jobs.running, timeout=WAIT_MS)
 
 
 def column(table, name):
@@ -166,7 +166,7 @@ def test_cancel_keeps_partial_results(qtbot, open_dock, monkeypatch):
     assert widget.cancel_button.isEnabled() and not widget.plate_button.isEnabled()
     qtbot.waitUntil(lambda: len(session.predictions) >= 2, timeout=WAIT_MS)  # streamed, not at the end
     qtbot.mouseClick(widget.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: widget._worker is None and not widget._live, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget.job is None and not widget.jobs.running, timeout=WAIT_MS)
     assert 2 <= len(session.predictions) < 16
     assert widget.table.rowCount() == len(session.predictions)
     assert widget.status.text().startswith("cancelled")
@@ -179,7 +179,7 @@ def test_predict_current_well(qtbot, open_dock, notes):
     assert "no well chosen" in notes()[-1]
     session.set_site(session.plate.sites_of("C02")[0])
     qtbot.mouseClick(widget.well_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: widget._worker is None and not widget._live, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget.job is None and not widget.jobs.running, timeout=WAIT_MS)
     assert list(session.predictions) == [("", "C02")]
     assert widget.table.rowCount() == 1
 
@@ -190,7 +190,7 @@ def test_channel_mismatch_names_channels(qtbot, open_dock, setup, notes):
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
     message = notes()[-1]
     assert "missing: DAPI" in message and "extra: ch2" in message
-    assert widget._worker is None and not session.predictions and widget.plate_button.isEnabled()
+    assert widget.job is None and not session.predictions and widget.plate_button.isEnabled()
 
 
 def test_load_model_file(qtbot, open_dock, setup, tmp_path, notes, monkeypatch):
@@ -249,17 +249,17 @@ def test_closing_mid_run_stops_worker(qtbot, open_dock, setup, monkeypatch, note
     slow_predictions(monkeypatch)
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: widget._received >= 1, timeout=WAIT_MS)
-    worker = widget._worker
+    job = widget.job
     if how == "dock":
         viewer.window.remove_dock_widget(widget)
     elif how == "viewer":
         viewer.close()
     else:
         session.set_plate(open_plate(setup.root, SIGNAL_PATTERN), SIGNAL_PATTERN)
-        assert widget._worker is None and widget.plate_button.isEnabled() and widget.table.rowCount() == 0
-    qtbot.waitUntil(lambda: worker.stop_event.is_set(), timeout=2000)
+        assert widget.job is None and widget.plate_button.isEnabled() and widget.table.rowCount() == 0
+    qtbot.waitUntil(lambda: job.cancelled, timeout=2000)
     assert QThreadPool.globalInstance().waitForDone(5000)
-    assert not worker.is_running
+    assert job.thread_done and not job.worker.is_running
     assert widget._received < 32
     qtbot.wait(50)  # let the worker's last queued signals arrive
     assert not [m for m in notes() if "skipped" in m or "error" in m.lower()]

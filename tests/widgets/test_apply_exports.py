@@ -48,7 +48,7 @@ def dock(make_napari_viewer, setup):
 
 def predict(qtbot, widget):
     widget.predict_plate()
-    qtbot.waitUntil(lambda: widget._worker is None and not widget._live, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget.job is None and not widget.jobs.running, timeout=WAIT_MS)
 
 
 def test_plate_map_is_the_clis(dock, qtbot, setup, tmp_path):

@@ -268,7 +268,7 @@ def test_exporting_predictions_on_a_full_disk_writes_nothing(apply, qtbot, tmp_p
     viewer, widget, root = apply()
     widget.load_model(str(_model(tmp_path / "m.pt")))
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: widget._worker is None and not widget._live, timeout=30000)
+    qtbot.waitUntil(lambda: widget.job is None and not widget.jobs.running, timeout=30000)
     monkeypatch.setattr(_io.os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
     widget.export_csv(str(tmp_path / "out.csv"))
     severity, message = notes()[-1]

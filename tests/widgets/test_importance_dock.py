@@ -31,7 +31,7 @@ def docks(make_napari_viewer, tmp_path):
     viewer.window.add_dock_widget(importance, name="Channel importance")
     session, plate, labels = publish_signal_plate(viewer, tmp_path)
     yield viewer, importance, session, plate, labels
-    importance._running.shutdown()
+    importance.teardown()
     assert no_threads_left()
 
 
@@ -111,8 +111,8 @@ def test_permutation_importance_exports_and_history(docks, qtbot, tmp_path):
     assert importance.bar_groups() == [importance_logic.ALPHA_GROUP]
     start = len(notification_manager.records)
     qtbot.mouseClick(importance.permutation_button, Qt.MouseButton.LeftButton)
-    assert importance.permutation_worker is not None
-    qtbot.waitUntil(lambda: importance.permutation_worker is None, timeout=TIMEOUT_MS)
+    assert importance.permutation_job is not None
+    qtbot.waitUntil(lambda: importance.permutation_job is None, timeout=TIMEOUT_MS)
     assert errors_since(start) == []
     assert importance.bar_groups() == sorted([importance_logic.ALPHA_GROUP, importance_logic.PERMUTATION_GROUP])
     permutation = importance.bar_heights(importance_logic.PERMUTATION_GROUP)
@@ -148,7 +148,7 @@ def test_cancel_permutation_importance(docks, qtbot):
     session.set_model(headless_model(plate, labels))
     importance.start_permutation()
     importance.cancel_permutation()
-    qtbot.waitUntil(lambda: importance.permutation_worker is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: importance.permutation_job is None, timeout=TIMEOUT_MS)
     assert importance.permutation_button.text() == "Permutation importance"
     assert no_threads_left()
 
@@ -161,7 +161,7 @@ def test_all_channels_model_has_no_alpha_but_permutation_works(docks, qtbot):
     assert any("no α" in t.get_text() for t in importance.ax.texts)
     assert composite_layers(viewer) == []
     importance.start_permutation()
-    qtbot.waitUntil(lambda: importance.permutation_worker is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: importance.permutation_job is None, timeout=TIMEOUT_MS)
     assert importance.bar_groups() == [importance_logic.PERMUTATION_GROUP]
 
 
@@ -177,7 +177,7 @@ def test_side_by_side_theme_and_errors(docks, qtbot):
 
     start = len(notification_manager.records)
     qtbot.mouseClick(importance.permutation_button, Qt.MouseButton.LeftButton)
-    assert importance.permutation_worker is None and any("no model yet" in m for m in errors_since(start))
+    assert importance.permutation_job is None and any("no model yet" in m for m in errors_since(start))
     dark = importance.figure.get_facecolor()
     viewer.theme = "light"
     assert importance.figure.get_facecolor() != dark

@@ -274,9 +274,11 @@ def test_closing_the_viewer_joins_the_background_threads(browser, qtbot, tmp_pat
     wells = [f"{r}{c:02d}" for r in "ABCDEFGH" for c in range(1, 13)]
     dock.open_plate(str(write_imagexpress(tmp_path / "big", wells=wells, sites=1, channels=2, size=8)))
     qtbot.waitUntil(lambda: dock.stats is not None, timeout=10000)
-    workers = dock.background.workers
-    viewer.close()  # the window's close event stops and joins the workers before Qt deletes the dock
-    assert workers == [] and QThreadPool.globalInstance().activeThreadCount() == 0
+    jobs = list(dock.background.jobs)
+    assert jobs, "no background job was running"
+    viewer.close()  # the window's close event stops and joins the jobs before Qt deletes the dock
+    assert all(job.thread_done or not job.worker.thread_started.is_set() for job in jobs)
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
 
 
 def test_file_open_with_the_plugin_reader_makes_the_dock_follow(browser, qtbot, tmp_path):

@@ -127,18 +127,3 @@ def test_tile_sites_places_each_site_once():
 
 def test_labels_path_helper_accepts_strings(tmp_path):
     assert isinstance(default_labels_path(str(tmp_path / "p"), None, tmp_path), Path)
-
-
-def test_background_sweeps_never_end_silently():
-    """superqt drops a generator's RuntimeError without errored/finished; the sweep re-raises it as
-    BackgroundError so the dock is told and its worker counts as finished."""
-    from napari_dcmix.widgets.background import BackgroundError, _tagged
-
-    def stream():
-        yield ("", "B02", None, None)
-        raise RuntimeError("boom")
-
-    items = _tagged(7, stream())
-    assert next(items) == (7, "", "B02", None, None)
-    with pytest.raises(BackgroundError, match="boom"):
-        next(items)

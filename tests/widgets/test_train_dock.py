@@ -69,7 +69,7 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     final = payloads[-1]
     assert final["final"] and final["importance"] == pytest.approx(trained.importance())
     assert widget.save_button.isEnabled() and widget.start_button.isEnabled() and not widget.stop_button.isEnabled()
-    assert widget._running.pbar is None
+    assert widget.job is None and widget.jobs.running == []  # progress bar closed with its job
     assert len(widget._curves.step_loss) > 0 and widget._curves.epochs == [1, 2]
     assert widget.loss_ax.lines and widget.acc_ax.lines  # curves drawn in the dock
     assert "done" in widget.status_label.text()
@@ -202,7 +202,7 @@ def test_closing_the_dock_mid_training_stops_the_worker(dock, qtbot, tmp_path):
     worker = widget.worker
     qtbot.waitUntil(lambda: len(widget._curves.step_loss) > 0, timeout=TIMEOUT_MS)
     viewer.window.remove_dock_widget(widget)
-    assert worker.done.is_set()  # closing waited for the generator to close
+    assert worker.thread_done.is_set()  # closing waited for the generator to close
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
     assert not worker.is_running and no_threads_left()
     assert isinstance(session.model, TrainedModel) and not session.training
@@ -218,7 +218,7 @@ def test_closing_napari_mid_training_stops_the_worker(make_napari_viewer, qtbot,
     worker = widget.worker
     qtbot.waitUntil(lambda: len(widget._curves.step_loss) > 0, timeout=TIMEOUT_MS)
     viewer.close()
-    qtbot.waitUntil(worker.done.is_set, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(worker.thread_done.is_set, timeout=TIMEOUT_MS)
     assert no_threads_left()
 
 

@@ -8,16 +8,12 @@ for byte. Pure logic lives in ``apply_logic``.
 
 from __future__ import annotations
 
-import threading
-import time
-from functools import partial
 from pathlib import Path
 
-from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QEvent, Qt, QTimer
-from qtpy.QtWidgets import (QApplication, QCheckBox, QComboBox, QFormLayout, QFileDialog, QHBoxLayout, QLabel,
-                            QPushButton, QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFileDialog, QHBoxLayout, QLabel,
+                            QPushButton, QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from ..errors import DcmixError
 from ..plate import SiteKey
@@ -26,30 +22,10 @@ from ..training.trained import TrainedModel
 from .apply_exports import ExportPanel
 from .apply_logic import (counts_text, guess_controls, model_summary, positive_choices, sort_key, stream_predictions,
                           z_prime_text)
-from .lifecycle import WindowCloseWatcher
-from .session import get_session
+from .dock_base import DcmixDock
 
 FLUSH_MS = 250           # publish streamed results at most 4 times a second
 LIVE_TABLE_ROWS = 2000   # bigger tables are filled when the run ends, not while it streams
-
-
-class _PredictWorker(GeneratorWorker):
-    """quit() (Cancel, napari's task manager, closing) lets the generator return after its site,
-    instead of abandoning it suspended; the run then ends through ``returned`` like a normal one."""
-
-    def __init__(self, func, *args, **kwargs):
-        stop = threading.Event()
-        super().__init__(func, *args, stop=stop, **kwargs)
-        self.stop_event = stop
-
-    def quit(self) -> None:
-        self.stop_event.set()
-
-
-def _quit_all(workers: dict) -> None:
-    """Called when the dock's C++ object dies: holds no reference to the dead widget, only its workers."""
-    for worker in list(workers.values()):
-        worker.quit()
 
 
 class _Item(QTableWidgetItem):
@@ -64,20 +40,16 @@ class _Item(QTableWidgetItem):
         return self.key < other.key if isinstance(other, _Item) else super().__lt__(other)
 
 
-class ApplyWidget(QWidget):
+class ApplyWidget(DcmixDock):
     """Predict wells with a trained model; publish per-well records to the session (the grid colours them)."""
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer, self.device = napari_viewer, "auto"
-        # key the session on the viewer itself, not on the per-dock proxy napari hands to plugins
-        self.session = s = get_session(napari_viewer)
+        super().__init__(napari_viewer)
+        self.device = "auto"
+        s = self.session
         self.loaded_model: TrainedModel | None = None
-        self._worker: _PredictWorker | None = None
-        self._live: dict[int, _PredictWorker] = {}  # run id -> worker not yet returned
-        self._run_id, self._last = 0, None
-        # decide after the close: napari may ask the user, who may say no
-        self._close_watcher = WindowCloseWatcher(self, lambda: self._close_timer.start())
+        self.job = None  # the running prediction Job
+        self._run_id, self._last, self._message = 0, None, None
         self._expected = self._received = 0
         self._clear_results()
         self._build()
@@ -85,8 +57,6 @@ class ApplyWidget(QWidget):
         s.plate_changed.connect(self._on_plate_changed)
         s.labels_changed.connect(self._refresh_controls)
         s.predictions_changed.connect(self._update_z)
-        self.destroyed.connect(partial(_quit_all, self._live))
-        QApplication.instance().aboutToQuit.connect(self._on_app_quit)
         self._refresh_model()
 
     def _build(self) -> None:
@@ -108,7 +78,6 @@ class ApplyWidget(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setToolTip("Click a row to show that well; click a column header to sort")
         self._flush_timer = QTimer(self, singleShot=True, interval=FLUSH_MS, timeout=self._flush)
-        self._close_timer = QTimer(self, singleShot=True, interval=0, timeout=self._stop_if_window_closed)
 
         layout = QVBoxLayout(self)
         for row in ((self.use_trained,), (self.use_file, self.load_button), (self.summary,),
@@ -207,7 +176,7 @@ class ApplyWidget(QWidget):
             return show_warning("no plate open: open a plate folder in the Plate browser first")
         if model is None:
             return show_warning("no model: train one in the Train dock, or click 'Load model…' in the Apply dock")
-        if self._worker is not None:
+        if self.job is not None:
             return show_info("a prediction is already running: wait for it, or click Cancel")
         try:
             model.channel_order(plate.channels)  # names missing/extra channels before any work
@@ -218,26 +187,18 @@ class ApplyWidget(QWidget):
             self.session.set_predictions({})
         self._results_model, self._classes = model, list(model.classes)
         self._run_id += 1
-        self._expected, self._received, self._last = len(keys), 0, None
-        self._worker = worker = create_worker(
-            stream_predictions, self._run_id, model, plate, list(keys), self.device, _worker_class=_PredictWorker,
-            _progress={"total": len(keys), "desc": f"Predicting {what}"}, _ignore_errors=True)
-        worker.yielded.connect(self._on_site)
-        worker.returned.connect(self._on_done)
-        self._live[self._run_id] = worker
-        self._watch_window()
+        self._expected, self._received, self._last, self._message = len(keys), 0, None, None
         self._set_running(True, f"predicting {what}: 0/{len(keys)} sites")
-        worker.start()
+        self.job = self.run(stream_predictions, self._run_id, model, plate, list(keys), self.device,
+                            on_yield=self._on_site, on_return=self._on_result,
+                            on_finish=self._on_done,
+                            progress=f"Predicting {what}", total=len(keys), count_yields=True)
 
     def cancel(self) -> None:
         """Stop after the site in hand; the results so far stay in the grid, table and export."""
-        if self._worker is not None:
+        if self.job is not None:
             self.status.setText("cancelling…")
-        self._stop()
-
-    def _stop(self) -> None:
-        for worker in list(getattr(self, "_live", {}).values()):  # getattr: may run while Qt tears us down
-            worker.quit()
+            self.job.cancel()
 
     def _set_running(self, running: bool, text: str) -> None:
         for w in (self.well_button, self.plate_button, self.use_trained, self.use_file, self.load_button):
@@ -256,13 +217,17 @@ class ApplyWidget(QWidget):
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
-    def _on_done(self, result) -> None:
+    def _on_result(self, result) -> None:
         run_id, message = result
-        worker = self._live.pop(run_id, None)
-        if run_id != self._run_id:
-            return
-        stopped = worker is not None and worker.stop_event.is_set()  # Cancel, closing, napari's task manager
-        self._worker = None
+        if run_id == self._run_id:
+            self._message = message
+
+    def _on_done(self) -> None:
+        if self.job is None or self.job.running:
+            return  # a run stopped because the plate changed (or a newer run is going on)
+        job, self.job = self.job, None
+        stopped = job is not None and job.cancelled  # Cancel, closing, napari's task manager
+        message = self._message if job is None or job.failed is None else None  # a failure was notified
         self._flush_timer.stop()
         self._flush()
         text = f"{len(self._well_probs)} wells predicted ({self._received} sites)"
@@ -292,7 +257,7 @@ class ApplyWidget(QWidget):
             if c not in self.session.classes:
                 self.session.classes.append(c)
         self.session.set_predictions({w: prediction_record(self._classes, p) for w, p in self._well_probs.items()})
-        if self._worker is not None and self._last is not None:
+        if self.job is not None and self._last is not None:
             eta = self._last.eta
             self.status.setText(f"predicted {self._last.done}/{self._last.total} sites"
                                 + (f", about {eta:.0f} s left" if eta == eta else ""))
@@ -311,7 +276,7 @@ class ApplyWidget(QWidget):
     def _fill_table(self, *_) -> None:
         per_site = self.per_site.isChecked()
         n_rows = sum(map(len, self._by_well.values())) if per_site else len(self._well_probs)
-        if self._worker is not None and n_rows > LIVE_TABLE_ROWS:
+        if self.job is not None and n_rows > LIVE_TABLE_ROWS:
             return
         rows, table = self.rows(), self.table
         table.setSortingEnabled(False)  # filling a sorted table re-sorts per cell
@@ -370,32 +335,12 @@ class ApplyWidget(QWidget):
     # --- lifecycle ------------------------------------------------------------------------------
     def _on_plate_changed(self, *_) -> None:
         """Old results mean nothing on a new plate: stop the run and drop them (set_plate cleared the grid)."""
-        self._stop()
         self._run_id += 1  # late sites of the stopped run are ignored
-        if self._worker is not None:
-            self._worker = None
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
             self._set_running(False, "stopped: the plate changed")
         self._clear_results()
         self._flush_timer.stop()
         self._fill_table()
         self._refresh_controls()
-
-    def event(self, ev) -> bool:
-        if ev.type() == QEvent.Type.ParentChange and self.parent() is None:
-            self._stop()  # napari reparents a dock's widget to None when the dock is closed
-        return super().event(ev)
-
-    def _watch_window(self) -> None:
-        self._close_watcher.watch()
-
-    def _stop_if_window_closed(self) -> None:
-        window = self._close_watcher.window
-        if window is not None and not window.isVisible():
-            self._stop()
-
-    def _on_app_quit(self) -> None:
-        """Stop and wait (bounded) so that no worker thread outlives the application."""
-        self._stop()
-        deadline = time.monotonic() + 10
-        while any(w.is_running for w in self._live.values()) and time.monotonic() < deadline:
-            time.sleep(0.02)

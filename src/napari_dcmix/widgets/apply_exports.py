@@ -129,8 +129,6 @@ class ExportPanel(QWidget):
     # --- montage --------------------------------------------------------------------------------
     def montage(self, path: str | None) -> None:
         """Build the montage in the background; then show it as a layer, or write it to ``path``."""
-        from .thumbnails import start_worker
-
         results = self._results()
         if results is None or (self._handle is not None and self._handle.running):
             return
@@ -142,8 +140,8 @@ class ExportPanel(QWidget):
         self.montage_button.setEnabled(False)
         self.save_montage_button.setEnabled(False)
         self._pending = (k, plate.name, model.display_name, out)
-        self._handle = start_worker(_montage_job, plate, site_probs, classes, k, TILE, on_return=self._montage_done,
-                                    on_error=self._montage_error, on_finish=self._montage_finished)
+        self._handle = self.dock.run(_montage_job, plate, site_probs, classes, k, TILE, on_return=self._montage_done,
+                                     on_error=self._montage_error, on_finish=self._montage_finished)
 
     def _montage_finished(self) -> None:
         self.montage_button.setEnabled(True)

@@ -5,7 +5,6 @@ Z′ control guesses and text. Kept apart so it is tested fast and the dock stay
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from contextlib import closing
 
@@ -20,18 +19,16 @@ NEGATIVE_HINTS = ("neg", "dmso", "control", "ctrl", "mock", "untreated", "vehicl
 EVERY_PHENOTYPE = "every phenotype"  # the Z′ "positive control" choice: each class against the negative one
 
 
-def stream_predictions(run_id, trained, plate, keys, device, stop: threading.Event):
-    """Worker body: yields (run_id, SitePrediction), returns (run_id, error message or None).
+def stream_predictions(run_id, trained, plate, keys, device):
+    """Job body: yields (run_id, SitePrediction), returns (run_id, error message or None).
 
-    It never raises (an error becomes one notification, not a traceback) and stops itself when ``stop``
-    is set, so the site generator (and torch's per-thread no_grad state) is closed in the worker thread.
+    It never raises (an error becomes one notification, not a traceback); cancelling the job closes
+    it, which closes the site generator (and torch's per-thread no_grad state) in the worker thread.
     """
     try:
         with closing(predict_sites(trained, plate, keys, device=device)) as predictions:
             for pred in predictions:
                 yield run_id, pred
-                if stop.is_set():
-                    break
     except DcmixError as err:
         return run_id, str(err)
     except Exception as err:  # noqa: BLE001 - an unexpected failure must not take napari down

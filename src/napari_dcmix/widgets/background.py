@@ -1,8 +1,8 @@
 """The plate browser's background work: plate statistics, then well thumbnails, each in a napari
-``thread_worker``, so the viewer never waits for pixels it is not showing.
+job of the dock, so the viewer never waits for pixels it is not showing.
 
-Results are tagged with the plate they belong to; a worker of a plate that was replaced may still
-deliver a late result, which is then ignored. ``shutdown`` cancels and joins every worker.
+Results are tagged with the plate they belong to; a job of a plate that was replaced may still
+deliver a late result, which is then ignored. ``shutdown`` cancels and joins every job.
 """
 
 from __future__ import annotations
@@ -13,20 +13,12 @@ from qtpy.QtCore import QObject, Signal
 from qtpy.QtGui import QImage
 
 from ..plate import Plate
-from .thumbnails import start_worker, thumbnail_size, thumbnail_stream
-
-
-class BackgroundError(Exception):
-    """A failure inside a background sweep, under a type superqt reports (it drops RuntimeErrors
-    raised by generators silently: no ``errored``, no ``finished``)."""
+from .thumbnails import thumbnail_size, thumbnail_stream
 
 
 def _tagged(tag: int, stream):
-    try:
-        for item in stream:
-            yield (tag, *item)
-    except RuntimeError as err:
-        raise BackgroundError(f"{type(err).__name__}: {err}") from err
+    for item in stream:
+        yield (tag, *item)
 
 
 def _stats_job(tag: int, plate: Plate):
@@ -39,47 +31,38 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def shutdown(workers: list, wait: bool = True) -> None:
-    """Ask every worker to quit, then (``wait``) join them. A plain function: it may run while Qt
-    destroys the widget that owned the workers."""
-    for handle in list(workers):
-        handle.worker.quit()
-    if wait:
-        for handle in list(workers):
-            handle.stop()
-        workers.clear()
-
-
 class PlateBackground(QObject):
     """Statistics then thumbnails of one plate; emits results on the GUI thread."""
 
     stats_ready = Signal(object)                     # ChannelStats of the current plate
     thumbnail_ready = Signal(str, str, object, object)  # plate id, well, QImage | None, problem | None
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.workers: list = []           # WorkerHandles; shared with the owner's destroyed handler
+    def __init__(self, owner):
+        super().__init__(owner)
+        self.owner = owner                # the dock: its jobs end with it
+        self.jobs: list = []              # this plate's Jobs still running (or not yet delivered)
         self.thumbs: dict[tuple[str, str], QImage] = {}
         self.plate: Plate | None = None
         self.stats = None
         self._tag = 0
         self._stats_pending = False
 
-    def _track(self, handle) -> None:
-        self.workers[:] = [h for h in self.workers if h.running]
-        self.workers.append(handle)
+    def _track(self, job) -> None:
+        self.jobs[:] = [j for j in self.jobs if j.running]
+        self.jobs.append(job)
 
     def busy(self) -> bool:
         """True while statistics or thumbnails are still being computed (or not yet delivered)."""
-        return self._stats_pending or any(h.running for h in self.workers)
+        return self._stats_pending or any(j.running for j in self.jobs)
 
     @property
     def thumbnails_running(self) -> bool:
-        return any(getattr(h, "is_thumbnails", False) and h.running for h in self.workers)
+        return any(getattr(j, "is_thumbnails", False) and j.running for j in self.jobs)
 
     def cancel(self) -> None:
         """Forget the current plate: its workers are asked to quit (not awaited), late results ignored."""
-        shutdown(self.workers, wait=False)
+        for job in self.jobs:
+            job.cancel()
         self._tag += 1
         self.plate, self.stats, self._stats_pending = None, None, False
         self.thumbs.clear()
@@ -89,7 +72,7 @@ class PlateBackground(QObject):
         self.cancel()
         self.plate = plate
         self._stats_pending = True
-        self._track(start_worker(_stats_job, self._tag, plate, on_return=self._on_stats, on_error=self._on_error))
+        self._track(self.owner.run(_stats_job, self._tag, plate, on_return=self._on_stats, on_error=self._on_error))
 
     def _on_stats(self, result) -> None:
         tag, stats = result
@@ -108,16 +91,16 @@ class PlateBackground(QObject):
         if not todo:
             return False
         stream = thumbnail_stream(self.plate, todo, self.stats, thumbnail_size(self.plate.format.wells))
-        handle = start_worker(_tagged, self._tag, stream, on_yield=self._on_thumbnail, on_error=self._on_error)
-        handle.is_thumbnails = True
-        self._track(handle)
+        job = self.owner.run(_tagged, self._tag, stream, on_yield=self._on_thumbnail, on_error=self._on_error)
+        job.is_thumbnails = True
+        self._track(job)
         return True
 
     def stop_thumbnails(self) -> None:
-        """Cancel the sweep (``worker.quit()``): it ends after the well it is reading."""
-        for handle in self.workers:
-            if getattr(handle, "is_thumbnails", False):
-                handle.worker.quit()
+        """Cancel the sweep: it ends after the well it is reading."""
+        for job in self.jobs:
+            if getattr(job, "is_thumbnails", False):
+                job.cancel()
 
     def _on_thumbnail(self, item) -> None:
         tag, plate_id, well, rgb, problem = item
@@ -133,6 +116,11 @@ class PlateBackground(QObject):
         notifications.show_error(f"Background reading of the plate stopped: {err}. "
                                  "Clicking wells still works; re-open the plate to retry.")
 
-    def shutdown(self, wait: bool = True) -> None:
-        shutdown(self.workers, wait)
+    def shutdown(self) -> None:
+        """Cancel every job of this plate and wait for its thread."""
+        jobs, self.jobs = list(self.jobs), []
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            job.stop()
         self._stats_pending = False

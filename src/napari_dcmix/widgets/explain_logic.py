@@ -11,7 +11,6 @@ from typing import Iterator
 
 from ..errors import DcmixError
 from ..training.explain import ALL_PHENOTYPES, ExplainConfig, Explainer, guess_reference
-from .workers import WorkerFailure
 
 CHOOSE_REFERENCE = "choose the negative control…"
 STEP_EVENTS_EVERY = 10  # step events forwarded to the GUI thread: enough for a smooth bar, cheap
@@ -45,8 +44,6 @@ def explain_updates(job: ExplainJob, plate, labels: dict, config: ExplainConfig,
                 yield event
         finally:
             run.close()
-    except RuntimeError as err:
-        raise WorkerFailure(err) from err
     finally:
         torch.set_num_threads(previous)
 

@@ -23,7 +23,7 @@ from . import explain_logic as logic
 from .charts import make_canvas, theme_colors
 from .importance_logic import row_payload
 from .train_logic import class_well_counts
-from .workers import TORCH_THREADS, RunningJob, notify_error, start_worker
+from .jobs import TORCH_THREADS, notify_error
 
 PROGRESS_STEPS = 1000
 
@@ -40,17 +40,18 @@ def fit_to_dock(fig, matrix, colors) -> None:
 class ExplainPanel(QGroupBox):
     """Reference class, Explain/Cancel, progress, the matrix, its rows and exports."""
 
-    def __init__(self, viewer, session, parent=None):
+    def __init__(self, dock, parent=None):
         super().__init__("Per phenotype", parent)
-        self.viewer, self.session = viewer, session
+        self.dock = dock  # runs the job (and ends it with the dock)
+        self.viewer, self.session = dock.viewer, dock.session
+        session = self.session
         self.base_config = TrainConfig()  # settings of every explain model (tests make it tiny)
         self.matrix = None     # the last PhenotypeMatrix shown (partial after Cancel)
         self.stats = None      # normalisation statistics of its models (for the row composites)
-        self.worker = None
+        self.job = None  # the running Job
         self._job: logic.ExplainJob | None = None
-        self._cancelled = self._failed = False
+        self._cancelled = False
         self._job_plate = None
-        self._running = RunningJob(session=session)
         self._build()
         session.plate_changed.connect(self._on_plate_changed)
         session.labels_changed.connect(self.refresh_classes)
@@ -146,7 +147,12 @@ class ExplainPanel(QGroupBox):
     # --- running ------------------------------------------------------------------------------
     @property
     def is_running(self) -> bool:
-        return self.worker is not None
+        return self.job is not None
+
+    @property
+    def worker(self):
+        """The running explain worker (None when idle): tests connect to its signals."""
+        return self.job.worker if self.job is not None else None
 
     def _explain_clicked(self) -> None:
         if self.is_running:
@@ -173,13 +179,8 @@ class ExplainPanel(QGroupBox):
         if problem:
             show_error(problem)
             return
-        self._job, self._cancelled, self._failed = logic.ExplainJob(), False, False
+        self._job, self._cancelled = logic.ExplainJob(), False
         self._job_plate = plate
-        worker = start_worker(logic.explain_updates, self._job, plate, labels, config, TORCH_THREADS)
-        worker.yielded.connect(self._on_event)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = self._running.worker = worker
         self.matrix, self.stats = None, None
         self.row_list.clear()
         self.reason_label.setText("")
@@ -189,15 +190,16 @@ class ExplainPanel(QGroupBox):
         self.status_label.setText("reading the plate…")
         self._set_running(True)
         self.session.set_training(True)
-        worker.start()
+        self.job = self.dock.run(logic.explain_updates, self._job, plate, labels, config, TORCH_THREADS,
+                                 on_yield=self._on_event, on_finish=self._on_finished)
 
     def cancel(self) -> None:
         """Stop after the current step; the phenotypes already explained stay in the matrix."""
-        if self.worker is not None:
+        if self.job is not None:
             self._cancelled = True
             self.explain_button.setEnabled(False)
             self.status_label.setText("cancelling… (keeping the finished rows)")
-            self.worker.quit()
+            self.job.cancel()
 
     def _set_running(self, running: bool) -> None:
         self.explain_button.setText("Cancel explain" if running else "Explain per phenotype")
@@ -212,12 +214,9 @@ class ExplainPanel(QGroupBox):
         if event.kind == "row" and self._job is not None and self._job.explainer is not None:
             self.show_matrix(self._job.explainer.result)
 
-    def _on_error(self, err) -> None:
-        self._failed = True
-        notify_error(err)
-
     def _on_finished(self) -> None:
-        job, self.worker, self._running.worker = self._job, None, None
+        job, run, self.job = self._job, self.job, None
+        failed = run is not None and run.failed is not None
         self._set_running(False)
         self.progress_bar.setVisible(False)
         self.session.set_training(False)
@@ -228,9 +227,9 @@ class ExplainPanel(QGroupBox):
         matrix = explainer.result if explainer is not None else None
         if matrix is not None:
             self.show_matrix(matrix)
-        became_model = bool(matrix is not None and matrix.complete and not self._failed
+        became_model = bool(matrix is not None and matrix.complete and not failed
                             and explainer.model is not None)
-        self.status_label.setText(logic.finished_text(matrix, self._cancelled, self._failed, became_model))
+        self.status_label.setText(logic.finished_text(matrix, self._cancelled, failed, became_model))
         if became_model:
             self.session.set_model(explainer.model)  # multi-class: Apply predicts with it
 
@@ -350,6 +349,14 @@ class ExplainPanel(QGroupBox):
     def restyle(self) -> None:
         self.draw()
 
-    def shutdown(self, detach: bool = False) -> None:
+    def on_teardown(self) -> None:
+        """The dock ends: the job is cancelled (its finished rows are kept) and the Train dock freed."""
         self._cancelled = True
-        self._running.shutdown(detach=detach)
+        if self.job is not None:
+            self.session.set_training(False)
+
+    def shutdown(self) -> None:
+        """Cancel a run and wait for its thread (tests; the dock's teardown ends it otherwise)."""
+        self._cancelled = True
+        if self.job is not None:
+            self.job.stop()

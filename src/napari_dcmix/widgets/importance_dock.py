@@ -7,41 +7,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtCore import QEvent, Qt
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from ..colors import channel_rgb
 from . import importance_logic as logic
 from .charts import ImportanceChart, bar_heights, make_canvas, theme_colors
-from .composite import attach_dock, composite_layers, set_side_by_side, viewer_grid
+from .composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
+from .dock_base import DcmixDock
 from .explain_panel import ExplainPanel
-from .workers import RunningJob, notify_error, permutation_updates, start_worker
+from .jobs import notify_error
+from .workers import permutation_updates
 
 _GROUP_LABELS = {"dcmix": "α", "se-attention": "SE attention"}
 
 
-class ImportanceWidget(QWidget):
+class ImportanceWidget(DcmixDock):
     """Which channels the model relies on: α (or SE attention) and permutation importance."""
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer, self.session = attach_dock(napari_viewer)
+        super().__init__(napari_viewer)
+        ensure_live_updates(self.viewer, self.session)
         napari_viewer = self.viewer
         self.payload: dict | None = None
         self.permutation: dict | None = None    # the last permutation-importance result
         self._permutation_token = None          # the model it was computed for
         self._permutation_cancelled = False
-        self.permutation_worker = None
-        self._running = RunningJob()
-        self._was_docked = False
+        self.permutation_job = None
         self._build()
         self.session.importance_changed.connect(self._on_importance)
         napari_viewer.events.theme.connect(self._on_theme)
         viewer_grid(napari_viewer).events.enabled.connect(self._sync_grid_button)
-        running = self._running  # the lambda must not hold the dock: it runs while the dock is deleted
-        self.destroyed.connect(lambda *_: running.shutdown(detach=True))
-        explain = self.explain._running
-        self.destroyed.connect(lambda *_: explain.shutdown(detach=True))
         if self.session.importance is None and self.session.model is not None:
             self.session.set_importance(logic.importance_payload(self.session.model))
         else:
@@ -100,7 +96,7 @@ class ImportanceWidget(QWidget):
         row.addWidget(self.png_button)
         row.addWidget(self.csv_button)
         layout.addLayout(row)
-        self.explain = ExplainPanel(self.viewer, self.session, self)
+        self.explain = ExplainPanel(self, self)
         layout.addWidget(self.explain)
         layout.addStretch(1)
         self._sync_grid_button()
@@ -151,14 +147,13 @@ class ImportanceWidget(QWidget):
 
     # --- permutation importance ---------------------------------------------------------------
     def _permutation_clicked(self) -> None:
-        if self.permutation_worker is not None:
+        if self.permutation_job is not None:
             self.cancel_permutation()
         else:
             self.start_permutation()
 
     def start_permutation(self) -> None:
         """Measure permutation importance of the session's model on the open plate, in a worker."""
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         model, plate, labels = self.session.model, self.session.plate, dict(self.session.labels)
@@ -170,20 +165,17 @@ class ImportanceWidget(QWidget):
             return
         self._permutation_token = logic.importance_payload(model)["token"]
         self._permutation_cancelled = False
-        worker = start_worker(permutation_updates, model, plate, labels)
-        worker.yielded.connect(self._on_permutation_progress)
-        worker.errored.connect(notify_error)
-        worker.finished.connect(self._on_permutation_finished)
-        self.permutation_worker = self._running.worker = worker
-        self._running.pbar = progress(total=len(model.channels), desc="permutation importance")
         self.permutation_button.setText("Cancel permutation importance")
         self.permutation_label.setText("shuffling each channel in turn…")
-        worker.start()
+        self.permutation_job = self.run(permutation_updates, model, plate, labels,
+                                        on_yield=self._on_permutation_progress,
+                                        on_finish=self._on_permutation_finished,
+                                        progress="permutation importance", total=len(model.channels))
 
     def cancel_permutation(self) -> None:
-        if self.permutation_worker is not None:
+        if self.permutation_job is not None:
             self._permutation_cancelled = True
-            self.permutation_worker.quit()
+            self.permutation_job.cancel()
             self.permutation_label.setText("cancelling…")
 
     def _on_permutation_progress(self, event) -> None:
@@ -198,13 +190,11 @@ class ImportanceWidget(QWidget):
                                            f"{event.result.get('tiles', '?')} tiles")
             self.history_button.setChecked(False)
             self._draw()
-        pbar = self._running.pbar  # last: napari's progress bar runs processEvents (re-entrancy)
-        if pbar is not None and event.done > pbar.n:
-            pbar.update(event.done - pbar.n)
+        if self.permutation_job is not None:  # last: napari's progress bar runs processEvents
+            self.permutation_job.advance_to(event.done)
 
     def _on_permutation_finished(self) -> None:
-        self.permutation_worker = self._running.worker = None
-        self._running.close_progress()
+        self.permutation_job = None
         self.permutation_button.setText("Permutation importance")
         if self._permutation_cancelled:
             self.permutation_label.setText("permutation importance cancelled")
@@ -273,12 +263,7 @@ class ImportanceWidget(QWidget):
         return True
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def event(self, ev) -> bool:
-        """Closing the dock orphans this widget: cancel permutation importance then."""
-        if ev.type() == QEvent.Type.ParentChange:
-            if self.parent() is not None:
-                self._was_docked = True
-            elif self._was_docked:
-                self._running.shutdown()
-                self.explain.shutdown()
-        return super().event(ev)
+    def on_teardown(self) -> None:
+        """Closing the dock, the viewer or Python: cancel permutation importance and explain."""
+        self._permutation_cancelled = True
+        self.explain.on_teardown()

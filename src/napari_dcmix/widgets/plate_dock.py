@@ -8,8 +8,6 @@ never freezes the viewer: statistics and thumbnails are computed in napari threa
 
 from __future__ import annotations
 
-import weakref
-from functools import partial
 from pathlib import Path
 
 from napari.utils import notifications
@@ -25,19 +23,17 @@ from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
 from .problems_panel import ProblemsPanel, summary
-from .lifecycle import WindowCloseWatcher
-from .session import get_session
+from .dock_base import DcmixDock
 from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
-from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, on_destroyed, plate_metadata, warm_up_layers
+from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, plate_metadata, unbind_well_keys, warm_up_layers
 
 
-class PlateBrowserWidget(QWidget):
+class PlateBrowserWidget(DcmixDock):
     """Dock widget; npe2 passes the viewer as ``napari_viewer``."""
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer = napari_viewer
-        self.session = get_session(napari_viewer)
+        super().__init__(napari_viewer)
+        napari_viewer = self.viewer
         self.plate: Plate | None = None
         self.pattern: str | None = None
         self.plate_id = ""
@@ -47,7 +43,6 @@ class PlateBrowserWidget(QWidget):
         self.background.stats_ready.connect(self._on_stats)
         self.background.thumbnail_ready.connect(self._on_thumbnail)
         self._pending_follow: dict | None = None
-        self._close_watcher = WindowCloseWatcher(self, self.stop_workers)
         self._build_ui()
 
         self.session.plate_changed.connect(self._on_session_plate)
@@ -56,7 +51,6 @@ class PlateBrowserWidget(QWidget):
         self.session.site_changed.connect(self._on_session_site)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
         bind_well_keys(napari_viewer, self)
-        self.destroyed.connect(partial(on_destroyed, self.background.workers, weakref.ref(napari_viewer)))
         QTimer.singleShot(0, self._follow_existing_layers)
         QTimer.singleShot(0, warm_up_layers)
 
@@ -185,7 +179,6 @@ class PlateBrowserWidget(QWidget):
         self.open_panel.show_plate(plate, pattern)
         self.problems_panel.show_plate(plate)
         self.show_plate_id(plate.plates[0])
-        self._watch_window()
 
     def show_plate_id(self, plate_id: str) -> None:
         """Show one plate of a multi-plate folder in the grid."""
@@ -240,12 +233,13 @@ class PlateBrowserWidget(QWidget):
             self.background.stop_thumbnails()
 
     def stop_workers(self) -> None:
-        """Cancel all background work and wait for its threads (called when the window closes)."""
+        """Cancel all background work and wait for its threads."""
         self.background.shutdown()
 
-    def _watch_window(self) -> None:
-        """Stop workers when the viewer window closes (the dock is destroyed only later)."""
-        self._close_watcher.watch()
+    def on_teardown(self) -> None:
+        """The dock ends: its well keys leave the viewer (its jobs end after this)."""
+        self.background.cancel()
+        unbind_well_keys(self.viewer)
 
     # --- showing wells ------------------------------------------------------------------------
     def show_well(self, plate_id: str, well: str, site: int | None = None) -> bool:

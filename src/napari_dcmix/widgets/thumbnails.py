@@ -1,5 +1,5 @@
 """Well thumbnails: a pure compositing function, a generator that reads one site per well off the
-GUI thread, and helpers to start and stop the napari ``thread_worker`` that runs it.
+GUI thread (run as a job of the plate browser, see ``background``).
 
 Thumbnails use the same channel colours and plate statistics as the channel layers, so the grid
 looks like what napari shows when the well is clicked.
@@ -7,8 +7,7 @@ looks like what napari shows when the well is clicked.
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -79,54 +78,3 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
             yield plate_id, well, None, str(err)
         except Exception as err:  # a background sweep must never die on one odd file
             yield plate_id, well, None, f"{type(err).__name__}: {err}"
-
-
-class WorkerHandle:
-    """A started napari worker plus what is needed to stop it and wait for its thread to end.
-
-    ``stop()`` asks it to quit and waits (bounded) for its thread, without touching any other
-    worker of the process; safe to call from a ``destroyed`` handler.
-    """
-
-    def __init__(self, worker):
-        self.worker = worker
-        self.started = threading.Event()
-        self.done = threading.Event()  # the thread has ended
-        self.delivered = False  # ... and its last results have reached the GUI thread
-        from qtpy.QtCore import Qt
-
-        direct = Qt.ConnectionType.DirectConnection
-        worker.started.connect(self.started.set, direct)
-        worker.finished.connect(self.done.set, direct)
-        worker.finished.connect(self._delivered)  # queued behind the worker's yielded/returned signals
-
-    def _delivered(self) -> None:
-        self.delivered = True
-
-    @property
-    def running(self) -> bool:
-        """True until the worker ended and everything it emitted was handled on the GUI thread."""
-        return not self.delivered
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Quit and wait for the thread; True if it ended (or never started)."""
-        self.worker.quit()
-        if not self.started.is_set():
-            return True  # queued but not running: it will see the quit request and end at once
-        return self.done.wait(timeout)
-
-
-def start_worker(func: Callable, *args, on_yield=None, on_return=None, on_error=None,
-                 on_finish=None) -> WorkerHandle:
-    """Run ``func(*args)`` (a function or generator) in napari's thread pool; callbacks run on the
-    GUI thread. Returns a :class:`WorkerHandle`."""
-    from napari.qt.threading import create_worker
-
-    worker = create_worker(func, *args, _start_thread=False, _ignore_errors=on_error is not None)
-    handle = WorkerHandle(worker)
-    for signal, slot in (("yielded", on_yield), ("returned", on_return), ("errored", on_error),
-                         ("finished", on_finish)):
-        if slot is not None:
-            getattr(worker, signal).connect(slot)
-    worker.start()
-    return handle

@@ -10,9 +10,8 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from qtpy.QtCore import QEvent
-from qtpy.QtWidgets import (QApplication, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                            QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                            QSpinBox, QVBoxLayout)
 
 from ..errors import CheckpointError
 from ..model.backbones import BACKBONES
@@ -20,12 +19,13 @@ from ..model.classifier import MODEL_KINDS
 from ..training.device import DEVICES
 from ..training.trainer import TrainConfig
 from . import train_logic as logic
-from .composite import attach_dock
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
+from .composite import ensure_live_updates
+from .dock_base import DcmixDock
 from .importance_logic import best_round, importance_payload, live_payload, verdict_text
+from .jobs import TORCH_THREADS
 from .train_models import ModelFilesMixin
-from .workers import (TORCH_THREADS, RunningJob, TrainJob, notify_error, start_worker, training_updates,
-                      warm_up_torch)
+from .workers import TrainJob, training_updates, warm_up_torch
 
 
 
@@ -40,14 +40,13 @@ def _spin(kind, low, high, value, step=None, decimals=None):
     return box
 
 
-class TrainWidget(ModelFilesMixin, QWidget):
+class TrainWidget(ModelFilesMixin, DcmixDock):
     """Train a DCMIX (or baseline) classifier on the open plate's labels."""
 
     def __init__(self, napari_viewer):
-        super().__init__()
-        self.viewer, self.session = attach_dock(napari_viewer)
-        napari_viewer = self.viewer
-        self.worker = None          # the running training worker (tests wait on it)
+        super().__init__(napari_viewer)
+        ensure_live_updates(self.viewer, self.session)
+        self.job = None             # the running training Job (tests wait on it)
         self.trained = None         # the last model this dock trained (what "Save model…" writes)
         self.init_model = None      # fine-tune from this model on the next Start
         self.init_path: Path | None = None
@@ -55,22 +54,15 @@ class TrainWidget(ModelFilesMixin, QWidget):
         self._job: TrainJob | None = None
         self._history: list[dict] = []
         self._curves = logic.Curves()
-        self._running = RunningJob(session=self.session)
-        self._stopping = self._failed = self._in_progress_update = self._was_docked = False
+        self._stopping = False
         self._last_event = None
         self.base_config = TrainConfig()  # what the form does not set (evaluation interval, patience…)
         self._build()
         self.session.plate_changed.connect(self._refresh_labels)
         self.session.labels_changed.connect(self._refresh_labels)
-        running = self._running  # the lambda must not hold the dock: it runs while the dock is deleted
-        self.destroyed.connect(lambda *_: running.shutdown(detach=True))
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self._running.shutdown)
-        napari_viewer.events.theme.connect(self._on_theme)
+        self.viewer.events.theme.connect(self._on_theme)
         self._refresh_labels()
-        self.warm_up = start_worker(warm_up_torch)  # finished (not running) when already warm
-        self.warm_up.start()
+        self.warm_up = self.run(warm_up_torch)  # ends at once when already warm
 
     # --- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -186,7 +178,12 @@ class TrainWidget(ModelFilesMixin, QWidget):
 
     @property
     def is_training(self) -> bool:
-        return self.worker is not None
+        return self.job is not None
+
+    @property
+    def worker(self):
+        """The running training worker (None when idle): tests connect to its signals."""
+        return self.job.worker if self.job is not None else None
 
     def start(self) -> None:
         """Start training in a thread worker (notification and nothing else if it cannot start)."""
@@ -207,35 +204,28 @@ class TrainWidget(ModelFilesMixin, QWidget):
 
             show_error(problem)
             return
-        from napari.utils import progress
-
         self._job = TrainJob()
         self._history, self._curves, self._last_event = [], logic.Curves(), None
-        self._stopping = self._failed = False
+        self._stopping = False
         config = self.config()
         self.chart.reset(math.ceil(config.steps / max(1, min(config.eval_every, config.steps))),
                          loss_top=1.3 * math.log(max(2, len(counts))))
         self.verdict_label.setVisible(False)
-        worker = start_worker(training_updates, self._job, plate, labels, config, self.init_model,
-                              TORCH_THREADS)
-        worker.yielded.connect(self._on_update)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = self._running.worker = worker
-        self._running.pbar = progress(total=0, desc="DCMIX training: reading the plate")
         self.status_label.setText("reading the plate…")
         self._set_running(True)
         self.session.set_training(True)
-        worker.start()
+        self.job = self.run(training_updates, self._job, plate, labels, config, self.init_model, TORCH_THREADS,
+                            on_yield=self._on_update, on_finish=self._on_finished,
+                            progress="DCMIX training: reading the plate")
 
     def stop(self) -> None:
         """Stop after the current step; the best model so far is kept and published."""
-        if self.worker is None:
+        if self.job is None:
             return
         self._stopping = True
         self.stop_button.setEnabled(False)
         self.status_label.setText("stopping… (keeping the best model so far)")
-        self.worker.quit()
+        self.job.cancel()
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
@@ -268,32 +258,18 @@ class TrainWidget(ModelFilesMixin, QWidget):
             return
         if not self._stopping:
             self.status_label.setText(logic.status_text(event))
-        pbar = self._running.pbar
-        if pbar is None or self._in_progress_update:  # napari's bar runs processEvents: no re-entry
-            return
-        self._in_progress_update = True
-        try:
-            if event.kind == "start" or pbar.total != event.total_steps:
-                pbar.total = event.total_steps
-                pbar.set_description("DCMIX training")
-            if event.step > pbar.n:
-                pbar.update(event.step - pbar.n)
-        finally:
-            self._in_progress_update = False
-
-    def _on_error(self, err) -> None:
-        self._failed = True
-        notify_error(err)
+        if self.job is not None:
+            self.job.advance_to(event.step, total=event.total_steps, desc="DCMIX training")
 
     def _on_finished(self) -> None:
-        job, self.worker, self._running.worker = self._job, None, None
-        self._running.close_progress()
+        job, run, self.job = self._job, self.job, None
+        failed = run is not None and run.failed is not None
         self._set_running(False)
         self._redraw.flush()
         self.session.set_training(False)
         result = job.trainer.result if job is not None and job.trainer is not None else None
-        if self._failed or result is None:
-            self.status_label.setText("training failed; see the notification" if self._failed
+        if failed or result is None:
+            self.status_label.setText("training failed; see the notification" if failed
                                       else "stopped before training began; no model")
             if self.session.importance is not None and not self.session.importance.get("final", True):
                 self.session.set_importance(importance_payload(self.session.model))  # back to the model's α
@@ -330,16 +306,13 @@ class TrainWidget(ModelFilesMixin, QWidget):
         except RuntimeError:  # the dock was deleted; napari drops this callback once it is collected
             pass
 
-    def event(self, ev) -> bool:
-        """Closing the dock orphans this widget (napari sets its parent to None): stop training then."""
-        if ev.type() == QEvent.Type.ParentChange:
-            if self.parent() is not None:
-                self._was_docked = True
-            elif self._was_docked:
-                self.shutdown()
-        return super().event(ev)
+    def on_teardown(self) -> None:
+        """Closing the dock, the viewer or Python: stop training (the best model so far is kept)."""
+        self._stopping = True
+        if self.job is not None:
+            self.session.set_training(False)
 
     def shutdown(self) -> None:
-        """Stop training and wait for the worker (closing the dock or napari)."""
+        """Stop training and wait for the worker (tests; closing the dock or napari calls teardown)."""
         self._stopping = True
-        self._running.shutdown()
+        self.jobs.stop_all()

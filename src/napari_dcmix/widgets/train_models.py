@@ -13,7 +13,8 @@ from qtpy.QtWidgets import QFileDialog
 
 from ..errors import CheckpointError
 from . import train_logic as logic
-from .workers import load_model, notify_error, start_worker
+from .jobs import notify_error
+from .workers import load_model
 
 _last_save_folder: Path | None = None
 
@@ -28,11 +29,8 @@ class ModelFilesMixin:
 
     def load_init_model(self, path) -> None:
         """Load a model to fine-tune from (in a worker); a channel mismatch is reported, nothing changes."""
-        self._loader = start_worker(load_model, path)
-        self._loader.returned.connect(functools.partial(self._init_loaded, Path(path)))
-        self._loader.errored.connect(notify_error)
-        self._loader.finished.connect(lambda: setattr(self, "_loader", None))
-        self._loader.start()
+        self._loader = self.run(load_model, path, on_return=functools.partial(self._init_loaded, Path(path)),
+                                on_finish=lambda: setattr(self, "_loader", None))
 
     def _init_loaded(self, path: Path, model) -> None:
         from napari.utils.notifications import show_error

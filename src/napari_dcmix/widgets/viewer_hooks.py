@@ -1,5 +1,5 @@
 """What ties the plate browser to the napari viewer beyond its own widgets: well-navigation key
-bindings, cleanup when the dock is destroyed, recognising plate layers, warming napari up.
+bindings, recognising plate layers, warming napari up.
 
 Kept apart so every hook holds the dock only weakly: a viewer must never be kept alive by a dock.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 import weakref
 
 from .._layers import META_KEY
-from .background import shutdown
 
 #: Viewer keys for next/previous well: free in napari's default keymap (arrow keys step dims).
 NEXT_KEY, PREV_KEY = "PageDown", "PageUp"
@@ -37,15 +36,6 @@ def unbind_well_keys(viewer) -> None:
             viewer.bind_key(key, None)
         except (KeyError, ValueError, TypeError):
             pass
-
-
-def on_destroyed(workers: list, viewer_ref, *_args) -> None:
-    """Join the dock's workers and unbind its keys; a plain function, so it can run while Qt
-    destroys the dock (connect it with ``functools.partial``, never with the dock itself)."""
-    shutdown(workers)
-    viewer = viewer_ref()
-    if viewer is not None:
-        unbind_well_keys(viewer)
 
 
 def plate_metadata(layer) -> dict | None:

@@ -1,144 +1,13 @@
-"""Background work for the docks: generators that run in napari's thread workers, and clean stopping.
-
-Two traps of superqt's GeneratorWorker are handled here:
-
-* ``quit()`` only stops pulling from the generator; it never closes it, so the Trainer's ``finally``
-  (which keeps the best model) would not run. :class:`ClosingGeneratorWorker` closes the generator in
-  the worker thread after it stops.
-* a ``RuntimeError`` from the generator (most torch errors, CUDA out-of-memory) makes the worker end
-  silently: no ``errored``, no ``finished``. :func:`guarded` turns it into :class:`WorkerFailure`.
+"""What the docks' background jobs run (each in a :class:`~napari_dcmix.widgets.jobs.Job`): training,
+loading a model, permutation importance, warming torch up. Plain generators and functions, no Qt.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
-from superqt.utils import GeneratorWorker
-
-from ..errors import DcmixError
-
-#: threads torch may use while the GUI is up: one core stays free so napari never stalls
-TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
-
-
-class WorkerFailure(Exception):
-    """A RuntimeError raised in a worker, carried out under a type superqt reports."""
-
-    def __init__(self, original: BaseException):
-        super().__init__(str(original))
-        self.original = original
-
-
-def user_message(err: BaseException) -> str:
-    """What a biologist reads in the notification: the DcmixError text, or a hint for known failures."""
-    original = getattr(err, "original", err)
-    if isinstance(original, DcmixError):
-        return str(original)
-    text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-    if "out of memory" in text.lower() or isinstance(original, MemoryError):
-        return f"not enough memory ({text[:120]}); try a smaller batch size or tile size"
-    return f"{type(original).__name__}: {text[:300]}"
-
-
-def notify_error(err: BaseException) -> None:
-    """Show ``err`` as a napari notification (with the traceback in the details if it is a bug)."""
-    from napari.utils.notifications import notification_manager, show_error
-
-    original = getattr(err, "original", err)
-    if isinstance(original, DcmixError) or "out of memory" in str(original).lower():
-        show_error(user_message(err))
-    else:
-        notification_manager.receive_error(type(original), original, original.__traceback__)
-
-
-def guarded(generator: Iterator) -> Iterator:
-    """Re-raise RuntimeErrors as WorkerFailure; closing this closes ``generator``."""
-    try:
-        return (yield from generator)
-    except RuntimeError as err:
-        raise WorkerFailure(err) from err
-
-
-class ClosingGeneratorWorker(GeneratorWorker):
-    """A GeneratorWorker whose generator is always closed in its own thread, and that says when it is done."""
-
-    def __init__(self, *args, **kwargs):
-        self.done = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    def work(self):
-        try:
-            return super().work()
-        finally:
-            try:
-                self._gen.close()  # runs the generator's finally blocks (the Trainer keeps its best model)
-            except Exception as err:  # noqa: BLE001 - closing must not hide the real outcome
-                self.errored.emit(err)
-            finally:
-                self.done.set()
-
-
-def start_worker(func, *args, **kwargs) -> ClosingGeneratorWorker:
-    """A ClosingGeneratorWorker for generator ``func`` (registered with napari's task status), not started."""
-    from napari.qt.threading import create_worker
-
-    return create_worker(func, *args, _worker_class=ClosingGeneratorWorker, _ignore_errors=True,
-                         _start_thread=False, **kwargs)
-
-
-def stop_worker(worker, timeout_s: float = 20.0) -> bool:
-    """Ask ``worker`` to stop and wait (without an event loop) until its generator is closed."""
-    if worker is None:
-        return True
-    worker.quit()
-    done = getattr(worker, "done", None)
-    if done is None:
-        return not worker.is_running
-    return done.wait(timeout_s)
-
-
-def disconnect_all(worker) -> None:
-    """Cut the worker's signals (its dock is being deleted); the thread still ends on its own."""
-    for name in ("yielded", "returned", "errored", "finished", "started", "aborted"):
-        signal = getattr(worker, name, None)
-        if signal is None:
-            continue
-        try:
-            signal.disconnect()
-        except (TypeError, RuntimeError):
-            pass
-
-
-class RunningJob:
-    """A dock's worker and progress bar, reachable (and stoppable) after the dock is deleted."""
-
-    def __init__(self, session=None):
-        self.worker = None
-        self.pbar = None
-        self.session = session  # told when training stops (set_training(False))
-
-    def shutdown(self, detach: bool = False) -> None:
-        """Stop the worker and wait for its generator to close (dock closed, napari quitting)."""
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            if detach:
-                disconnect_all(worker)
-            stop_worker(worker)
-        self.close_progress()
-        if worker is not None and self.session is not None:
-            try:
-                self.session.set_training(False)
-            except RuntimeError:  # session already deleted with its viewer
-                pass
-
-    def close_progress(self) -> None:
-        pbar, self.pbar = self.pbar, None
-        if pbar is not None:
-            pbar.close()
 
 
 # --- training -------------------------------------------------------------------------------------
@@ -204,23 +73,16 @@ def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
                 yield TrainUpdate(event, alpha)
         finally:
             run.close()  # on Stop: Trainer.run's finally keeps the best model in trainer.result
-    except RuntimeError as err:
-        raise WorkerFailure(err) from err
     finally:
         torch.set_num_threads(previous_threads)
     return trainer.result
 
 
-def load_model(path) -> Iterator:
-    """Load a TrainedModel in a worker (big checkpoints take a while); returns it, yields nothing."""
+def load_model(path):
+    """Load a TrainedModel in a job (big checkpoints take a while)."""
     from ..training import TrainedModel
 
-    if False:  # a generator, so it runs in a ClosingGeneratorWorker like every other job
-        yield
-    try:
-        return TrainedModel.load(path)
-    except RuntimeError as err:
-        raise WorkerFailure(err) from err
+    return TrainedModel.load(path)
 
 
 def permutation_updates(trained, plate, labels: dict, device: str = "auto") -> Iterator:
@@ -232,4 +94,4 @@ def permutation_updates(trained, plate, labels: dict, device: str = "auto") -> I
 
     private = copy.copy(trained)
     private.model = copy.deepcopy(trained.model)
-    return (yield from guarded(permutation_importance(private, plate, labels, device=device)))
+    return (yield from permutation_importance(private, plate, labels, device=device))
