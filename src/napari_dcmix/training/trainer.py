@@ -27,40 +27,11 @@ from ..model import ChannelClassifier
 from ..plate import ChannelStats, Plate, SiteKey
 from .data import SiteSource, grid_tiles, labeled_sites, split_wells
 from .pipeline import TileStream, prefetch
+from .config import NORMALIZATIONS, TrainConfig  # noqa: F401 - re-exported: the settings live beside their spec
 from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
 from .gate import Verdict, assess
 from .trained import TrainedModel
-
-NORMALIZATIONS = ("plate", "model")
-
-
-@dataclass
-class TrainConfig:
-    model: str = "dcmix"
-    backbone: str = "small"
-    steps: int = 1500  # optimiser steps: the budget, whatever the plate's size (converged runs stop earlier)
-    epochs: int | None = None  # expert: passes over the training tiles instead of ``steps``
-    eval_every: int = 50  # steps between held-out evaluations (one point of the curves)
-    patience: int = 6  # evaluations without a better held-out loss before stopping early (once learning)
-    tile: int = 64
-    batch_size: int = 32
-    lr: float = 3e-3
-    mixing_lr: float = 0.05  # α's own lr: 0.1 locked onto bright channels, the backbone's barely moves α
-    exploration: float = 3.0  # Gumbel noise on α per sample at the start, annealed to 0 (see ChannelMixing):
-    # on the sample plate it took er_stress from 0.72 to 0.98 held-out; on the digits protocol α ends sparser
-    explore_fraction: float = 0.3  # share of the budget over which the exploration noise decays
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    seed: int = 0
-    device: str = "auto"
-    coverage: float = 1.0  # random tiles per site cover its area this many times per pass
-    classes: list[str] | None = None
-    temperature: float = 1.0
-    n_mix_outputs: int = 0  # 0: one blend for two classes, else one per phenotype up to 3
-    label_column: str = "label"
-    normalization: str = "plate"  # "plate": every plate on its own statistics; "model": the training plate's
 
 
 @dataclass
