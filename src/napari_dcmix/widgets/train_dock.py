@@ -7,37 +7,22 @@ worker. Stop (or closing the dock or napari) closes the generator, which keeps t
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 from qtpy.QtCore import QEvent
-from qtpy.QtWidgets import (QApplication, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                            QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QApplication, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import CheckpointError
-from ..model.backbones import BACKBONES
-from ..model.classifier import MODEL_KINDS
-from ..training.device import DEVICES
-from ..training.trainer import TrainConfig
+from ..training.config import TrainConfig
 from . import train_logic as logic
 from .composite import attach_dock
+from .config_form import ConfigForm
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
 from .importance_logic import best_round, importance_payload, live_payload, verdict_text
 from .train_models import ModelFilesMixin
 from .workers import (TORCH_THREADS, RunningJob, TrainJob, notify_error, start_worker, training_updates,
                       warm_up_torch)
 
-
-
-def _spin(kind, low, high, value, step=None, decimals=None):
-    box = kind()
-    if decimals is not None:
-        box.setDecimals(decimals)
-    box.setRange(low, high)
-    if step is not None:
-        box.setSingleStep(step)
-    box.setValue(value)
-    return box
 
 
 class TrainWidget(ModelFilesMixin, QWidget):
@@ -86,36 +71,10 @@ class TrainWidget(ModelFilesMixin, QWidget):
         inner.addWidget(self.warning_label)
         layout.addWidget(box)
 
-        form = QFormLayout()
-        self.model_box = QComboBox()
-        self.model_box.addItems(MODEL_KINDS)
-        self.backbone_box = QComboBox()
-        self.backbone_box.addItems(list(BACKBONES))
-        d = TrainConfig()  # the CLI's defaults, so dock and CLI train the same model
-        self.steps = _spin(QSpinBox, 10, 1_000_000, d.steps, step=100)
-        self.steps.setToolTip("optimiser steps (the budget, whatever the plate's size); training stops "
-                              "earlier when the held-out loss stops improving")
-        self.tile = _spin(QSpinBox, 16, 1024, d.tile, step=16)
-        self.batch_size = _spin(QSpinBox, 1, 1024, d.batch_size)
-        self.lr = _spin(QDoubleSpinBox, 1e-5, 1.0, d.lr, step=5e-4, decimals=5)
-        self.mixing_lr = _spin(QDoubleSpinBox, 1e-4, 10.0, d.mixing_lr, step=0.01, decimals=4)
-        self.val_fraction = _spin(QDoubleSpinBox, 0.0, 0.5, d.val_fraction, step=0.05, decimals=2)
-        self.seed = _spin(QSpinBox, 0, 2**31 - 1, d.seed)
-        self.device_box = QComboBox()
-        self.device_box.addItems(list(DEVICES))
-        self.device_label = QLabel()
-        self.device_box.currentTextChanged.connect(lambda c: self.device_label.setText(logic.device_text(c)))
-        self.device_label.setText(logic.device_text(self.device_box.currentText()))
-        device_row = QHBoxLayout()
-        device_row.addWidget(self.device_box)
-        device_row.addWidget(self.device_label, 1)
-        for name, widget in (("model", self.model_box), ("backbone", self.backbone_box), ("steps", self.steps),
-                             ("tile size (px)", self.tile), ("batch size", self.batch_size),
-                             ("learning rate", self.lr), ("α learning rate", self.mixing_lr),
-                             ("validation fraction", self.val_fraction), ("seed", self.seed)):
-            form.addRow(name, widget)
-        form.addRow("device", device_row)
-        layout.addLayout(form)
+        # the settings, made from TrainConfig's field spec like the CLI's flags (same defaults, bounds, help)
+        self.form = ConfigForm(notes={"device": logic.device_text})
+        self.device_label = self.form.notes["device"].native  # "auto → cpu": what the choice means here
+        layout.addWidget(self.form.native)
 
         init_row = QHBoxLayout()
         self.init_button = QPushButton("Start from model…")
@@ -178,11 +137,7 @@ class TrainWidget(ModelFilesMixin, QWidget):
 
     # --- training -----------------------------------------------------------------------------
     def config(self) -> TrainConfig:
-        return replace(self.base_config, model=self.model_box.currentText(), backbone=self.backbone_box.currentText(),
-                       steps=self.steps.value(), epochs=None, tile=self.tile.value(),
-                       batch_size=self.batch_size.value(), lr=self.lr.value(), mixing_lr=self.mixing_lr.value(),
-                       val_fraction=self.val_fraction.value(), seed=self.seed.value(),
-                       device=self.device_box.currentText(), label_column=self.session.label_column)
+        return self.form.config(self.base_config, epochs=None, label_column=self.session.label_column)
 
     @property
     def is_training(self) -> bool:
@@ -240,9 +195,8 @@ class TrainWidget(ModelFilesMixin, QWidget):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.model_box, self.backbone_box, self.steps, self.tile, self.batch_size, self.lr,
-                       self.mixing_lr, self.val_fraction, self.seed, self.device_box, self.init_button,
-                       self.clear_init_button):
+        self.form.enabled = not running
+        for widget in (self.init_button, self.clear_init_button):
             widget.setEnabled(not running)
         if not running:
             self.clear_init_button.setEnabled(self.init_model is not None)
