@@ -250,7 +250,6 @@ def test_closing_napari_mid_training_stops_the_worker(make_napari_viewer, qtbot,
 
 
 def test_train_logic_without_qt(tmp_path):
-    assert train_logic.class_warnings({"a": 2, "b": 5}) == ["a: only 2 wells (label at least 3)"]
     assert train_logic.start_problem(None, {}, {}).startswith("no plate")
     assert train_logic.format_seconds(75) == "1 min 15 s" and train_logic.format_seconds(math.nan) == "…"
     plate_root = tmp_path / "plate"

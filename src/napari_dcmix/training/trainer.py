@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..errors import DcmixError
 from ..model import ChannelClassifier
 from ..plate import ChannelStats, Plate, SiteKey
+from ..plate.label_book import class_problem
 from .data import SiteSource, grid_tiles, labeled_sites, split_wells
 from .pipeline import TileStream, prefetch
 from .config import NORMALIZATIONS, TrainConfig  # noqa: F401 - re-exported: the settings live beside their spec
@@ -90,11 +91,10 @@ class Trainer:
         if cfg.normalization not in NORMALIZATIONS:
             raise DcmixError(f"unknown normalization {cfg.normalization!r}; choose one of: {', '.join(NORMALIZATIONS)}")
         site_labels = labeled_sites(plate, labels, cfg.classes)
-        if not site_labels:
-            raise DcmixError("no labeled sites on this plate; label some wells (or check the labels CSV and column)")
         classes = list(cfg.classes) if cfg.classes else sorted(set(site_labels.values()))
-        if len(classes) < 2:
-            raise DcmixError(f"only one class ({classes[0]}) is labeled; a classifier needs at least two classes")
+        problem = class_problem(classes if site_labels else [])  # the docks check labels with the same words
+        if problem:
+            raise DcmixError(problem)
         self.dist, self.device = setup_distributed(resolve_device(cfg.device))
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)

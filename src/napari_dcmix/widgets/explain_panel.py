@@ -23,7 +23,6 @@ from . import explain_logic as logic
 from .charts import make_canvas, theme_colors
 from .config_form import make_widget
 from .importance_logic import row_payload
-from .train_logic import class_well_counts
 from .workers import TORCH_THREADS, RunningJob, notify_error, start_worker
 
 PROGRESS_STEPS = 1000
@@ -121,7 +120,7 @@ class ExplainPanel(QGroupBox):
 
     # --- classes ------------------------------------------------------------------------------
     def classes(self) -> list[str]:
-        return list(class_well_counts(self.session.plate, self.session.labels))
+        return list(self.session.book.counts_on(self.session.plate))
 
     def refresh_classes(self, *_) -> None:
         """Fill the Reference box from the labels; keep the user's pick, else pre-select the guess."""

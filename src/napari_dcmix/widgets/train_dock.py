@@ -122,7 +122,8 @@ class TrainWidget(ModelFilesMixin, QWidget):
 
     # --- labels -------------------------------------------------------------------------------
     def _refresh_labels(self, *_):
-        counts = logic.class_well_counts(self.session.plate, self.session.labels)
+        book = self.session.book
+        counts = book.counts_on(self.session.plate)
         if self.session.plate is None:
             self.labels_label.setText("no plate open: open one in the plate browser")
         elif not counts:
@@ -131,7 +132,7 @@ class TrainWidget(ModelFilesMixin, QWidget):
             order = [c for c in self.session.classes if c in counts] + [c for c in counts if c not in self.session.classes]
             self.labels_label.setText(f"label column '{self.session.label_column}': "
                                       + ", ".join(f"{c} ({counts[c]} wells)" for c in order))
-        warnings = logic.class_warnings(counts) if self.session.plate is not None else []
+        warnings = book.warnings(self.session.plate) if self.session.plate is not None else []
         self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warning_label.setVisible(bool(warnings))
 
