@@ -34,10 +34,9 @@ def test_unattended_demo_takes_every_screenshot(make_napari_viewer, qtbot, tmp_p
     train, explain = docks["Train"], docks["Channel importance"].explain
     for panel in (train, explain):  # the demo's workflow at test size
         panel.base_config = TINY
-        panel.steps.setValue(40)
-    train.tile.setValue(16)
-    train.batch_size.setValue(16)
-    train.device_box.setCurrentText("cpu")
+    train.form.load(TINY)
+    train.form["steps"].value = 40
+    explain.steps.setValue(40)
     explain.folds.setValue(2)
     driver = _Unattended(viewer, docks, tmp_path / "shots", close_when_done=False)
     driver.start()

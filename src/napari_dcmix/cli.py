@@ -122,16 +122,10 @@ def _check_sites(plate) -> None:
 
 
 def _train_config(args, labels, **overrides):
-    from .training import TrainConfig
+    from .training import TrainConfig, config_fields
 
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    values = dict(model=args.model, backbone=args.backbone, steps=args.steps, epochs=args.epochs,
-                  eval_every=args.eval_every, patience=args.patience, tile=args.tile,
-                  batch_size=args.batch_size, lr=args.lr, mixing_lr=args.mixing_lr, exploration=args.exploration,
-                  val_fraction=args.val_fraction,
-                  test_fraction=args.test_fraction, seed=args.seed, device=args.device, classes=classes,
-                  label_column=labels.column, normalization=args.normalization)
-    values.update(overrides)
+    values = {f.name: getattr(args, f.name) for f in config_fields() if hasattr(args, f.name)}
+    values.update(label_column=labels.column, **overrides)
     return TrainConfig(**values)
 
 
@@ -367,37 +361,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true", help="read every site: the full data-quality report")
     s.set_defaults(func=cmd_inspect)
 
-    def train_args(q):
-        from .training import TrainConfig
+    def train_args(q, skip=()):
+        """The training flags, from TrainConfig's field spec: the dock's form shows the same defaults."""
+        from .training import config_fields
 
-        d = TrainConfig()
-        q.add_argument("--classes", help="comma-separated classes to use (default: all labeled)")
-        q.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps: the budget (default {d.steps})")
-        q.add_argument("--epochs", type=int, default=None, help="expert: passes over the training tiles instead of --steps")
-        q.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between held-out evaluations")
-        q.add_argument("--patience", type=int, default=d.patience,
-                       help="evaluations without a better held-out loss before stopping early")
-        q.add_argument("--tile", type=int, default=d.tile, help="tile size in pixels")
-        q.add_argument("--batch-size", type=int, default=d.batch_size)
-        q.add_argument("--lr", type=float, default=d.lr)
-        q.add_argument("--mixing-lr", type=float, default=d.mixing_lr, help="learning rate of the α logits")
-        q.add_argument("--exploration", type=float, default=d.exploration,
-                       help="Gumbel noise on α at the start, annealed away (0: plain DCMIX)")
-        q.add_argument("--val-fraction", type=float, default=d.val_fraction, help="wells that choose the checkpoint")
-        q.add_argument("--test-fraction", type=float, default=d.test_fraction,
-                       help="wells never trained on, that judge whether the model learned anything")
-        q.add_argument("--normalization", default=d.normalization, choices=["plate", "model"],
-                       help="plate: every plate on its own statistics (default); model: the training plate's")
-        q.add_argument("--backbone", default=d.backbone, choices=["small", "resnet18"])
-        q.add_argument("--device", default=d.device)
-        q.add_argument("--seed", type=int, default=d.seed)
+        for f in config_fields():
+            if f.name in skip:
+                continue
+            default = "" if f.default is None else f" (default: {f.default})"
+            kwargs = dict(default=f.default, help=f.help + default, metavar=f.metavar)
+            if f.parse is not None or f.type is not str:
+                kwargs["type"] = f.parse or f.type
+            if f.choices and f.cli_choices:
+                kwargs["choices"] = list(f.choices)
+                kwargs.pop("metavar")
+            q.add_argument(f.flag, **kwargs)
 
     s = sub.add_parser("train", help="train a DCMIX (or baseline) classifier on a labeled plate")
     s.add_argument("plate")
     plate_args(s, labels_required=True)
     s.add_argument("--out", required=True, help="model file to write (.pt)")
     train_args(s)
-    s.add_argument("--model", default="dcmix", choices=["dcmix", "all-channels", "se-attention"])
     s.add_argument("--init", help="fine-tune from this model file (channels matched by name)")
     s.set_defaults(func=cmd_train)
 
@@ -409,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--folds", type=int, default=3, help="well folds per phenotype (each well held out once)")
     s.add_argument("--seeds", type=int, default=1, help="seeds per fold (repeats = folds x seeds)")
     s.add_argument("--no-all", action="store_true", help="skip the multi-class 'all phenotypes' row")
-    train_args(s)
+    train_args(s, skip=("model",))
     s.set_defaults(func=cmd_explain, model="dcmix")
 
     s = sub.add_parser("predict", help="class probabilities per well (or site) of a plate")

@@ -6,6 +6,7 @@ import pytest
 from conftest import SIGNAL_PATTERN, write_signal_plate
 from napari_dcmix.errors import CheckpointError, DcmixError
 from napari_dcmix.plate import open_plate, read_labels
+from napari_dcmix.plate.label_book import class_problem
 from napari_dcmix.training import TrainConfig, TrainedModel, Trainer, predict_sites, run_permutation_importance
 from napari_dcmix.training.data import grid_tiles, split_by_well, tiles_for_site
 
@@ -187,10 +188,12 @@ def test_baselines_train_with_the_same_engine(signal, kind, tmp_path):
 def test_bad_training_input(signal):
     plate, labels = signal
     one_class = {k: v for k, v in labels.site_labels.items() if v == "negative"}
-    with pytest.raises(DcmixError, match="only one class"):
+    with pytest.raises(DcmixError, match="only one class") as err:
         Trainer(plate, one_class, TrainConfig(**FAST))
-    with pytest.raises(DcmixError, match="no labeled sites"):
+    assert str(err.value) == class_problem(["negative"])  # the words the docks check labels with
+    with pytest.raises(DcmixError, match="no labeled sites") as err:
         Trainer(plate, {}, TrainConfig(**FAST))
+    assert str(err.value) == class_problem([])
     with pytest.raises(DcmixError, match="unknown"):
         Trainer(plate, labels.site_labels, TrainConfig(model="vit", **FAST))
 

@@ -30,13 +30,9 @@ def fast_settings(widget, rounds: int = 2, model: str = "dcmix") -> None:
     """Tiny training: ``rounds`` held-out evaluations of ROUND_STEPS steps each, no early stop."""
     from napari_dcmix.training import TrainConfig
 
-    widget.base_config = TrainConfig(eval_every=ROUND_STEPS, patience=10_000, coverage=2)
-    widget.model_box.setCurrentText(model)
-    widget.tile.setValue(16)
-    widget.batch_size.setValue(16)
-    widget.steps.setValue(ROUND_STEPS * rounds)
-    widget.seed.setValue(0)
-    widget.device_box.setCurrentText("cpu")
+    widget.base_config = TrainConfig(coverage=2)  # what the form does not set
+    widget.form.set_values(model=model, tile=16, batch_size=16, steps=ROUND_STEPS * rounds, seed=0, device="cpu",
+                           eval_every=ROUND_STEPS, patience=10_000)
 
 
 def errors_since(start: int) -> list[str]:

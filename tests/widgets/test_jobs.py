@@ -121,7 +121,7 @@ if mode == "thumbnails":  # slow reads: the sweep is still going when Python exi
     thumbnails.read_channels = slow_read
 browser.open_plate(str(plate_dir), pattern=SIGNAL_PATTERN, labels_csv=str(labels_csv), column="phenotype")
 if mode == "train":
-    train.steps.setValue(100000)
+    train.form["steps"].value = 100000
     train.start()
     running = lambda: train.is_training
 elif mode == "predict":

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from napari_dcmix.plate.wells import FORMATS, well_id
-from napari_dcmix.widgets.plate_logic import (GridGeometry, assign_labels, class_colors, class_counts, csv_columns,
-                                              default_labels_path, display_classes, drop_class, label_step,
-                                              rect_wells, rename_class, step_well, well_tooltip)
+from napari_dcmix.widgets.plate_logic import (GridGeometry, class_colors, csv_columns, default_labels_path,
+                                              display_classes, label_step, rect_wells, step_well, well_tooltip)
 from napari_dcmix.widgets.site_layers import tile_sites
 from napari_dcmix.widgets.thumbnails import downsample, make_thumbnail, thumbnail_size
 
@@ -69,14 +68,7 @@ def test_tooltip_shows_label_sites_and_prediction():
     assert "unlabeled" in well_tooltip("C03", True, None, 1)
 
 
-def test_label_editing_helpers():
-    labels = {("", "B02"): "a"}
-    labels = assign_labels(labels, "", ["B03", "C02"], "b")
-    assert labels == {("", "B02"): "a", ("", "B03"): "b", ("", "C02"): "b"}
-    assert assign_labels(labels, "", ["B03"], None) == {("", "B02"): "a", ("", "C02"): "b"}
-    assert rename_class(labels, "b", "c")[("", "C02")] == "c"
-    assert drop_class(labels, "b") == {("", "B02"): "a"}
-    assert class_counts(labels, ["a", "b", "z"]) == {"a": 1, "b": 2, "z": 0}
+def test_class_colours_and_display_order():
     colours = class_colors(["a", "b"])
     assert colours["a"] != colours["b"]
     assert display_classes(["a"], {("", "B02"): {"prediction": "q"}}) == ["a", "q"]

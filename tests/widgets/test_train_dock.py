@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from napari.utils.notifications import notification_manager
 from napari_dcmix.model import ChannelClassifier
 from napari_dcmix.plate import ChannelStats
 from napari_dcmix.errors import DcmixError
-from napari_dcmix.training import TrainedModel, Trainer
+from napari_dcmix.training import TrainConfig, TrainedModel, Trainer
 from napari_dcmix.widgets import train_logic
+from napari_dcmix.widgets.session import get_session
 from napari_dcmix.widgets.train_dock import TrainWidget
 
 TIMEOUT_MS = 60_000
@@ -93,11 +95,12 @@ def test_stop_mid_epoch_keeps_best_model(dock, qtbot, tmp_path):
     viewer, widget = dock
     session, _, _ = publish_signal_plate(viewer, tmp_path)
     fast_settings(widget, rounds=200)
-    stepped = []
+    stepped, locked = [], []
 
     def on_update(update):
         if update.event.kind == "step" and not stepped:
             stepped.append(update.event.step)
+            locked.append((widget.form.enabled, widget.form["steps"].enabled, widget.form["patience"].enabled))
             qtbot.mouseClick(widget.stop_button, Qt.MouseButton.LeftButton)
 
     qtbot.mouseClick(widget.start_button, Qt.MouseButton.LeftButton)
@@ -106,6 +109,8 @@ def test_stop_mid_epoch_keeps_best_model(dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
 
     assert stepped and not worker.is_running
+    assert locked == [(False, False, False)]  # every field, basic and advanced, is locked while training
+    assert widget.form.enabled and widget.form["patience"].enabled
     trained = session.model
     assert isinstance(trained, TrainedModel)
     assert trained.metadata["cancelled"] is True
@@ -113,6 +118,28 @@ def test_stop_mid_epoch_keeps_best_model(dock, qtbot, tmp_path):
     assert sum(trained.importance().values()) == pytest.approx(1.0)
     assert "stopped" in widget.status_label.text()
     assert widget.save_button.isEnabled() and widget.start_button.isEnabled()
+
+
+def test_the_form_is_the_config(dock):
+    viewer, widget = dock
+    session = get_session(viewer)
+    session.set_labels({}, "phenotype")
+    assert widget.config() == replace(TrainConfig(), label_column="phenotype")  # the CLI's defaults
+    form = widget.form
+    form["model"].value = "se-attention"
+    form["tile"].value = 32
+    form["lr"].value = 0.0012
+    form["device"].value = "cpu"
+    form["eval_every"].value = 7  # an advanced field, in the collapsed section
+    form["normalization"].value = "model"
+    widget.base_config = TrainConfig(coverage=2.0)  # what the form does not set stays
+    config = widget.config()
+    assert (config.model, config.tile, config.lr, config.device) == ("se-attention", 32, pytest.approx(0.0012), "cpu")
+    assert (config.eval_every, config.normalization, config.coverage) == (7, "model", 2.0)
+    assert widget.device_label.text() == "cpu → cpu"
+    assert not form.collapsible.isExpanded() and form["tile"].min == 16  # bounds from the spec
+    form.load(TrainConfig())
+    assert widget.config() == replace(TrainConfig(coverage=2.0), label_column="phenotype")
 
 
 def test_errors_are_notifications_and_dock_stays_usable(dock, qtbot, tmp_path, monkeypatch):
@@ -223,7 +250,6 @@ def test_closing_napari_mid_training_stops_the_worker(make_napari_viewer, qtbot,
 
 
 def test_train_logic_without_qt(tmp_path):
-    assert train_logic.class_warnings({"a": 2, "b": 5}) == ["a: only 2 wells (label at least 3)"]
     assert train_logic.start_problem(None, {}, {}).startswith("no plate")
     assert train_logic.format_seconds(75) == "1 min 15 s" and train_logic.format_seconds(math.nan) == "…"
     plate_root = tmp_path / "plate"

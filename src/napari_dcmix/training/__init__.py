@@ -1,5 +1,6 @@
 """Training, prediction and importance on plates (torch; no Qt). Long work is a generator of events."""
 
+from .config import ConfigField, config_fields
 from .device import resolve_device
 from .importance import permutation_importance, run_permutation_importance
 from .predictor import predict_plate_rows, predict_sites, prediction_record, well_probabilities, write_predictions_csv
@@ -7,7 +8,7 @@ from .trained import TrainedModel
 from .trainer import TrainConfig, Trainer, TrainEvent
 
 __all__ = [
-    "TrainConfig", "TrainEvent", "TrainedModel", "Trainer", "permutation_importance", "predict_plate_rows",
+    "ConfigField", "TrainConfig", "config_fields", "TrainEvent", "TrainedModel", "Trainer", "permutation_importance", "predict_plate_rows",
     "predict_sites", "prediction_record", "resolve_device", "run_permutation_importance", "well_probabilities",
     "write_predictions_csv",
 ]

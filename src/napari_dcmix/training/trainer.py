@@ -25,42 +25,14 @@ import torch.nn.functional as F
 from ..errors import DcmixError
 from ..model import ChannelClassifier
 from ..plate import ChannelStats, Plate, SiteKey
+from ..plate.label_book import class_problem
 from .data import SiteSource, grid_tiles, labeled_sites, split_wells
 from .pipeline import TileStream, prefetch
+from .config import NORMALIZATIONS, TrainConfig  # noqa: F401 - re-exported: the settings live beside their spec
 from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
 from .gate import Verdict, assess
 from .trained import TrainedModel
-
-NORMALIZATIONS = ("plate", "model")
-
-
-@dataclass
-class TrainConfig:
-    model: str = "dcmix"
-    backbone: str = "small"
-    steps: int = 1500  # optimiser steps: the budget, whatever the plate's size (converged runs stop earlier)
-    epochs: int | None = None  # expert: passes over the training tiles instead of ``steps``
-    eval_every: int = 50  # steps between held-out evaluations (one point of the curves)
-    patience: int = 6  # evaluations without a better held-out loss before stopping early (once learning)
-    tile: int = 64
-    batch_size: int = 32
-    lr: float = 3e-3
-    mixing_lr: float = 0.05  # α's own lr: 0.1 locked onto bright channels, the backbone's barely moves α
-    exploration: float = 3.0  # Gumbel noise on α per sample at the start, annealed to 0 (see ChannelMixing):
-    # on the sample plate it took er_stress from 0.72 to 0.98 held-out; on the digits protocol α ends sparser
-    explore_fraction: float = 0.3  # share of the budget over which the exploration noise decays
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    seed: int = 0
-    device: str = "auto"
-    coverage: float = 1.0  # random tiles per site cover its area this many times per pass
-    classes: list[str] | None = None
-    temperature: float = 1.0
-    n_mix_outputs: int = 0  # 0: one blend for two classes, else one per phenotype up to 3
-    label_column: str = "label"
-    normalization: str = "plate"  # "plate": every plate on its own statistics; "model": the training plate's
 
 
 @dataclass
@@ -119,11 +91,10 @@ class Trainer:
         if cfg.normalization not in NORMALIZATIONS:
             raise DcmixError(f"unknown normalization {cfg.normalization!r}; choose one of: {', '.join(NORMALIZATIONS)}")
         site_labels = labeled_sites(plate, labels, cfg.classes)
-        if not site_labels:
-            raise DcmixError("no labeled sites on this plate; label some wells (or check the labels CSV and column)")
         classes = list(cfg.classes) if cfg.classes else sorted(set(site_labels.values()))
-        if len(classes) < 2:
-            raise DcmixError(f"only one class ({classes[0]}) is labeled; a classifier needs at least two classes")
+        problem = class_problem(classes if site_labels else [])  # the docks check labels with the same words
+        if problem:
+            raise DcmixError(problem)
         self.dist, self.device = setup_distributed(resolve_device(cfg.device))
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)

@@ -253,9 +253,7 @@ class ApplyWidget(DcmixDock):
     def _flush(self) -> None:
         """Publish streamed results: session predictions (the grid), table, counts, status line."""
         self._update_wells()
-        for c in self._classes:  # so the grid has a colour for every predicted class
-            if c not in self.session.classes:
-                self.session.classes.append(c)
+        self.session.book.add_classes(self._classes)  # so the grid has a colour for every predicted class
         self.session.set_predictions({w: prediction_record(self._classes, p) for w, p in self._well_probs.items()})
         if self.job is not None and self._last is not None:
             eta = self._last.eta

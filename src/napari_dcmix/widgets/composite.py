@@ -211,13 +211,3 @@ def refresh_now(viewer, session=None) -> None:
     live = _LIVE.get(session or get_session(viewer))
     if live is not None:
         live.refresh()
-
-
-def attach_dock(napari_viewer):
-    """(viewer, session) for a dock that shows α or the composite, with live updates switched on."""
-    from .session import get_session
-
-    viewer = real_viewer(napari_viewer)
-    session = get_session(viewer)
-    ensure_live_updates(viewer, session)
-    return viewer, session

@@ -18,11 +18,11 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBo
 
 from ..training.explain import ExplainConfig
 from ..training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
-from ..training.trainer import TrainConfig
+from ..training.config import TrainConfig, field_spec
 from . import explain_logic as logic
 from .charts import make_canvas, theme_colors
+from .config_form import make_widget
 from .importance_logic import row_payload
-from .train_logic import class_well_counts
 from .jobs import TORCH_THREADS, notify_error
 
 PROGRESS_STEPS = 1000
@@ -63,11 +63,9 @@ class ExplainPanel(QGroupBox):
         form = QFormLayout()
         self.reference_combo = QComboBox()
         self.reference_combo.setToolTip("the negative control: every other class is explained against it")
-        self.steps = QSpinBox()
-        self.steps.setRange(20, 100_000)
-        self.steps.setSingleStep(100)
-        self.steps.setValue(self.base_config.steps)
-        self.steps.setToolTip("optimiser steps per model (each phenotype trains one model per fold)")
+        self.steps_field = make_widget(replace(field_spec("steps"), min=20, max=100_000,  # the Train dock's, per model
+                                               help="optimiser steps per model (each phenotype trains one model per fold)"))
+        self.steps = self.steps_field.native  # a spin box: value(), setValue(), setEnabled()
         self.folds = QSpinBox()
         self.folds.setRange(2, 10)
         self.folds.setValue(ExplainConfig().folds)
@@ -123,7 +121,7 @@ class ExplainPanel(QGroupBox):
 
     # --- classes ------------------------------------------------------------------------------
     def classes(self) -> list[str]:
-        return list(class_well_counts(self.session.plate, self.session.labels))
+        return list(self.session.book.counts_on(self.session.plate))
 
     def refresh_classes(self, *_) -> None:
         """Fill the Reference box from the labels; keep the user's pick, else pre-select the guess."""

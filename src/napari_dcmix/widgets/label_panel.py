@@ -1,12 +1,13 @@
 """Labelling wells: the editable class list (which doubles as the colour legend with per-class
 counts), assign/unlabel for the selected wells, and saving the labels as CSV.
 
-All edits go through the viewer's session (``session.set_labels``), so the grid and the train
-dock see the same labels.
+All edits go through the viewer's session (its ``LabelBook``, then ``labels_changed``), so the grid
+and the train dock see the same labels.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -18,8 +19,7 @@ from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel,
 
 from ..errors import DcmixError
 from ..plate.labels import write_labels
-from .plate_logic import (assign_labels, class_colors, class_counts, default_labels_path, display_classes,
-                          drop_class, rename_class)
+from .plate_logic import class_colors, default_labels_path, display_classes
 
 
 def _swatch(colour: str) -> QIcon:
@@ -103,9 +103,9 @@ class LabelPanel(QWidget):
     def refresh(self) -> None:
         """Rebuild the legend from the session (keeps the highlighted class)."""
         current = self.current_class()
-        labels, preds = self.session.labels, self.session.predictions
-        counts = class_counts(labels, self.session.classes)
-        predicted = class_counts({k: v.get("prediction") for k, v in preds.items()}, [])
+        preds = self.session.predictions
+        counts = self.session.book.counts()
+        predicted = Counter(v.get("prediction") for v in preds.values())
         colors = self.colors()
         self._refreshing = True
         self.class_list.clear()
@@ -139,21 +139,18 @@ class LabelPanel(QWidget):
                 self.class_list.setCurrentItem(item)
 
     # --- edits --------------------------------------------------------------------------------
-    def _publish(self, labels: dict, message: str | None = None) -> None:
+    def _edited(self, message: str) -> None:
         self.dirty = True
-        self.session.set_labels(labels, self.session.label_column)
-        if message:
-            self.status.setText(message)
+        self.save_button.setText("Save labels… •")
+        self.status.setText(message)
 
     def add_class(self, name: str | None = None) -> str | None:
         name = (name if isinstance(name, str) else self.new_class.text()).strip()
         if not name:
             notifications.show_warning("Type a class name (e.g. 'positive_control') next to 'Add class' first.")
             return None
-        if name not in self.session.classes:
-            self.session.classes.append(name)
         self.new_class.clear()
-        self.session.labels_changed.emit()
+        self.session.add_class(name)
         self.select_class(name)
         return name
 
@@ -164,9 +161,9 @@ class LabelPanel(QWidget):
         if new in self.session.classes:
             notifications.show_warning(f"There is already a class '{new}'; choose another name.")
             return False
-        classes = self.session.classes
-        classes[classes.index(old)] = new
-        self._publish(rename_class(self.session.labels, old, new), f"Renamed '{old}' to '{new}'.")
+        if not self.session.rename_class(old, new):
+            return False
+        self._edited(f"Renamed '{old}' to '{new}'.")
         self.select_class(new)
         return True
 
@@ -181,14 +178,14 @@ class LabelPanel(QWidget):
         if name is None or name not in self.session.classes:
             notifications.show_warning("Highlight one of your classes in the list first, then Delete class.")
             return False
-        used = sum(v == name for v in self.session.labels.values())
+        used = self.session.book.well_count(name)
         if used and confirm:
             answer = QMessageBox.question(self, "Delete class", f"{used} wells are labeled '{name}'. "
                                           "Delete the class and unlabel them?")
             if answer != QMessageBox.StandardButton.Yes:
                 return False
-        self.session.classes.remove(name)
-        self._publish(drop_class(self.session.labels, name), f"Deleted '{name}'; {used} wells unlabeled.")
+        self.session.remove_class(name)
+        self._edited(f"Deleted '{name}'; {used} wells unlabeled.")
         return True
 
     def assign(self, cls: str | None = None) -> int:
@@ -201,9 +198,8 @@ class LabelPanel(QWidget):
         if not wells:
             notifications.show_warning("Select wells on the plate map first (click, shift-click or drag).")
             return 0
-        if cls not in self.session.classes:
-            self.session.classes.append(cls)
-        self._publish(assign_labels(self.session.labels, plate_id, wells, cls), f"{len(wells)} wells → {cls}")
+        self.session.assign_labels(plate_id, wells, cls)
+        self._edited(f"{len(wells)} wells → {cls}")
         return len(wells)
 
     def assign_index(self, index: int) -> int:
@@ -218,7 +214,8 @@ class LabelPanel(QWidget):
         if not wells:
             notifications.show_warning("Select wells on the plate map first (click, shift-click or drag).")
             return 0
-        self._publish(assign_labels(self.session.labels, plate_id, wells, None), f"{len(wells)} wells unlabeled")
+        self.session.assign_labels(plate_id, wells, None)
+        self._edited(f"{len(wells)} wells unlabeled")
         return len(wells)
 
     # --- files --------------------------------------------------------------------------------

@@ -173,8 +173,7 @@ class PlateBrowserWidget(DcmixDock):
         self.label_panel.dirty = False
         if publish:
             self.session.set_plate(plate, pattern)
-            self.session.classes.clear()
-            self.session.set_labels({}, "label")
+            self.session.set_labels({}, "label", reset_classes=True)
             self.open_panel.set_csv(None)
         self.open_panel.show_plate(plate, pattern)
         self.problems_panel.show_plate(plate)
@@ -310,8 +309,7 @@ class PlateBrowserWidget(DcmixDock):
             return False
         self.open_panel.set_csv(str(path), labels.column)
         self.label_panel.loaded_csv, self.label_panel.dirty = Path(path).expanduser(), False
-        self.session.classes.clear()
-        self.session.set_labels(labels.well_labels(), labels.column)
+        self.session.set_labels(labels.well_labels(), labels.column, reset_classes=True)
         self.conditions.load(path, self.plate, labels.column)
         self.problems_panel.set_source("labels", labels.problems)
         if labels.problems:
@@ -326,7 +324,7 @@ class PlateBrowserWidget(DcmixDock):
         return self.label_panel.save(path)
 
     def _refresh_labels(self) -> None:
-        labels = {w: c for (p, w), c in self.session.labels.items() if p == self.plate_id}
+        labels = self.session.book.plate_labels(self.plate_id)
         self.grid.set_labels(labels, self.label_panel.colors())
         self.conditions.show_plate(self.plate_id)
 

@@ -1,5 +1,5 @@
 """Pure logic behind the plate browser (no Qt): grid geometry and hit-testing, well selection and
-keyboard navigation, class colours, tooltips, label editing and where labels are saved.
+keyboard navigation, class colours, tooltips and where labels are saved (editing them is plate.label_book's).
 
 Kept free of Qt so it is tested fast and exactly, and so the train/apply docks can reuse it.
 """
@@ -152,33 +152,7 @@ def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
     return "\n".join(lines)
 
 
-# --- labels -------------------------------------------------------------------------------------
-def assign_labels(labels: dict, plate: str, wells: Iterable[str], cls: str | None) -> dict:
-    """A copy of ``labels`` ((plate, well) -> class) with ``wells`` set to ``cls`` (None: unlabel)."""
-    out = dict(labels)
-    for well in wells:
-        if cls:
-            out[(plate, well)] = cls
-        else:
-            out.pop((plate, well), None)
-    return out
-
-
-def rename_class(labels: dict, old: str, new: str) -> dict:
-    return {k: (new if v == old else v) for k, v in labels.items()}
-
-
-def drop_class(labels: dict, cls: str) -> dict:
-    return {k: v for k, v in labels.items() if v != cls}
-
-
-def class_counts(labels: dict, classes: Iterable[str]) -> dict[str, int]:
-    counts = dict.fromkeys(classes, 0)
-    for value in labels.values():
-        counts[value] = counts.get(value, 0) + 1
-    return counts
-
-
+# --- label files ----------------------------------------------------------------------------
 def is_inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())

@@ -12,6 +12,7 @@ from typing import Any
 from qtpy.QtCore import QObject, Signal
 
 from ..plate import Plate, SiteKey
+from ..plate.label_book import LabelBook
 
 
 class DcmixSession(QObject):
@@ -32,9 +33,8 @@ class DcmixSession(QObject):
         self.plate: Plate | None = None
         self.pattern: str | None = None
         self.site: SiteKey | None = None
-        self.labels: dict[tuple[str, str], str] = {}   # (plate, well) -> class
+        self.book = LabelBook()                          # the labels and the class list: edit them below
         self.label_column: str = "label"
-        self.classes: list[str] = []                    # editable class list, in display order
         self.model: Any = None
         self.predictions: dict[tuple[str, str], dict] = {}  # (plate, well) -> {prediction, confidence, probabilities}
         self.importance: dict | None = None             # the latest importance_changed payload
@@ -54,14 +54,46 @@ class DcmixSession(QObject):
         self.site = key
         self.site_changed.emit(key)
 
-    def set_labels(self, labels: dict[tuple[str, str], str], column: str | None = None) -> None:
-        self.labels = dict(labels)
+    @property
+    def labels(self) -> dict[tuple[str, str], str]:
+        """(plate, well) -> class (read it; edit through the methods below, which say labels_changed)."""
+        return self.book.labels
+
+    @property
+    def classes(self) -> list[str]:
+        """The class list in display order, some maybe without wells yet."""
+        return self.book.classes
+
+    def set_labels(self, labels: dict[tuple[str, str], str], column: str | None = None,
+                   reset_classes: bool = False) -> None:
+        """Replace the labels (a CSV was loaded…); ``reset_classes`` forgets the classes of the old ones."""
+        self.book.replace(labels, reset_classes)
         if column:
             self.label_column = column
-        for name in sorted(set(self.labels.values())):
-            if name not in self.classes:
-                self.classes.append(name)
         self.labels_changed.emit()
+
+    def assign_labels(self, plate: str, wells, cls: str | None) -> int:
+        """Label ``wells`` of ``plate`` with ``cls`` (None: unlabel); how many wells."""
+        n = self.book.assign(plate, wells, cls)
+        self.labels_changed.emit()
+        return n
+
+    def add_class(self, name: str) -> str | None:
+        name = self.book.add_class(name)
+        self.labels_changed.emit()
+        return name
+
+    def rename_class(self, old: str, new: str) -> bool:
+        renamed = self.book.rename_class(old, new)
+        if renamed:
+            self.labels_changed.emit()
+        return renamed
+
+    def remove_class(self, name: str) -> int:
+        """Remove a class and unlabel its wells; how many were."""
+        used = self.book.remove_class(name)
+        self.labels_changed.emit()
+        return used
 
     def set_model(self, model: Any) -> None:
         self.model = model

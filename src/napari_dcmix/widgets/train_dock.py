@@ -7,18 +7,14 @@ worker. Stop (or closing the dock or napari) closes the generator, which keeps t
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
-from qtpy.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                            QSpinBox, QVBoxLayout)
+from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ..errors import CheckpointError
-from ..model.backbones import BACKBONES
-from ..model.classifier import MODEL_KINDS
-from ..training.device import DEVICES
-from ..training.trainer import TrainConfig
+from ..training.config import TrainConfig
 from . import train_logic as logic
+from .config_form import ConfigForm
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
 from .composite import ensure_live_updates
 from .dock_base import DcmixDock
@@ -27,17 +23,6 @@ from .jobs import TORCH_THREADS
 from .train_models import ModelFilesMixin
 from .workers import TrainJob, training_updates, warm_up_torch
 
-
-
-def _spin(kind, low, high, value, step=None, decimals=None):
-    box = kind()
-    if decimals is not None:
-        box.setDecimals(decimals)
-    box.setRange(low, high)
-    if step is not None:
-        box.setSingleStep(step)
-    box.setValue(value)
-    return box
 
 
 class TrainWidget(ModelFilesMixin, DcmixDock):
@@ -56,7 +41,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self._curves = logic.Curves()
         self._stopping = False
         self._last_event = None
-        self.base_config = TrainConfig()  # what the form does not set (evaluation interval, patience…)
+        self.base_config = TrainConfig()  # what the form does not set (coverage, classes, temperature…)
         self._build()
         self.session.plate_changed.connect(self._refresh_labels)
         self.session.labels_changed.connect(self._refresh_labels)
@@ -78,36 +63,10 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         inner.addWidget(self.warning_label)
         layout.addWidget(box)
 
-        form = QFormLayout()
-        self.model_box = QComboBox()
-        self.model_box.addItems(MODEL_KINDS)
-        self.backbone_box = QComboBox()
-        self.backbone_box.addItems(list(BACKBONES))
-        d = TrainConfig()  # the CLI's defaults, so dock and CLI train the same model
-        self.steps = _spin(QSpinBox, 10, 1_000_000, d.steps, step=100)
-        self.steps.setToolTip("optimiser steps (the budget, whatever the plate's size); training stops "
-                              "earlier when the held-out loss stops improving")
-        self.tile = _spin(QSpinBox, 16, 1024, d.tile, step=16)
-        self.batch_size = _spin(QSpinBox, 1, 1024, d.batch_size)
-        self.lr = _spin(QDoubleSpinBox, 1e-5, 1.0, d.lr, step=5e-4, decimals=5)
-        self.mixing_lr = _spin(QDoubleSpinBox, 1e-4, 10.0, d.mixing_lr, step=0.01, decimals=4)
-        self.val_fraction = _spin(QDoubleSpinBox, 0.0, 0.5, d.val_fraction, step=0.05, decimals=2)
-        self.seed = _spin(QSpinBox, 0, 2**31 - 1, d.seed)
-        self.device_box = QComboBox()
-        self.device_box.addItems(list(DEVICES))
-        self.device_label = QLabel()
-        self.device_box.currentTextChanged.connect(lambda c: self.device_label.setText(logic.device_text(c)))
-        self.device_label.setText(logic.device_text(self.device_box.currentText()))
-        device_row = QHBoxLayout()
-        device_row.addWidget(self.device_box)
-        device_row.addWidget(self.device_label, 1)
-        for name, widget in (("model", self.model_box), ("backbone", self.backbone_box), ("steps", self.steps),
-                             ("tile size (px)", self.tile), ("batch size", self.batch_size),
-                             ("learning rate", self.lr), ("α learning rate", self.mixing_lr),
-                             ("validation fraction", self.val_fraction), ("seed", self.seed)):
-            form.addRow(name, widget)
-        form.addRow("device", device_row)
-        layout.addLayout(form)
+        # the settings, made from TrainConfig's field spec like the CLI's flags (same defaults, bounds, help)
+        self.form = ConfigForm(notes={"device": logic.device_text})
+        self.device_label = self.form.notes["device"].native  # "auto → cpu": what the choice means here
+        layout.addWidget(self.form.native)
 
         init_row = QHBoxLayout()
         self.init_button = QPushButton("Start from model…")
@@ -155,7 +114,8 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
 
     # --- labels -------------------------------------------------------------------------------
     def _refresh_labels(self, *_):
-        counts = logic.class_well_counts(self.session.plate, self.session.labels)
+        book = self.session.book
+        counts = book.counts_on(self.session.plate)
         if self.session.plate is None:
             self.labels_label.setText("no plate open: open one in the plate browser")
         elif not counts:
@@ -164,17 +124,13 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
             order = [c for c in self.session.classes if c in counts] + [c for c in counts if c not in self.session.classes]
             self.labels_label.setText(f"label column '{self.session.label_column}': "
                                       + ", ".join(f"{c} ({counts[c]} wells)" for c in order))
-        warnings = logic.class_warnings(counts) if self.session.plate is not None else []
+        warnings = book.warnings(self.session.plate) if self.session.plate is not None else []
         self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warning_label.setVisible(bool(warnings))
 
     # --- training -----------------------------------------------------------------------------
     def config(self) -> TrainConfig:
-        return replace(self.base_config, model=self.model_box.currentText(), backbone=self.backbone_box.currentText(),
-                       steps=self.steps.value(), epochs=None, tile=self.tile.value(),
-                       batch_size=self.batch_size.value(), lr=self.lr.value(), mixing_lr=self.mixing_lr.value(),
-                       val_fraction=self.val_fraction.value(), seed=self.seed.value(),
-                       device=self.device_box.currentText(), label_column=self.session.label_column)
+        return self.form.config(self.base_config, epochs=None, label_column=self.session.label_column)
 
     @property
     def is_training(self) -> bool:
@@ -230,9 +186,8 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.model_box, self.backbone_box, self.steps, self.tile, self.batch_size, self.lr,
-                       self.mixing_lr, self.val_fraction, self.seed, self.device_box, self.init_button,
-                       self.clear_init_button):
+        self.form.enabled = not running
+        for widget in (self.init_button, self.clear_init_button):
             widget.setEnabled(not running)
         if not running:
             self.clear_init_button.setEnabled(self.init_model is not None)

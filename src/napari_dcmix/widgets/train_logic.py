@@ -1,46 +1,22 @@
-"""Train-dock logic without Qt: label summary, config from the form, live curves, texts, save paths."""
+"""Train-dock logic without Qt: live curves, texts, save paths (the label checks are plate.label_book's)."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MIN_WELLS_PER_CLASS = 3
+from ..plate.label_book import MIN_WELLS_PER_CLASS, class_warnings, class_well_counts, labels_problem  # noqa: F401
+
 MAX_CURVE_POINTS = 1500  # per-step loss is thinned beyond this, so long runs stay cheap to draw
-
-
-def class_well_counts(plate, labels: dict) -> dict[str, int]:
-    """Labeled wells per class that have images on ``plate`` (all labeled wells without a plate)."""
-    if plate is None:
-        counts = Counter(v for v in labels.values() if v)
-    else:
-        counts = Counter(v for (p, w), v in labels.items() if v and plate.sites_of(w, p))
-    return dict(sorted(counts.items()))
-
-
-def class_warnings(counts: dict[str, int], minimum: int = MIN_WELLS_PER_CLASS) -> list[str]:
-    """Human warnings about classes too small to train and validate on."""
-    warnings = [f"{name}: only {n} well{'s' if n != 1 else ''} (label at least {minimum})"
-                for name, n in counts.items() if n < minimum]
-    if len(counts) == 1:
-        warnings.append(f"only one class ({next(iter(counts))}); label wells of at least two classes")
-    return warnings
 
 
 def start_problem(plate, labels: dict, counts: dict[str, int]) -> str | None:
     """Why training cannot start yet, in words a biologist can act on (None if it can)."""
     if plate is None:
         return "no plate is open; open a plate folder in the plate browser first"
-    if not labels:
-        return "no wells are labeled; load a labels CSV or label wells in the plate browser"
-    if not counts:
-        return "none of the labeled wells is on this plate; check the labels CSV and the label column"
-    if len(counts) < 2:
-        return f"only one class ({next(iter(counts))}) is labeled; a classifier needs at least two classes"
-    return None
+    return labels_problem(labels, counts)
 
 
 def device_text(choice: str) -> str:

@@ -1,0 +1,140 @@
+"""Training settings and the one description of the user-settable ones (no Qt).
+
+Each user-settable :class:`TrainConfig` field carries its help text, bounds, choices and where it is
+shown in ``dataclasses.field(metadata=...)``; :func:`config_fields` reads them back. The CLI's
+``train``/``explain`` flags (``cli.py``) and the Train dock's form (``widgets/config_form.py``) are
+both generated from it, so their defaults, choices and help cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..model.backbones import BACKBONES
+from ..model.classifier import MODEL_KINDS
+from .device import DEVICES
+
+NORMALIZATIONS = ("plate", "model")
+
+BASIC, ADVANCED, CLI_ONLY = "basic", "advanced", "cli"  # the dock's form, its "Advanced" section, the CLI alone
+
+
+def parse_classes(text: str | None) -> list[str] | None:
+    """``--classes a,b`` -> ["a", "b"]; empty -> None (all labeled classes)."""
+    names = [c.strip() for c in (text or "").split(",") if c.strip()]
+    return names or None
+
+
+def _ui(help: str, label: str = "", where: str = BASIC, *, min: float | None = None, max: float | None = None,
+        step: float | None = None, decimals: int | None = None, choices: tuple[str, ...] | None = None,
+        cli_choices: bool = True, parse: Callable[[str], Any] | None = None, metavar: str | None = None) -> dict:
+    return {"dcmix": dict(help=help, label=label, where=where, min=min, max=max, step=step, decimals=decimals,
+                          choices=choices, cli_choices=cli_choices, parse=parse, metavar=metavar)}
+
+
+def _setting(default, **ui):
+    return field(default=default, metadata=_ui(**ui))
+
+
+@dataclass
+class TrainConfig:
+    model: str = _setting("dcmix", help="classifier: DCMIX (learned channel mixing) or a baseline",
+                          choices=MODEL_KINDS)
+    backbone: str = _setting("small", help="the CNN after the channel mixing", choices=tuple(BACKBONES))
+    # optimiser steps: the budget, whatever the plate's size (converged runs stop earlier)
+    steps: int = _setting(1500, help="optimiser steps: the budget, whatever the plate's size; training stops "
+                          "earlier when the held-out loss stops improving", min=10, max=1_000_000, step=100)
+    epochs: int | None = _setting(None, help="expert: passes over the training tiles instead of --steps",
+                                  where=CLI_ONLY)
+    eval_every: int = _setting(50, help="steps between held-out evaluations (one point of the curves)",
+                               label="evaluate every (steps)", where=ADVANCED, min=1, max=100_000, step=10)
+    patience: int = _setting(6, help="evaluations without a better held-out loss before stopping early",
+                             where=ADVANCED, min=1, max=100_000)
+    tile: int = _setting(64, help="tile size in pixels", label="tile size (px)", min=16, max=1024, step=16)
+    batch_size: int = _setting(32, help="tiles per optimiser step", label="batch size", min=1, max=1024)
+    lr: float = _setting(3e-3, help="learning rate of the network", label="learning rate", min=1e-5, max=1.0,
+                         step=5e-4, decimals=5)
+    # α's own lr: 0.1 locked onto bright channels, the backbone's barely moves α
+    mixing_lr: float = _setting(0.05, help="learning rate of the α logits", label="α learning rate", min=1e-4,
+                                max=10.0, step=0.01, decimals=4)
+    # on the sample plate exploration took er_stress from 0.72 to 0.98 held-out; on digits α ends sparser
+    exploration: float = _setting(3.0, help="Gumbel noise on α at the start, annealed away (0: plain DCMIX)",
+                                  where=ADVANCED, min=0.0, max=20.0, step=0.5, decimals=2)
+    explore_fraction: float = 0.3  # share of the budget over which the exploration noise decays
+    weight_decay: float = _setting(1e-4, help="weight decay of the optimiser", label="weight decay",
+                                   where=ADVANCED, min=0.0, max=1.0, step=1e-4, decimals=6)
+    val_fraction: float = _setting(0.2, help="wells that choose the checkpoint", label="validation fraction",
+                                   min=0.0, max=0.5, step=0.05, decimals=2)
+    test_fraction: float = _setting(0.2, help="wells never trained on, that judge whether the model learned "
+                                    "anything", label="test fraction", where=ADVANCED, min=0.0, max=0.5,
+                                    step=0.05, decimals=2)
+    seed: int = _setting(0, help="random seed (well split, tiles, initial weights)", min=0, max=2**31 - 1)
+    device: str = _setting("auto", help=f"where to train: {', '.join(DEVICES)} or cuda:N", choices=DEVICES,
+                           cli_choices=False)
+    coverage: float = 1.0  # random tiles per site cover its area this many times per pass
+    classes: list[str] | None = _setting(None, help="comma-separated classes to use (default: all labeled)",
+                                         where=CLI_ONLY, parse=parse_classes, metavar="CLASS,…")
+    temperature: float = 1.0
+    n_mix_outputs: int = 0  # 0: one blend for two classes, else one per phenotype up to 3
+    label_column: str = "label"
+    normalization: str = _setting("plate", help="plate: every plate on its own statistics; model: the training "
+                                  "plate's", where=ADVANCED, choices=NORMALIZATIONS)
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One user-settable TrainConfig field: what the CLI flag and the dock's widget are made from."""
+
+    name: str
+    type: type  # int, float or str (``int | None`` -> int)
+    default: Any
+    help: str
+    label: str
+    where: str  # BASIC, ADVANCED or CLI_ONLY
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    decimals: int | None = None
+    choices: tuple[str, ...] | None = None
+    cli_choices: bool = True  # argparse restricts the value to ``choices`` (not for device: cuda:1 is fine)
+    parse: Callable[[str], Any] | None = None  # CLI text -> value, when not just ``type``
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def in_form(self) -> bool:
+        return self.where in (BASIC, ADVANCED)
+
+
+def _base_type(hint) -> type:
+    """``int | None`` -> int, ``list[str] | None`` -> list."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+def config_fields(where: tuple[str, ...] = (BASIC, ADVANCED, CLI_ONLY)) -> list[ConfigField]:
+    """The user-settable fields in TrainConfig's order, optionally only those shown ``where``."""
+    hints = typing.get_type_hints(TrainConfig)
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        ui = f.metadata.get("dcmix")
+        if ui is None or ui["where"] not in where:
+            continue
+        out.append(ConfigField(name=f.name, type=_base_type(hints[f.name]), default=f.default,
+                               **{**ui, "label": ui["label"] or f.name.replace("_", " ")}))
+    return out
+
+
+def field_spec(name: str) -> ConfigField:
+    for spec in config_fields():
+        if spec.name == name:
+            return spec
+    raise KeyError(name)

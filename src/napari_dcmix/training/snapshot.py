@@ -1,0 +1,106 @@
+"""Channel importance at one moment, with what says how far to trust it: the one type every view of α
+reads (bar chart, composite, verdict line, CSV), whether α comes from a live training round, a
+finished or loaded model, or a row of the per-phenotype matrix.
+
+α travels ``ChannelMixing.alpha()`` → :class:`ImportanceSnapshot` (made here, carried on the
+trainer's events and the docks' session) → the chart (``widgets/charts.py``). It never travels without
+the verdict beside it, so no view can show α as an answer on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImportanceSnapshot:
+    channels: list[str]
+    alpha: np.ndarray | None  # (K, C): one blend per mixing output; None for models without α
+    importance: dict[str, float] | None  # per channel: α (mean over outputs) or SE attention
+    stats: Any = None  # ChannelStats the composite is normalised with
+    history: list[dict[str, float]] = field(default_factory=list)  # importance per evaluation round
+    kind: str = "dcmix"
+    epoch: int = 0  # evaluation round (0: before the first, or unknown)
+    final: bool = True  # False while training: not judged yet
+    token: Any = None  # identifies the model or run (a permutation result belongs to one token)
+    verdict: dict | None = None  # the honesty gate on held-out test wells (Verdict.to_dict())
+    val_accuracy: float | None = None  # live runs: the latest validation round
+    phenotype: str | None = None  # a row of the per-phenotype matrix; None: a whole model
+    reference: str | None = None  # the row's negative control
+
+    # --- where snapshots come from ----------------------------------------------------------------
+    @classmethod
+    def of_model(cls, trained, token=None) -> "ImportanceSnapshot | None":
+        """A finished or loaded TrainedModel (None for None)."""
+        if trained is None:
+            return None
+        meta = trained.metadata
+        history = [rec.get("importance") for rec in meta.get("history", []) if isinstance(rec, dict)]
+        verdict = meta.get("verdict")
+        return cls(channels=list(trained.channels), alpha=trained.alpha_matrix(), importance=trained.importance(),
+                   stats=trained.stats, history=[h for h in history if h], kind=trained.kind,
+                   epoch=best_round(meta), final=True, token=token if token is not None else id(trained),
+                   verdict=dict(verdict) if isinstance(verdict, dict) else None,
+                   val_accuracy=meta.get("val_accuracy"))
+
+    @classmethod
+    def live(cls, model, channels, stats, history, epoch: int, token, val_accuracy=None) -> "ImportanceSnapshot":
+        """A ChannelClassifier during training (round ``epoch``): α read off its mixing layer now."""
+        mixing = getattr(model, "mixing", None)
+        alpha = None if mixing is None else mixing.alpha().detach().float().cpu().numpy()
+        importance = model.importance() if hasattr(model, "importance") else None
+        return cls(channels=list(channels), alpha=alpha, importance=dict(importance) if importance else None,
+                   stats=stats, history=[dict(h) for h in history], kind=model.kind, epoch=int(epoch),
+                   final=False, token=token, val_accuracy=val_accuracy)
+
+    @classmethod
+    def of_row(cls, row, channels, stats, reference: str, token) -> "ImportanceSnapshot":
+        """One row of the per-phenotype matrix: its mean α (K, C), importance and verdict."""
+        return cls(channels=list(channels), alpha=np.asarray(row.alpha, np.float32), importance=dict(row.importance),
+                   stats=stats, kind="dcmix", final=True, token=token, verdict=row.verdict.to_dict(),
+                   phenotype=row.phenotype, reference=reference)
+
+    def with_token(self, token) -> "ImportanceSnapshot":
+        return replace(self, token=token)
+
+    # --- how far to trust it --------------------------------------------------------------------
+    @property
+    def learned(self) -> bool | None:
+        """The honesty gate's answer (None: not judged, e.g. live or a model saved before the gate)."""
+        return None if not self.verdict else bool(self.verdict.get("learned"))
+
+    def verdict_text(self) -> str:
+        """The line shown beside α: held-out accuracy and LEARNED / NOT LEARNED with the gate's reason."""
+        verdict = self.verdict
+        if not self.final:
+            return (f"validation accuracy {_pct(self.val_accuracy)} so far; "
+                    "not judged yet (the test wells judge the model when training ends)")
+        if not verdict:
+            acc = self.val_accuracy
+            return ("not judged: this model was saved before the honesty gate"
+                    + (f" (validation accuracy {_pct(acc)})" if acc is not None else "; held-out accuracy unknown"))
+        if not verdict.get("n_wells"):
+            return f"NOT LEARNED: {verdict.get('reason', '')}"
+        head = (f"held-out test accuracy {_pct(verdict['accuracy'])} on {verdict['n_wells']} wells "
+                f"(chance {_pct(verdict['chance'])}, AUC {float(verdict['auc']):.2f})")
+        if verdict.get("learned"):
+            return f"learned: {head}"
+        return f"NOT LEARNED: {head}; {verdict.get('reason', '')}"
+
+
+def best_round(metadata: dict) -> int:
+    """Evaluation round of the kept checkpoint (0: unknown), from the history and ``best_step``."""
+    history = [rec for rec in metadata.get("history", []) if isinstance(rec, dict)]
+    step = metadata.get("best_step")
+    for rec in history:
+        if step and rec.get("step") == step:
+            return int(rec.get("epoch") or 0)
+    return int(metadata.get("best_epoch") or len(history))  # models saved before the step budget
+
+
+def _pct(value) -> str:
+    return "–" if value is None or not math.isfinite(float(value)) else f"{100 * float(value):.0f}%"
