@@ -4,6 +4,7 @@ importance, α history, exports, side-by-side grid, theme, all-channels models."
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -15,8 +16,9 @@ from napari_dcmix._layers import META_KEY
 from napari_dcmix.colors import channel_rgb
 from napari_dcmix.training import TrainConfig, Trainer
 from napari_dcmix.widgets import composite as composite_module
+from napari_dcmix.training.snapshot import ImportanceSnapshot
 from napari_dcmix.widgets import importance_logic
-from napari_dcmix.widgets.charts import NOT_LEARNED_SHADE
+from napari_dcmix.widgets.charts import ALPHA_GROUP, NOT_LEARNED_SHADE, PERMUTATION_GROUP, chart_data
 from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, update_composite, viewer_grid
 from napari_dcmix.widgets.importance_dock import ImportanceWidget
 from napari_dcmix.widgets.train_dock import TrainWidget
@@ -63,8 +65,8 @@ def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot, mon
     def recording_update(viewer_, session_, payload=None):
         layers = real_update(viewer_, session_, payload)
         current = session_.importance
-        if current is not None and not current["final"] and layers:
-            live_composites.append((current["alpha"][0].copy(), np.array(layers[0].data)))
+        if current is not None and not current.final and layers:
+            live_composites.append((current.alpha[0].copy(), np.array(layers[0].data)))
         return layers
 
     monkeypatch.setattr(composite_module, "update_composite", recording_update)
@@ -82,13 +84,13 @@ def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot, mon
     heights = importance.bar_heights()
     assert list(heights) == plate.channels == [t.get_text() for t in importance.ax.get_xticklabels()]
     np.testing.assert_allclose([heights[c] for c in trained.channels], trained.model.importance(), rtol=1e-6)
-    alpha_bars = [p for p in importance.ax.patches if p.get_gid() == importance_logic.ALPHA_GROUP]
+    alpha_bars = [p for p in importance.ax.patches if p.get_gid() == ALPHA_GROUP]
     assert len(alpha_bars) == 3
     from matplotlib.colors import to_hex
 
     expected = ([NOT_LEARNED_SHADE] * 3 if trained.learned is False else [c.lower() for c in channel_rgb(plate.channels)])
     assert [to_hex(p.get_facecolor()) for p in alpha_bars] == expected  # greyed when the gate says not learned
-    assert importance.bar_groups() == [importance_logic.ALPHA_GROUP]
+    assert importance.bar_groups() == [ALPHA_GROUP]
     assert f"{100 * trained.metadata['test_accuracy']:.0f}%" in importance.verdict_label.text()
 
     (layer,) = composite_layers(viewer)
@@ -108,14 +110,14 @@ def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot, mon
 def test_permutation_importance_exports_and_history(docks, qtbot, tmp_path):
     viewer, importance, session, plate, labels = docks
     session.set_model(headless_model(plate, labels, epochs=2))
-    assert importance.bar_groups() == [importance_logic.ALPHA_GROUP]
+    assert importance.bar_groups() == [ALPHA_GROUP]
     start = len(notification_manager.records)
     qtbot.mouseClick(importance.permutation_button, Qt.MouseButton.LeftButton)
     assert importance.permutation_job is not None
     qtbot.waitUntil(lambda: importance.permutation_job is None, timeout=TIMEOUT_MS)
     assert errors_since(start) == []
-    assert importance.bar_groups() == sorted([importance_logic.ALPHA_GROUP, importance_logic.PERMUTATION_GROUP])
-    permutation = importance.bar_heights(importance_logic.PERMUTATION_GROUP)
+    assert importance.bar_groups() == sorted([ALPHA_GROUP, PERMUTATION_GROUP])
+    permutation = importance.bar_heights(PERMUTATION_GROUP)
     assert list(permutation) == plate.channels
     assert permutation == pytest.approx(importance.permutation["normalized"])
     assert importance.bar_heights() == pytest.approx(session.model.importance())
@@ -137,10 +139,10 @@ def test_permutation_importance_exports_and_history(docks, qtbot, tmp_path):
     assert [line.get_label() for line in importance.ax.lines] == plate.channels
     assert len(importance.ax.lines[0].get_xdata()) == 2  # one point per epoch
     importance.history_button.click()
-    assert importance.bar_groups() == sorted([importance_logic.ALPHA_GROUP, importance_logic.PERMUTATION_GROUP])
+    assert importance.bar_groups() == sorted([ALPHA_GROUP, PERMUTATION_GROUP])
 
     session.set_model(headless_model(plate, labels, epochs=1))  # another model: the old check is stale
-    assert importance.permutation is None and importance.bar_groups() == [importance_logic.ALPHA_GROUP]
+    assert importance.permutation is None and importance.bar_groups() == [ALPHA_GROUP]
 
 
 def test_cancel_permutation_importance(docks, qtbot):
@@ -162,7 +164,7 @@ def test_all_channels_model_has_no_alpha_but_permutation_works(docks, qtbot):
     assert composite_layers(viewer) == []
     importance.start_permutation()
     qtbot.waitUntil(lambda: importance.permutation_job is None, timeout=TIMEOUT_MS)
-    assert importance.bar_groups() == [importance_logic.PERMUTATION_GROUP]
+    assert importance.bar_groups() == [PERMUTATION_GROUP]
 
 
 def test_side_by_side_theme_and_errors(docks, qtbot):
@@ -188,29 +190,29 @@ def test_update_composite_without_docks(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     session, plate, labels = publish_signal_plate(viewer, tmp_path)
     trained = headless_model(plate, labels)
-    payload = importance_logic.importance_payload(trained)
-    payload["alpha"] = np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]], np.float32)
-    layers = update_composite(viewer, session, payload)
+    snapshot = dataclasses.replace(ImportanceSnapshot.of_model(trained),
+                                   alpha=np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]], np.float32))
+    layers = update_composite(viewer, session, snapshot)
     assert [l.name for l in layers] == [f"{COMPOSITE_NAME} 1", f"{COMPOSITE_NAME} 2"]
     assert all(META_KEY in l.metadata for l in layers)
     session.set_site(None)
-    assert update_composite(viewer, session, payload) == [] and composite_layers(viewer) == []
+    assert update_composite(viewer, session, snapshot) == [] and composite_layers(viewer) == []
 
 
 def test_importance_logic_without_qt():
     from napari_dcmix.plate import ChannelStats
 
     stats = ChannelStats(["a", "b"], [0, 0], [1, 1])
-    payload = importance_logic.live_payload(["a", "b"], [[0.25, 0.75]], {"a": 0.25, "b": 0.75}, stats,
-                                            [{"a": 0.5, "b": 0.5}, {"a": 0.25, "b": 0.75}], "dcmix", 2, "t")
-    data = importance_logic.chart_data(payload, {"normalized": {"a": 0.1, "b": 0.9}, "drop": {"a": 0.0, "b": 0.4}})
+    snapshot = ImportanceSnapshot(["a", "b"], np.array([[0.25, 0.75]], np.float32), {"a": 0.25, "b": 0.75}, stats,
+                                  [{"a": 0.5, "b": 0.5}, {"a": 0.25, "b": 0.75}], "dcmix", 2, final=False, token="t")
+    data = chart_data(snapshot, {"normalized": {"a": 0.1, "b": 0.9}, "drop": {"a": 0.0, "b": 0.4}})
     assert data.groups == {"α": [0.25, 0.75], "permutation": [0.1, 0.9]}
-    assert importance_logic.history_series(payload) == ([1, 2], {"a": [0.5, 0.25], "b": [0.5, 0.75]})
-    rows = importance_logic.csv_rows(payload)
+    assert importance_logic.history_series(snapshot) == ([1, 2], {"a": [0.5, 0.25], "b": [0.5, 0.75]})
+    rows = importance_logic.csv_rows(snapshot)
     assert rows[1] == {"channel": "b", "alpha": "0.75", "permutation_drop": "", "permutation_normalized": "",
                        "test_accuracy": "", "learned": ""}
-    assert "not judged yet" in importance_logic.verdict_text(payload) and not data.muted
-    assert importance_logic.chart_data(None).note
+    assert "not judged yet" in snapshot.verdict_text() and not data.muted and snapshot.learned is None
+    assert chart_data(None).note
 
 
 def verdict(learned: bool) -> dict:
@@ -226,10 +228,10 @@ def test_not_learned_alpha_is_greyed_and_says_why(docks, qtbot):
     from matplotlib.colors import to_hex
 
     viewer, importance, session, plate, labels = docks
-    payload = importance_logic.importance_payload(headless_model(plate, labels))
+    snapshot = ImportanceSnapshot.of_model(headless_model(plate, labels))
     for learned in (True, False):
-        session.set_importance({**payload, "verdict": verdict(learned), "token": learned})
-        bars = [p for p in importance.ax.patches if p.get_gid() == importance_logic.ALPHA_GROUP]
+        session.set_importance(dataclasses.replace(snapshot, verdict=verdict(learned), token=learned))
+        bars = [p for p in importance.ax.patches if p.get_gid() == ALPHA_GROUP]
         colours = [to_hex(p.get_facecolor()) for p in bars]
         text = importance.verdict_label.text()
         notes = [t.get_text() for t in importance.ax.texts]
@@ -240,4 +242,4 @@ def test_not_learned_alpha_is_greyed_and_says_why(docks, qtbot):
             assert colours == [NOT_LEARNED_SHADE] * 3
             assert "NOT LEARNED" in text and "no better than chance" in text
             assert any("NOT LEARNED" in n for n in notes)
-    assert importance.bar_heights() == pytest.approx(payload["importance"])  # heights stay α either way
+    assert importance.bar_heights() == pytest.approx(snapshot.importance)  # heights stay α either way

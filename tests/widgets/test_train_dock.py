@@ -61,15 +61,15 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     click_start_and_wait(qtbot, widget)
 
     assert errors_since(start) == []
-    live = [p for p in payloads if p is not None and not p["final"]]
-    assert [p["epoch"] for p in live] == [0, 1, 2]  # start + every epoch
-    assert all(p["alpha"].shape == (1, 3) for p in live)
-    assert len(live[-1]["history"]) == 2
+    live = [p for p in payloads if p is not None and not p.final]
+    assert [p.epoch for p in live] == [0, 1, 2]  # start + every epoch
+    assert all(p.alpha.shape == (1, 3) and p.verdict is None for p in live)  # never judged while training
+    assert len(live[-1].history) == 2
     assert training == [True, False]
     trained = session.model
     assert isinstance(trained, TrainedModel) and models[-1] is trained and trained.channels == plate.channels
     final = payloads[-1]
-    assert final["final"] and final["importance"] == pytest.approx(trained.importance())
+    assert final.final and final.importance == pytest.approx(trained.importance()) and final.verdict
     assert widget.save_button.isEnabled() and widget.start_button.isEnabled() and not widget.stop_button.isEnabled()
     assert widget.job is None and widget.jobs.running == []  # progress bar closed with its job
     assert len(widget._curves.step_loss) > 0 and widget._curves.epochs == [1, 2]
@@ -98,8 +98,8 @@ def test_stop_mid_epoch_keeps_best_model(dock, qtbot, tmp_path):
     stepped, locked = [], []
 
     def on_update(update):
-        if update.event.kind == "step" and not stepped:
-            stepped.append(update.event.step)
+        if update.kind == "step" and not stepped:
+            stepped.append(update.step)
             locked.append((widget.form.enabled, widget.form["steps"].enabled, widget.form["patience"].enabled))
             qtbot.mouseClick(widget.stop_button, Qt.MouseButton.LeftButton)
 

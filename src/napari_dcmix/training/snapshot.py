@@ -52,8 +52,9 @@ class ImportanceSnapshot:
         """A ChannelClassifier during training (round ``epoch``): α read off its mixing layer now."""
         mixing = getattr(model, "mixing", None)
         alpha = None if mixing is None else mixing.alpha().detach().float().cpu().numpy()
-        importance = model.importance() if hasattr(model, "importance") else None
-        return cls(channels=list(channels), alpha=alpha, importance=dict(importance) if importance else None,
+        values = model.importance()
+        importance = None if values is None else {c: float(v) for c, v in zip(channels, values)}
+        return cls(channels=list(channels), alpha=alpha, importance=importance,
                    stats=stats, history=[dict(h) for h in history], kind=model.kind, epoch=int(epoch),
                    final=False, token=token, val_accuracy=val_accuracy)
 

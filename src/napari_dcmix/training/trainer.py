@@ -32,6 +32,7 @@ from .config import NORMALIZATIONS, TrainConfig  # noqa: F401 - re-exported: the
 from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
 from .gate import Verdict, assess
+from .snapshot import ImportanceSnapshot
 from .trained import TrainedModel
 
 
@@ -52,6 +53,7 @@ class TrainEvent:
     device: str = "cpu"
     message: str = ""
     verdict: Verdict | None = None  # on "done": judged on the test wells
+    snapshot: ImportanceSnapshot | None = None  # α with its verdict: on "start", "epoch" and "done"
 
 
 @dataclass
@@ -167,7 +169,10 @@ class Trainer:
         finished, message = False, ""
         seen, correct, loss_sum = 0, 0, 0.0
         try:
-            yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(total), **base)
+            token, history = object(), []  # the run's α, round by round, for the live chart
+            yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(total),
+                             snapshot=ImportanceSnapshot.live(self.model, self.channels, self.stats, history, 0, token),
+                             **base)
             while step < total:
                 self.model.train()
                 for x, y, keys in stream:
@@ -209,10 +214,14 @@ class Trainer:
                     stale = 0 if waiting else stale + 1
                     seen, correct, loss_sum = 0, 0, 0.0
                     elapsed = time.perf_counter() - start
+                    if record["importance"]:
+                        history.append(dict(record["importance"]))
+                    snapshot = ImportanceSnapshot.live(self.model, self.channels, self.stats, history, round_, token,
+                                                       val_accuracy=record["val_accuracy"])
                     yield TrainEvent("epoch", round_, step=step, loss=record["loss"], train_accuracy=record["train_accuracy"],
                                      val_accuracy=record["val_accuracy"], best_val_accuracy=self._best.val_accuracy,
                                      importance=record["importance"], elapsed=elapsed,
-                                     eta=elapsed / step * (total - step), **base)
+                                     eta=elapsed / step * (total - step), snapshot=snapshot, **base)
                     self.model.train()
                     if self.val_keys and stale >= cfg.patience:
                         message = (f"stopped early at step {step} of {total}: the held-out loss has not improved "
@@ -229,6 +238,7 @@ class Trainer:
         yield TrainEvent("done", round_, step=step, val_accuracy=self._best.val_accuracy,
                          best_val_accuracy=self._best.val_accuracy, importance=self.result.importance(),
                          elapsed=time.perf_counter() - start, eta=0.0, verdict=self.verdict,
+                         snapshot=ImportanceSnapshot.of_model(self.result),
                          message="; ".join(m for m in (message, best, self.verdict.summary()) if m), **base)
 
     def _step(self, net, xb, yb, weights, optimizer, amp, step: int, keys: list[SiteKey]):

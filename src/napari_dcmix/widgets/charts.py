@@ -9,8 +9,9 @@ the curves/bars are blitted on top (a few ms). A full draw happens only when the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..colors import channel_rgb
 from ..training.matrix_figure import NOT_LEARNED_SHADE  # α of a model that learned nothing: grey, like the matrix
 
 MAX_REDRAWS_PER_S = 4
@@ -194,6 +195,41 @@ class CurvesChart:
 
 
 # --- importance bars --------------------------------------------------------------------------------
+ALPHA_GROUP, PERMUTATION_GROUP = "α", "permutation"
+GROUP_LABELS = {"dcmix": "α", "se-attention": "SE attention"}
+
+
+@dataclass
+class ChartData:
+    """What the importance bar chart draws: one group of bars per measure, one bar per channel."""
+
+    channels: list[str]
+    colors: list[str]
+    groups: dict[str, list[float]] = field(default_factory=dict)  # group name -> heights in channel order
+    note: str = ""  # shown in the chart when there is nothing (or not everything) to draw
+    muted: bool = False  # the model learned nothing: α bars are greyed, never drawn like an answer
+
+
+def chart_data(snapshot, permutation: dict | None = None) -> ChartData:
+    """Bars of an ImportanceSnapshot: α (if the model has it) and, beside them, normalised permutation
+    importance; α of a model that learned nothing is greyed with a note."""
+    if snapshot is None:
+        return ChartData([], [], note="no model yet: train one or load one")
+    channels = list(snapshot.channels)
+    data = ChartData(channels, channel_rgb(channels))
+    if snapshot.importance:
+        data.groups[ALPHA_GROUP] = [float(snapshot.importance.get(c, math.nan)) for c in channels]
+        if snapshot.learned is False:
+            data.muted = True
+            data.note = "NOT LEARNED: do not read these α"
+    else:
+        data.note = f"the {snapshot.kind or 'all-channels'} model has no α; use permutation importance"
+    if permutation:
+        normalized = permutation.get("normalized", {})
+        data.groups[PERMUTATION_GROUP] = [float(normalized.get(c, math.nan)) for c in channels]
+    return data
+
+
 class ImportanceChart:
     """Grouped bars (α, permutation) per channel in its layer colour with values on them, or α history.
 
@@ -209,6 +245,12 @@ class ImportanceChart:
         self._layout = None
         self._bars: dict[str, list] = {}
         self._texts: dict[str, list] = {}
+
+    def show(self, snapshot, permutation: dict | None = None) -> None:
+        """Draw an ImportanceSnapshot's α (greyed if it learned nothing) beside permutation importance."""
+        labels = {ALPHA_GROUP: GROUP_LABELS.get(getattr(snapshot, "kind", None), "α"),
+                  PERMUTATION_GROUP: "permutation (normalised)"}
+        self.show_bars(chart_data(snapshot, permutation), labels)
 
     def show_bars(self, data, labels: dict[str, str] | None = None) -> None:
         layout = ("bars", tuple(data.channels), tuple(data.groups), data.note, data.muted,
@@ -226,8 +268,6 @@ class ImportanceChart:
         self.blitter.fast()
 
     def _draw_bars(self, data, labels) -> None:
-        from .importance_logic import PERMUTATION_GROUP
-
         ax, colors = self.ax, self.colors
         ax.clear()
         self._bars, self._texts, self.blitter.artists = {}, {}, []

@@ -21,11 +21,11 @@ COMPOSITE_NAME = "DCMIX composite"
 _COMPOSITE_META = "composite"
 
 
-def composite_of_site(site: np.ndarray, plate_channels: list[str], payload: dict) -> np.ndarray:
+def composite_of_site(site: np.ndarray, plate_channels: list[str], snapshot) -> np.ndarray:
     """(K, Y, X) float32 composite of a raw (C, Y, X) site; CheckpointError if channels do not match."""
-    order = match_channels(payload["channels"], plate_channels)
-    normalised = payload["stats"].normalize(np.asarray(site)[order])
-    return composite(normalised, np.atleast_2d(payload["alpha"]))
+    order = match_channels(snapshot.channels, plate_channels)
+    normalised = snapshot.stats.normalize(np.asarray(site)[order])
+    return composite(normalised, np.atleast_2d(snapshot.alpha))
 
 
 def composite_layers(viewer) -> list:
@@ -55,10 +55,10 @@ def _shows_mosaic(viewer) -> bool:
 _NORMALISED: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
 
 
-def _normalised_site(session, plate, key, mosaic: bool, payload: dict) -> np.ndarray:
+def _normalised_site(session, plate, key, mosaic: bool, snapshot) -> np.ndarray:
     """Normalised site in the model's channel order, cached so per-epoch updates only re-blend."""
-    order = match_channels(payload["channels"], plate.channels)
-    stats = payload["stats"]
+    order = match_channels(snapshot.channels, plate.channels)
+    stats = snapshot.stats
     cache_key = (id(plate), tuple(key), mosaic, tuple(order), stats.low.tobytes(), stats.high.tobytes())
     hit = _NORMALISED.get(session)
     if hit is not None and hit[0] == cache_key:
@@ -84,8 +84,8 @@ def viewer_is_open(viewer) -> bool:
     return instances is None or viewer in instances
 
 
-def update_composite(viewer, session, payload: dict | None = None) -> list:
-    """Show the composite of ``session.site`` with ``payload``'s α (default: the session's latest).
+def update_composite(viewer, session, snapshot=None) -> list:
+    """Show the composite of ``session.site`` with ``snapshot``'s α (default: the session's latest).
 
     Existing composite layers get new data in place (the user's contrast survives); without a site,
     α (all-channels and SE models) or matching channels, the composite layers are removed. Returns
@@ -93,24 +93,24 @@ def update_composite(viewer, session, payload: dict | None = None) -> list:
     """
     if not viewer_is_open(viewer):
         return []
-    payload = session.importance if payload is None else payload
+    snapshot = session.importance if snapshot is None else snapshot
     plate, key = session.plate, session.site
-    if payload is None or payload.get("alpha") is None or plate is None or key is None:
+    if snapshot is None or snapshot.alpha is None or plate is None or key is None:
         remove_composite(viewer)
         return []
     mosaic = _shows_mosaic(viewer)
     try:
         if mosaic:
             try:
-                normalised = _normalised_site(session, plate, key, True, payload)
+                normalised = _normalised_site(session, plate, key, True, snapshot)
             except ImportError:
-                normalised = _normalised_site(session, plate, key, False, payload)
+                normalised = _normalised_site(session, plate, key, False, snapshot)
         else:
-            normalised = _normalised_site(session, plate, key, False, payload)
+            normalised = _normalised_site(session, plate, key, False, snapshot)
     except DcmixError:  # unreadable site (the plate dock reports it) or another plate's channels
         remove_composite(viewer)
         return []
-    mixed = composite(normalised, np.atleast_2d(payload["alpha"]))
+    mixed = composite(normalised, np.atleast_2d(snapshot.alpha))
     layers = composite_layers(viewer)
     if len(layers) != len(mixed):
         remove_composite(viewer)
@@ -163,11 +163,11 @@ class _LiveUpdates:
         session.plate_changed.connect(self.schedule)
 
     def _model_changed(self, model) -> None:
-        from .importance_logic import importance_payload
+        from ..training.snapshot import ImportanceSnapshot
 
         session = self._session()
         if session is not None:
-            session.set_importance(importance_payload(model))
+            session.set_importance(ImportanceSnapshot.of_model(model))
 
     def schedule(self, *_):
         if not self._scheduled:

@@ -2,7 +2,7 @@
 the reference class, run in a napari thread worker, shown as the phenotype x channel matrix.
 
 A row (clicked in the matrix or chosen in the list) is published as the session's importance
-payload, so the α bars, the verdict line and the "DCMIX composite" layer all show that phenotype.
+snapshot, so the α bars, the verdict line and the "DCMIX composite" layer all show that phenotype.
 When the run completes, the multi-class model becomes the session's model (Apply predicts with it).
 """
 
@@ -19,10 +19,10 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBo
 from ..training.explain import ExplainConfig
 from ..training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
 from ..training.config import TrainConfig, field_spec
+from ..training.snapshot import ImportanceSnapshot
 from . import explain_logic as logic
 from .charts import make_canvas, theme_colors
 from .config_form import make_widget
-from .importance_logic import row_payload
 from .jobs import TORCH_THREADS, notify_error
 
 PROGRESS_STEPS = 1000
@@ -300,7 +300,8 @@ class ExplainPanel(QGroupBox):
         self.reason_label.setText(logic.row_tooltip(row))
         self.reason_label.setStyleSheet("" if row.learned else f"color: {theme_colors(self.viewer).warning}")
         token = ("explain", id(self.matrix), row.phenotype)
-        self.session.set_importance(row_payload(row, self.matrix.channels, self.stats, self.matrix.reference, token))
+        self.session.set_importance(ImportanceSnapshot.of_row(row, self.matrix.channels, self.stats,
+                                                              self.matrix.reference, token))
 
     # --- exports ------------------------------------------------------------------------------
     def _choose_export(self, kind: str) -> None:

@@ -12,15 +12,13 @@ from qtpy.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton
 
 from ..colors import channel_rgb
 from . import importance_logic as logic
-from .charts import ImportanceChart, bar_heights, make_canvas, theme_colors
+from ..training.snapshot import ImportanceSnapshot
+from .charts import ALPHA_GROUP, ImportanceChart, bar_heights, make_canvas, theme_colors
 from .composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
 from .dock_base import DcmixDock
 from .explain_panel import ExplainPanel
 from .jobs import notify_error
 from .workers import permutation_updates
-
-_GROUP_LABELS = {"dcmix": "α", "se-attention": "SE attention"}
-
 
 class ImportanceWidget(DcmixDock):
     """Which channels the model relies on: α (or SE attention) and permutation importance."""
@@ -29,7 +27,7 @@ class ImportanceWidget(DcmixDock):
         super().__init__(napari_viewer)
         ensure_live_updates(self.viewer, self.session)
         napari_viewer = self.viewer
-        self.payload: dict | None = None
+        self.snapshot: ImportanceSnapshot | None = None  # what the chart shows
         self.permutation: dict | None = None    # the last permutation-importance result
         self._permutation_token = None          # the model it was computed for
         self._permutation_cancelled = False
@@ -39,7 +37,7 @@ class ImportanceWidget(DcmixDock):
         napari_viewer.events.theme.connect(self._on_theme)
         viewer_grid(napari_viewer).events.enabled.connect(self._sync_grid_button)
         if self.session.importance is None and self.session.model is not None:
-            self.session.set_importance(logic.importance_payload(self.session.model))
+            self.session.set_importance(ImportanceSnapshot.of_model(self.session.model))
         else:
             self._on_importance(self.session.importance)
 
@@ -102,42 +100,39 @@ class ImportanceWidget(DcmixDock):
         self._sync_grid_button()
 
     # --- chart --------------------------------------------------------------------------------
-    def _on_importance(self, payload) -> None:
-        self.payload = payload
-        token = payload.get("token") if payload else None
+    def _on_importance(self, snapshot) -> None:
+        self.snapshot = snapshot
+        token = snapshot.token if snapshot is not None else None
         if self.permutation is not None and token != self._permutation_token:
             self.permutation = None  # computed for another model: stale
             self.permutation_label.setText("")
         self._draw()
 
     def _draw(self) -> None:
-        payload = self.payload
+        snapshot = self.snapshot
         if self.history_button.isChecked():
-            epochs, series = logic.history_series(payload)
+            epochs, series = logic.history_series(snapshot)
             self.chart.show_history(epochs, series, channel_rgb(list(series)))
         else:
-            labels = {logic.ALPHA_GROUP: _GROUP_LABELS.get((payload or {}).get("kind"), "α"),
-                      logic.PERMUTATION_GROUP: "permutation (normalised)"}
-            self.chart.show_bars(logic.chart_data(payload, self.permutation), labels)
+            self.chart.show(snapshot, self.permutation)
         self.info_label.setText(self._info_text())
-        not_learned = logic.learned(payload) is False
-        self.verdict_label.setText(("⚠ " if not_learned else "") + logic.verdict_text(payload))
+        not_learned = snapshot is not None and snapshot.learned is False
+        self.verdict_label.setText(("⚠ " if not_learned else "") + (snapshot.verdict_text() if snapshot else ""))
         self.verdict_label.setStyleSheet(f"color: {theme_colors(self.viewer).warning}; font-weight: bold"
                                          if not_learned else "")
 
     def _info_text(self) -> str:
-        payload = self.payload
-        if payload is None:
+        snapshot = self.snapshot
+        if snapshot is None:
             return "no model yet: train one in the Train dock or load one"
-        kind = payload.get("kind", "")
-        if payload.get("phenotype"):
-            return (f"α of {payload['phenotype']} vs {payload.get('reference', 'the reference')} "
+        if snapshot.phenotype:
+            return (f"α of {snapshot.phenotype} vs {snapshot.reference or 'the reference'} "
                     "(per-phenotype models, mean over the folds)")
-        if not payload.get("final", True):
-            return f"{kind}: live α during training, evaluation round {payload.get('epoch', 0)}"
-        return f"{kind} model" + (f" (kept from evaluation round {payload['epoch']})" if payload.get("epoch") else "")
+        if not snapshot.final:
+            return f"{snapshot.kind}: live α during training, evaluation round {snapshot.epoch}"
+        return f"{snapshot.kind} model" + (f" (kept from evaluation round {snapshot.epoch})" if snapshot.epoch else "")
 
-    def bar_heights(self, group: str = logic.ALPHA_GROUP) -> dict[str, float]:
+    def bar_heights(self, group: str = ALPHA_GROUP) -> dict[str, float]:
         """{channel: bar height} of ``group`` (α or permutation), read from the drawn bars."""
         return bar_heights(self.ax, group)
 
@@ -163,7 +158,7 @@ class ImportanceWidget(DcmixDock):
         if problem:
             show_error(problem)
             return
-        self._permutation_token = logic.importance_payload(model)["token"]
+        self._permutation_token = ImportanceSnapshot.of_model(model).token
         self._permutation_cancelled = False
         self.permutation_button.setText("Cancel permutation importance")
         self.permutation_label.setText("shuffling each channel in turn…")
@@ -181,7 +176,7 @@ class ImportanceWidget(DcmixDock):
     def _on_permutation_progress(self, event) -> None:
         if event.result is None:
             self.permutation_label.setText(f"permutation importance: {event.done}/{event.total} channels")
-        elif (self.payload or {}).get("token") != self._permutation_token:
+        elif (self.snapshot.token if self.snapshot else None) != self._permutation_token:
             self.permutation_label.setText("the model changed meanwhile; run permutation importance again")
         else:
             self.permutation = event.result
@@ -251,7 +246,7 @@ class ImportanceWidget(DcmixDock):
         """channel, alpha, permutation_drop, permutation_normalized; atomic."""
         from napari.utils.notifications import show_error
 
-        rows = logic.csv_rows(self.payload, self.permutation)
+        rows = logic.csv_rows(self.snapshot, self.permutation)
         if not rows:
             show_error("nothing to export yet: train or load a model first")
             return False

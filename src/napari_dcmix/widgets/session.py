@@ -21,10 +21,9 @@ class DcmixSession(QObject):
     labels_changed = Signal()             # self.labels / self.label_column edited
     model_changed = Signal(object)        # TrainedModel | None (see training.predictor)
     predictions_changed = Signal()        # self.predictions edited
-    # live channel importance: {"channels", "alpha" (K, C) | None, "importance" {ch: v} | None, "stats",
-    # "history" [per-epoch {ch: v}], "kind", "epoch", "final"}; emitted at every training epoch and when
-    # a model is set (see widgets.importance_logic.importance_payload)
-    importance_changed = Signal(object)   # dict | None
+    # live or final channel importance (training.snapshot.ImportanceSnapshot): every training round,
+    # every model set by any dock, a clicked row of the per-phenotype matrix
+    importance_changed = Signal(object)   # ImportanceSnapshot | None
     training_changed = Signal(bool)       # a train dock started (True) or finished (False) training
 
     def __init__(self, viewer=None):
@@ -37,7 +36,7 @@ class DcmixSession(QObject):
         self.label_column: str = "label"
         self.model: Any = None
         self.predictions: dict[tuple[str, str], dict] = {}  # (plate, well) -> {prediction, confidence, probabilities}
-        self.importance: dict | None = None             # the latest importance_changed payload
+        self.importance = None                          # the latest ImportanceSnapshot (α + verdict)
         self.training: bool = False                     # a train dock is training (others may lock edits)
 
     @property
@@ -99,10 +98,10 @@ class DcmixSession(QObject):
         self.model = model
         self.model_changed.emit(model)
 
-    def set_importance(self, payload: dict | None) -> None:
+    def set_importance(self, snapshot) -> None:
         """Publish live or final channel importance (α) so charts and the composite follow training."""
-        self.importance = payload
-        self.importance_changed.emit(payload)
+        self.importance = snapshot
+        self.importance_changed.emit(snapshot)
 
     def set_training(self, running: bool) -> None:
         self.training = bool(running)

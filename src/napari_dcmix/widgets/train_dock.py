@@ -13,12 +13,12 @@ from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from ..errors import CheckpointError
 from ..training.config import TrainConfig
+from ..training.snapshot import ImportanceSnapshot, best_round
 from . import train_logic as logic
 from .config_form import ConfigForm
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
 from .composite import ensure_live_updates
 from .dock_base import DcmixDock
-from .importance_logic import best_round, importance_payload, live_payload, verdict_text
 from .jobs import TORCH_THREADS
 from .train_models import ModelFilesMixin
 from .workers import TrainJob, training_updates, warm_up_torch
@@ -37,7 +37,6 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self.init_path: Path | None = None
         self._loader = None
         self._job: TrainJob | None = None
-        self._history: list[dict] = []
         self._curves = logic.Curves()
         self._stopping = False
         self._last_event = None
@@ -161,7 +160,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
             show_error(problem)
             return
         self._job = TrainJob()
-        self._history, self._curves, self._last_event = [], logic.Curves(), None
+        self._curves, self._last_event = logic.Curves(), None
         self._stopping = False
         config = self.config()
         self.chart.reset(math.ceil(config.steps / max(1, min(config.eval_every, config.steps))),
@@ -192,18 +191,12 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         if not running:
             self.clear_init_button.setEnabled(self.init_model is not None)
 
-    def _on_update(self, update) -> None:
+    def _on_update(self, event) -> None:
         """Record the event; the view (curves, status, progress bar) follows at ≤ 4 repaints a second."""
-        event, job = update.event, self._job
         self._last_event = event
         self._curves.add(event)
-        if event.kind == "epoch" and event.importance:
-            self._history.append(dict(event.importance))
-        if event.kind in ("start", "epoch") and job is not None and job.trainer is not None:
-            trainer = job.trainer  # α is published at every epoch: the chart and composite follow
-            self.session.set_importance(live_payload(
-                trainer.channels, update.alpha, event.importance, trainer.stats, self._history,
-                trainer.model.kind, event.epoch, job.token, event.val_accuracy if event.kind == "epoch" else None))
+        if event.kind in ("start", "epoch") and event.snapshot is not None:
+            self.session.set_importance(event.snapshot)  # live α every round: the chart and composite follow
         self._redraw.request()
 
     def _refresh_view(self) -> None:
@@ -226,8 +219,8 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         if failed or result is None:
             self.status_label.setText("training failed; see the notification" if failed
                                       else "stopped before training began; no model")
-            if self.session.importance is not None and not self.session.importance.get("final", True):
-                self.session.set_importance(importance_payload(self.session.model))  # back to the model's α
+            if self.session.importance is not None and not self.session.importance.final:
+                self.session.set_importance(ImportanceSnapshot.of_model(self.session.model))  # the model's α again
             return
         self.trained = result
         self.save_button.setEnabled(True)
@@ -241,9 +234,9 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
 
     def show_verdict(self, result) -> None:
         """The verdict line beside α: a model that learned nothing is flagged, never shown as an answer."""
-        payload = importance_payload(result)
-        alpha = payload["importance"]
-        text = verdict_text(payload)
+        snapshot = ImportanceSnapshot.of_model(result)
+        alpha = snapshot.importance
+        text = snapshot.verdict_text()
         if alpha:
             text += " · α " + ", ".join(f"{c} {v:.2f}" for c, v in sorted(alpha.items(), key=lambda kv: -kv[1]))
         self.verdict_label.setText(("⚠ " if result.learned is False else "") + text)

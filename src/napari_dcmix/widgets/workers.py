@@ -4,26 +4,15 @@ loading a model, permutation importance, warming torch up. Plain generators and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
-
-import numpy as np
 
 
 # --- training -------------------------------------------------------------------------------------
 @dataclass
-class TrainUpdate:
-    """One TrainEvent plus the (K, C) α at that moment (start, epoch and done events only)."""
-
-    event: Any
-    alpha: np.ndarray | None = None
-
-
-@dataclass
 class TrainJob:
-    """What the dock needs after the worker stops: the trainer (its ``result``) and the run's token."""
+    """What the dock needs after the job stops: the trainer (its ``result``)."""
 
-    token: object = field(default_factory=object)
     trainer: Any = None
 
 
@@ -42,15 +31,8 @@ def warm_up_torch():
     import torch._dynamo  # noqa: F401
 
 
-def _alpha_now(trainer) -> np.ndarray | None:
-    mixing = getattr(trainer.model, "mixing", None)
-    if mixing is None:
-        return None
-    return mixing.alpha().detach().float().cpu().numpy()
-
-
 def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
-                     torch_threads: int | None = None) -> Iterator[TrainUpdate]:
+                     torch_threads: int | None = None) -> Iterator:
     """Build the Trainer (reads plate statistics) and run it, all in the worker thread."""
     import torch
 
@@ -64,13 +46,7 @@ def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
         job.trainer = trainer
         run = trainer.run()
         try:
-            for event in run:
-                alpha = None
-                if event.kind in ("start", "epoch"):
-                    alpha = _alpha_now(trainer)
-                elif event.kind == "done" and trainer.result is not None:
-                    alpha = trainer.result.alpha_matrix()
-                yield TrainUpdate(event, alpha)
+            yield from run  # TrainEvents; start/epoch/done carry the ImportanceSnapshot
         finally:
             run.close()  # on Stop: Trainer.run's finally keeps the best model in trainer.result
     finally:
