@@ -46,7 +46,7 @@ def open_viewer(plate: str | None = None, viewer=None, pattern: str | None = Non
         area = "right" if name == "Plate browser" else "left"
         dock = viewer.window.add_dock_widget(docks[name], name=name, area=area, tabify=name in ("Train", "Apply"))
         DOCK_WRAPPERS[id(docks[name])] = dock
-    viewer.window._qt_window.resize(1880, 1160)
+    viewer.window.resize(1880, 1160)
     from qtpy.QtCore import QTimer
 
     QTimer.singleShot(300, lambda: _arrange(viewer, docks))  # once the window is shown
@@ -60,7 +60,7 @@ def _arrange(viewer, docks, front: str = "Train") -> None:
     """Plate grid on the whole right side; train/importance/apply tabs under the layer list."""
     from qtpy.QtCore import Qt
 
-    qt_window = viewer.window._qt_window
+    qt_window = DOCK_WRAPPERS[id(docks["Train"])].window()  # the viewer's main window, via public Qt
     qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Plate browser"])]], [600], Qt.Horizontal)
     qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [470], Qt.Horizontal)
     qt_window.resizeDocks([DOCK_WRAPPERS[id(docks["Train"])]], [620], Qt.Vertical)

@@ -55,12 +55,6 @@ class InputSqueezeExcitation(nn.Module):
             self.attention_mean.add_(momentum * (batch_mean - self.attention_mean))
         return x * w[:, :, None, None]
 
-    @torch.no_grad()
-    def reset_importance(self) -> None:
-        """Forget the running mean (back to uniform), e.g. before fine-tuning on other data."""
-        self.attention_mean.fill_(0.5)
-        self.attention_count.zero_()
-
 
 class ChannelClassifier(nn.Module):
     """Image classifier over C channels whose ``importance()`` says which channels it relies on."""

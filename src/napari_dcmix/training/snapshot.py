@@ -10,7 +10,7 @@ the verdict beside it, so no view can show α as an answer on its own.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,9 +64,6 @@ class ImportanceSnapshot:
         return cls(channels=list(channels), alpha=np.asarray(row.alpha, np.float32), importance=dict(row.importance),
                    stats=stats, kind="dcmix", final=True, token=token, verdict=row.verdict.to_dict(),
                    phenotype=row.phenotype, reference=reference)
-
-    def with_token(self, token) -> "ImportanceSnapshot":
-        return replace(self, token=token)
 
     # --- how far to trust it --------------------------------------------------------------------
     @property

@@ -21,13 +21,6 @@ COMPOSITE_NAME = "DCMIX composite"
 _COMPOSITE_META = "composite"
 
 
-def composite_of_site(site: np.ndarray, plate_channels: list[str], snapshot) -> np.ndarray:
-    """(K, Y, X) float32 composite of a raw (C, Y, X) site; CheckpointError if channels do not match."""
-    order = match_channels(snapshot.channels, plate_channels)
-    normalised = snapshot.stats.normalize(np.asarray(site)[order])
-    return composite(normalised, np.atleast_2d(snapshot.alpha))
-
-
 def composite_layers(viewer) -> list:
     """The composite Image layers of ``viewer``, in output order."""
     found = []
@@ -74,16 +67,6 @@ def _normalised_site(session, plate, key, mosaic: bool, snapshot) -> np.ndarray:
     return normalised
 
 
-def viewer_is_open(viewer) -> bool:
-    """False once napari closed the viewer (a late refresh must not add layers to a closed window)."""
-    viewer = real_viewer(viewer)
-    window = getattr(viewer, "window", None)
-    if window is not None and not hasattr(window, "_qt_window"):  # napari deletes it on close
-        return False
-    instances = getattr(type(viewer), "_instances", None)
-    return instances is None or viewer in instances
-
-
 def update_composite(viewer, session, snapshot=None) -> list:
     """Show the composite of ``session.site`` with ``snapshot``'s α (default: the session's latest).
 
@@ -91,7 +74,7 @@ def update_composite(viewer, session, snapshot=None) -> list:
     α (all-channels and SE models) or matching channels, the composite layers are removed. Returns
     the composite layers.
     """
-    if not viewer_is_open(viewer):
+    if session.window_closed:  # a late refresh must not add layers to a closed window
         return []
     snapshot = session.importance if snapshot is None else snapshot
     plate, key = session.plate, session.site

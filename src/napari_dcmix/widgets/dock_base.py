@@ -46,7 +46,7 @@ class _WindowCloseWatcher(QObject):
             if event.spontaneous():  # the user's click: napari may ask, and the user may say no
                 QTimer.singleShot(0, self.parent().teardown_if_window_closed)
             else:  # viewer.close(), napari quitting: nobody can say no
-                self.parent().teardown()
+                self.parent().window_closed()
         return False
 
 
@@ -87,7 +87,12 @@ class DcmixDock(QWidget):
     def teardown_if_window_closed(self) -> None:
         window = self._window_watcher.window
         if window is not None and not window.isVisible():
-            self.teardown()
+            self.window_closed()
+
+    def window_closed(self) -> None:
+        """The viewer's window closed: nothing may draw into it any more, and the dock ends."""
+        self.session.window_closed = True
+        self.teardown()
 
     def showEvent(self, ev) -> None:
         self._window_watcher.watch()

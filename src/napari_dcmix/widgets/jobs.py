@@ -16,7 +16,6 @@ import inspect
 import os
 import threading
 import time
-import weakref
 from typing import Callable
 
 from superqt.utils import GeneratorWorker
@@ -268,18 +267,3 @@ def stop_every_job(timeout_s: float = STOP_TIMEOUT_S) -> bool:
     ended = all([job.stop(max(0.0, deadline - time.monotonic())) for job in jobs])
     _ACTIVE.clear()
     return ended
-
-
-def keep_alive_weakly(owner, method: str):
-    """A callback that calls ``owner.method()`` while ``owner`` lives (never keeps a dock alive)."""
-    ref = weakref.ref(owner)
-
-    def call(*_args):
-        target = ref()
-        if target is not None:
-            try:
-                getattr(target, method)()
-            except RuntimeError:  # its Qt object is already gone
-                pass
-
-    return call

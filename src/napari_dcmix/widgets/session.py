@@ -38,6 +38,7 @@ class DcmixSession(QObject):
         self.predictions: dict[tuple[str, str], dict] = {}  # (plate, well) -> {prediction, confidence, probabilities}
         self.importance = None                          # the latest ImportanceSnapshot (α + verdict)
         self.training: bool = False                     # a train dock is training (others may lock edits)
+        self.window_closed: bool = False                # the viewer's window closed (docks saw it go)
 
     @property
     def viewer(self):

@@ -62,8 +62,8 @@ def load_model(path):
 
 
 def permutation_updates(trained, plate, labels: dict, device: str = "auto") -> Iterator:
-    """Permutation importance on a private copy of the model: the session's model is shared with other
-    docks, and an SE-attention model updates its running importance on every forward pass, even in eval."""
+    """Permutation importance on a private copy of the model: it is moved to the job's device and put in
+    eval mode, while the session's model is shared with docks that may be predicting at the same time."""
     import copy
 
     from ..training import permutation_importance
