@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-seconds", type=float, default=8.0)
     parser.add_argument("--tile", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=100_000, help="budget (the run is stopped after --seconds)")
     parser.add_argument("--wells", type=int, default=96)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--no-activity-bar", action="store_true",
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     print(f"sample plate: {args.wells} wells, {args.size}px, written in {time.perf_counter() - t0:.1f} s", flush=True)
 
     clock = HandlerClock()
-    clock.wrap(train_dock.TrainWidget, "_on_update", "train dock: event handler", lambda self, u: u.event.kind)
+    clock.wrap(train_dock.TrainWidget, "_on_update", "train dock: event handler", lambda self, u: u.kind)
     clock.wrap(train_dock.TrainWidget, "_refresh_view", "train dock: view refresh (throttled)")
     clock.wrap(importance_dock.ImportanceWidget, "_draw", "importance dock: chart update")
     clock.wrap(composite, "update_composite", "composite update")
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
 
     docks: list = []
     phases["opening docks + torch warm-up"] = measure(
-        app, probe, 60.0, until=lambda: bool(docks) and docks[0].warm_up.done.is_set(), action=open_docks)
+        app, probe, 60.0, until=lambda: bool(docks) and docks[0].warm_up.thread_done, action=open_docks)
     train = docks[0]
     wait(app, 2.0)
     phases["idle (baseline)"] = measure(app, probe, args.baseline_seconds)
@@ -232,10 +232,11 @@ def main(argv=None) -> int:
     viewer.layers.remove(floor_layer)
     wait(app, 1.0)
 
-    train.tile.setValue(args.tile)
-    train.batch_size.setValue(args.batch_size)
-    train.epochs.setValue(args.epochs)
-    train.device_box.setCurrentText("auto")
+    train.form["tile"].value = args.tile
+    train.form["batch_size"].value = args.batch_size
+    train.form["steps"].value = args.steps
+    train.form["patience"].value = 10_000  # no early stop: the measured phase trains throughout
+    train.form["device"].value = "auto"
     marks = {}
 
     def start_training():
@@ -266,7 +267,7 @@ def main(argv=None) -> int:
         "goal_max_stall_ms": 100, "probe_interval_ms": PROBE_MS, "phases": phases,
         "longest_training_stalls": blame, "gui_thread_handlers": clock.summary(),
         "settings": {"wells": args.wells, "size": args.size, "tile": args.tile, "batch_size": args.batch_size,
-                     "epochs": args.epochs, "device": train.device_label.text(),
+                     "steps": args.steps, "device": train.device_label.text(),
                      "torch_threads": train_dock.TORCH_THREADS, "max_redraws_per_s": charts.MAX_REDRAWS_PER_S,
                      "activity_bar": not args.no_activity_bar},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),

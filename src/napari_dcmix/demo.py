@@ -49,7 +49,10 @@ def open_viewer(plate: str | None = None, viewer=None, pattern: str | None = Non
     viewer.window.resize(1880, 1160)
     from qtpy.QtCore import QTimer
 
-    QTimer.singleShot(300, lambda: _arrange(viewer, docks))  # once the window is shown
+    timer = QTimer(DOCK_WRAPPERS[id(docks["Train"])])  # dies with the window: never fires into a closed one
+    timer.setSingleShot(True)
+    timer.timeout.connect(lambda: _arrange(viewer, docks))  # once the window is shown
+    timer.start(300)
     browser = docks["Plate browser"]
     browser.open_plate(path, pattern, labels_csv=labels if labels and labels.exists() else None,
                        column=(column or "phenotype") if labels else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ..errors import CheckpointError
@@ -17,12 +18,17 @@ from ..training.snapshot import ImportanceSnapshot, best_round
 from . import train_logic as logic
 from .config_form import ConfigForm
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
-from .composite import ensure_live_updates
+from .composite import composite_count, composite_layers, ensure_live_updates, update_composite
 from .dock_base import DcmixDock
 from .jobs import TORCH_THREADS
 from .train_models import ModelFilesMixin
 from .workers import TrainJob, training_updates, warm_up_torch
 
+
+
+#: pause between the one-off steps after Start (α chart, each composite layer, curves): each is its own
+#: event-loop turn with a repaint between them, so none adds up to a long stall
+PREPARE_TURN_MS = 15
 
 
 class TrainWidget(ModelFilesMixin, DcmixDock):
@@ -180,6 +186,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self._stopping = True
         self.stop_button.setEnabled(False)
         self.status_label.setText("stopping… (keeping the best model so far)")
+        self._release_run()
         self.job.cancel()
 
     def _set_running(self, running: bool) -> None:
@@ -197,7 +204,25 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self._curves.add(event)
         if event.kind in ("start", "epoch") and event.snapshot is not None:
             self.session.set_importance(event.snapshot)  # live α every round: the chart and composite follow
+        if event.kind == "start" and self._job is not None:
+            job = self._job  # the α chart was drawn just now: the layers follow in later turns
+            QTimer.singleShot(PREPARE_TURN_MS, lambda: self._prepare_view(job))
+            return
         self._redraw.request()
+
+    def _prepare_view(self, job) -> None:
+        """Create the composite layers (one per event-loop turn: napari spends 50-100 ms on each) and draw
+        the charts while the run waits for them; later rounds only change data in place, which stays
+        cheap while training holds the CPU. Then the run goes on."""
+        if job is not self._job or job.view_ready.is_set():
+            return
+        before = len(composite_layers(self.viewer))
+        layers = update_composite(self.viewer, self.session, max_new=1)
+        if before < len(layers) <= composite_count(self.session):  # one more layer: repaint, then go on
+            QTimer.singleShot(PREPARE_TURN_MS, lambda: self._prepare_view(job))
+            return
+        self._redraw.flush()
+        job.view_ready.set()
 
     def _refresh_view(self) -> None:
         event = self._last_event
@@ -254,13 +279,20 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         except RuntimeError:  # the dock was deleted; napari drops this callback once it is collected
             pass
 
+    def _release_run(self) -> None:
+        """A run waiting for the first draw must not wait for a dock that stops or goes away."""
+        if self._job is not None:
+            self._job.view_ready.set()
+
     def on_teardown(self) -> None:
         """Closing the dock, the viewer or Python: stop training (the best model so far is kept)."""
         self._stopping = True
+        self._release_run()
         if self.job is not None:
             self.session.set_training(False)
 
     def shutdown(self) -> None:
         """Stop training and wait for the worker (tests; closing the dock or napari calls teardown)."""
         self._stopping = True
+        self._release_run()
         self.jobs.stop_all()

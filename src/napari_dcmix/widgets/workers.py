@@ -4,16 +4,23 @@ loading a model, permutation importance, warming torch up. Plain generators and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 
 # --- training -------------------------------------------------------------------------------------
 @dataclass
 class TrainJob:
-    """What the dock needs after the job stops: the trainer (its ``result``)."""
+    """What the dock needs after the job stops: the trainer (its ``result``); and ``view_ready``, set by
+    the dock once its composite layer and charts exist, so that one-off GUI work runs before the
+    training loop competes with it for the interpreter."""
 
     trainer: Any = None
+    view_ready: threading.Event = field(default_factory=threading.Event)
+
+#: longest the run waits for the dock's first draw (a dock that is gone never sets it)
+VIEW_READY_TIMEOUT_S = 5.0
 
 
 _warm_up_started = False
@@ -46,7 +53,10 @@ def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
         job.trainer = trainer
         run = trainer.run()
         try:
-            yield from run  # TrainEvents; start/epoch/done carry the ImportanceSnapshot
+            for event in run:  # TrainEvents; start/epoch/done carry the ImportanceSnapshot
+                yield event
+                if event.kind == "start":
+                    job.view_ready.wait(VIEW_READY_TIMEOUT_S)
         finally:
             run.close()  # on Stop: Trainer.run's finally keeps the best model in trainer.result
     finally:
