@@ -33,6 +33,24 @@ def check_not_in_plate(path: str | os.PathLike, plate_roots=()) -> Path:
     return out
 
 
+def output_problem(path: str | os.PathLike, plate_roots=()) -> str | None:
+    """Why nothing may be written to ``path`` (what the docks show before a file dialog's path is
+    used), or None: the same rule and message as :func:`check_not_in_plate`."""
+    try:
+        check_not_in_plate(path, [r for r in plate_roots if r is not None])
+    except DcmixError as err:
+        return str(err)
+    return None
+
+
+def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both resolved)."""
+    try:
+        Path(path).expanduser().resolve().relative_to(Path(folder).expanduser().resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", *, into_plate: bool = False, **open_kwargs) -> Iterator[IO]:

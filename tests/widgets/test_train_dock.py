@@ -15,6 +15,7 @@ from napari_dcmix.model import ChannelClassifier
 from napari_dcmix.plate import ChannelStats
 from napari_dcmix.errors import DcmixError
 from napari_dcmix.training import TrainConfig, TrainedModel, Trainer
+from napari_dcmix._io import is_inside
 from napari_dcmix.widgets import train_logic
 from napari_dcmix.widgets.session import get_session
 from napari_dcmix.widgets.train_dock import TrainWidget
@@ -254,7 +255,7 @@ def test_train_logic_without_qt(tmp_path):
     assert train_logic.format_seconds(75) == "1 min 15 s" and train_logic.format_seconds(math.nan) == "…"
     plate_root = tmp_path / "plate"
     plate_root.mkdir()
-    assert not train_logic.inside(train_logic.default_save_path(plate_root, "dcmix", plate_root), plate_root)
+    assert not is_inside(train_logic.default_save_path(plate_root, "dcmix", plate_root), plate_root)
     assert train_logic.save_problem(plate_root / "sub" / "m.pt", plate_root)
     assert train_logic.save_problem(tmp_path / "m.pt", plate_root) is None
 

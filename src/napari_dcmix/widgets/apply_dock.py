@@ -15,6 +15,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFileDialog, QHBoxLayout, QLabel,
                             QPushButton, QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
+from .._io import output_problem
 from ..errors import DcmixError
 from ..plate import SiteKey
 from ..training.predictor import prediction_record, prediction_rows, well_probabilities, write_predictions_csv
@@ -313,9 +314,9 @@ class ApplyWidget(DcmixDock):
             if not path:
                 return
         out = Path(path).expanduser().resolve()
-        if plate.root.resolve() in out.parents:
-            return show_error(f"{out} is inside the plate folder; napari-dcmix keeps image folders read-only, "
-                              "choose a path outside it")
+        problem = output_problem(out, [plate.root])
+        if problem:
+            return show_error(problem)
         try:
             write_predictions_csv(out, rows)
         except DcmixError as err:

@@ -12,6 +12,7 @@ from pathlib import Path
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from .._io import output_problem
 from ..errors import DcmixError
 from ..figures.plate_map import PREDICTION
 
@@ -97,9 +98,9 @@ class ExportPanel(QWidget):
 
     def _checked_path(self, path, plate) -> Path | None:
         out = Path(path).expanduser().resolve()
-        if plate.root.resolve() in out.parents or out == plate.root.resolve():
-            show_error(f"{out} is inside the plate folder; napari-dcmix keeps image folders read-only, "
-                       "choose a path outside it")
+        problem = output_problem(out, [plate.root])
+        if problem:
+            show_error(problem)
             return None
         return out if out.suffix.lower() == ".png" else out.with_suffix(out.suffix + ".png")
 

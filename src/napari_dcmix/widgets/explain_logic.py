@@ -5,7 +5,6 @@ reference-class choice, row texts and the export guard. Kept apart so the panel 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -114,12 +113,4 @@ def finished_text(matrix, cancelled: bool, failed: bool, became_model: bool) -> 
     return text
 
 
-def export_problem(path: str | os.PathLike, plate_root) -> str | None:
-    """Why the matrix must not be written to ``path`` (inside the plate folder), None if fine."""
-    from .._io import check_not_in_plate
 
-    try:
-        check_not_in_plate(path, [plate_root] if plate_root is not None else [])
-    except DcmixError as err:
-        return str(err)
-    return None

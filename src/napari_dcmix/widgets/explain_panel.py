@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBo
 
 from ..training.explain import ExplainConfig
 from ..training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
+from .._io import output_problem
 from ..training.config import TrainConfig, field_spec
 from ..training.snapshot import ImportanceSnapshot
 from . import explain_logic as logic
@@ -322,7 +323,7 @@ class ExplainPanel(QGroupBox):
             return False
         plate = self.session.plate
         for path in (p for p in (csv_path, png_path) if p is not None):
-            problem = logic.export_problem(path, plate.root if plate is not None else None)
+            problem = output_problem(path, [plate.root if plate is not None else None])
             if problem:
                 show_error(problem)
                 return False

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .._io import is_inside
 from ..plate.labels import csv_columns  # noqa: F401 - one labels reader for CLI and docks
 from ..plate.wells import row_letters, well_id, well_position
 
@@ -153,14 +154,6 @@ def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
 
 
 # --- label files ----------------------------------------------------------------------------
-def is_inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
 def default_labels_path(plate_root: Path, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
     """Where "Save labels" proposes to write: beside the CSV the labels came from, else
     ~/napari-dcmix/; never inside the plate folder (images stay untouched) and never over the

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._io import is_inside, output_problem
 from ..plate.label_book import MIN_WELLS_PER_CLASS, class_warnings, class_well_counts, labels_problem  # noqa: F401
 
 MAX_CURVE_POINTS = 1500  # per-step loss is thinned beyond this, so long runs stay cheap to draw
@@ -102,12 +103,6 @@ class Curves:
         return False
 
 
-def inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except (ValueError, OSError):
-        return False
 
 
 def default_save_path(plate_root: Path | None, kind: str, last_folder: Path | None = None) -> Path:
@@ -115,14 +110,11 @@ def default_save_path(plate_root: Path | None, kind: str, last_folder: Path | No
     name = f"{Path(plate_root).name if plate_root else 'dcmix'}_{kind}.pt"
     for folder in (last_folder, Path.home()):
         if folder is not None and folder.is_dir() and os.access(folder, os.W_OK) and not (
-                plate_root and inside(folder, Path(plate_root))):
+                plate_root and is_inside(folder, plate_root)):
             return folder / name
     return Path.home() / name
 
 
 def save_problem(path: Path, plate_root: Path | None) -> str | None:
-    """Why a model must not be written to ``path`` (None if fine)."""
-    if plate_root is not None and inside(path.parent, Path(plate_root)):
-        return (f"{path} is inside the plate folder; napari-dcmix keeps image folders read-only, "
-                "choose a folder outside it")
-    return None
+    """Why a model must not be written to ``path`` (None if fine): the core's one output rule."""
+    return output_problem(path, [plate_root])

@@ -1,0 +1,81 @@
+"""Every writer of every dock, asked to write inside the open plate folder, refuses with a message that
+says where to write instead, and the folder stays byte-identical (issue: one output guard)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from qtpy.QtCore import QThreadPool
+
+from conftest import SIGNAL_PATTERN, write_signal_plate
+from dcmix_dock_helpers import errors_since
+from napari.utils.notifications import notification_manager
+from napari_dcmix.training import TrainConfig, Trainer
+from napari_dcmix.training.explain import PhenotypeMatrix, PhenotypeRow
+from napari_dcmix.training.gate import Verdict
+from napari_dcmix.widgets.apply_dock import ApplyWidget
+from napari_dcmix.widgets.importance_dock import ImportanceWidget
+from napari_dcmix.widgets.plate_dock import PlateBrowserWidget
+from napari_dcmix.widgets.train_dock import TrainWidget
+
+
+def folder_digest(root) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_no_dock_writes_inside_the_plate_folder(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    root, labels_csv = write_signal_plate(tmp_path / "plate", signal_channel=1)
+    viewer = make_napari_viewer()
+    browser, train, importance, apply = (PlateBrowserWidget(viewer), TrainWidget(viewer), ImportanceWidget(viewer),
+                                         ApplyWidget(viewer))
+    for dock in (browser, train, importance, apply):
+        viewer.window.add_dock_widget(dock)
+    browser.open_plate(str(root), SIGNAL_PATTERN, labels_csv=str(labels_csv), column="phenotype")
+    qtbot.waitUntil(lambda: not browser.busy(), timeout=20_000)
+    session = browser.session
+    model = Trainer(browser.plate, dict(session.labels), TrainConfig(tile=16, batch_size=16, steps=10,
+                                                                     device="cpu")).fit()
+    train.trained = model
+    session.set_model(model)
+    apply.predict_plate()
+    qtbot.waitUntil(lambda: apply.job is None and bool(session.predictions), timeout=30_000)
+    verdict = Verdict(True, 0.9, 0.5, 0.01, 0.95, 12, "11 of 12 held-out wells right")
+    row = PhenotypeRow("positive", model.importance(), {c: 0.0 for c in model.channels}, verdict,
+                       model.alpha_matrix().tolist(), 1)
+    importance.explain.show_matrix(PhenotypeMatrix("negative", list(model.channels), [row], stats=model.stats))
+    before = folder_digest(root)
+
+    inside = root / "sub"
+    writers = {
+        "Train: Save model": lambda: train.save_model(inside / "model.pt"),
+        "Plate browser: Save labels": lambda: browser.save_labels(inside / "labels.csv"),
+        "Channel importance: Export CSV": lambda: importance.export_csv(inside / "importance.csv"),
+        "Channel importance: Export PNG": lambda: importance.export_png(inside / "importance.png"),
+        "Explain: export matrix": lambda: importance.explain.export(inside / "matrix.csv", inside / "matrix.png"),
+        "Apply: Export CSV": lambda: apply.export_csv(str(inside / "predictions.csv")),
+        "Apply: plate map": lambda: apply.exports.save_plate_map(str(inside / "map.png")),
+        "Apply: save montage": lambda: apply.exports.montage(str(root / "top.png")),
+    }
+    for name, write in writers.items():
+        start = len(notification_manager.records)
+        write()
+        messages = errors_since(start)
+        assert any("inside the plate folder" in m and "-dcmix" in m for m in messages), (name, messages)
+    QThreadPool.globalInstance().waitForDone(10_000)
+    assert folder_digest(root) == before  # nothing written, nothing changed, no temporary files left
+    for dock in (browser, train, importance, apply):
+        dock.teardown()
+
+
+@pytest.mark.parametrize("name", ["model.pt"])
+def test_the_guard_proposes_a_place_outside(tmp_path, name):
+    from napari_dcmix._io import output_problem
+
+    plate = tmp_path / "Plate7"
+    plate.mkdir()
+    problem = output_problem(plate / "a" / name, [plate])
+    assert "inside the plate folder" in problem and str(tmp_path / "Plate7-dcmix") in problem
+    assert output_problem(tmp_path / name, [plate]) is None
