@@ -2,16 +2,17 @@
 
 Random tiles drawn from random sites decode a whole site per tile once a plate outgrows the cache
 (a 384-well plate always does). Instead every pass reads each training site *once*, in a shuffled
-order, on a pool of decode threads (tifffile and PNG decoders release the GIL), cuts all of that
-site's tiles at once and mixes them through a bounded shuffle buffer. Memory: the buffer
-(``buffer_bytes``, raw integers: half the bytes of float32 for 16-bit images), the sites read ahead
-(``ahead`` of them) and the raw-pixel cache of the :class:`SiteSource`, whatever the plate's size.
-Decode threads decode and cut each site's tiles with one gather while the site is hot in cache;
-the shuffle buffer is one preallocated block of raw integers (fresh pages cost more than copies on
-a VM), and a batch leaves as raw integers with its flips/turns and statistics (:class:`RawTiles`):
-mirrored, turned and normalised on the training device, so on a GPU the integers cross PCIe (half
-the bytes of float32) and the float work is not done by the CPU cores that decode. The same prefetching serves validation, prediction
-and permutation importance (:func:`prefetch`).
+order, on a pool of decode threads (tifffile and PNG decoders release the GIL), and mixes its tiles
+through a bounded shuffle buffer. Memory: the buffer (``buffer_bytes`` of raw integers: half the
+bytes of float32 for 16-bit images), the sites read ahead (``ahead`` of them) and the raw-pixel
+cache of the :class:`SiteSource`, whatever the plate's size.
+
+Speed: the tiles of a just-decoded site (hot in cache) are copied straight into one preallocated
+block that lives across passes (fresh pages cost more than the copies on a VM); a batch leaves as
+raw integers with its flips/turns and statistics (:class:`RawTiles`), mirrored, turned and
+normalised on the training device, so on a GPU the integers cross PCIe (half the bytes of float32)
+and the float work is not done by the CPU cores that decode. The same prefetching serves
+validation, prediction and permutation importance (:func:`prefetch`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from ..plate import SiteKey
-from .data import SiteSource, random_tiles, tiles_for_site
+from .data import SiteSource, _fit, tiles_for_site
 
 T = TypeVar("T")
 
@@ -122,6 +123,7 @@ class TileStream:
         self.coverage, self.augment, self.workers = coverage, augment, workers
         self.buffer_bytes = buffer_bytes
         self.tiles_per_pass = 0  # known after the first pass; estimated before
+        self._buffer: _ShuffleBuffer | None = None  # kept across passes: its pages are touched once
 
     def estimate_tiles_per_pass(self) -> int:
         """Tiles of one pass from the first readable site's shape (HCS sites share a shape)."""
@@ -131,31 +133,32 @@ class TileStream:
                 return len(self.keys) * tiles_for_site(raw.shape[1:], self.tile, self.coverage)
         return 0
 
-    def _cut(self, item: tuple[int, int]):
-        """On a decode thread: (site index, seed) -> (index, raw tiles, the site's stats) or None."""
-        index, seed = item
+    def _read(self, index: int):
+        """On a decode thread: (index, the site's raw pixels padded to a tile, its statistics) or None."""
         key = self.keys[index]
         raw = self.source.raw(key)
-        if raw is None:
-            return None
-        n = tiles_for_site(raw.shape[1:], self.tile, self.coverage)
-        return index, random_tiles(raw, n, self.tile, np.random.default_rng(seed)), self.source.stats_for(key.plate)
+        return None if raw is None else (index, _fit(raw, self.tile), self.source.stats_for(key.plate))
 
     def __iter__(self) -> Iterator[tuple[RawTiles, np.ndarray, list[SiteKey]]]:
-        order = self.rng.permutation(len(self.keys))
-        seeds = self.rng.integers(0, 2**63, len(self.keys))  # per site: threads never share a generator
-        buffer: _ShuffleBuffer | None = None
+        order = self.rng.permutation(len(self.keys)).tolist()
+        buffer = self._buffer
+        if buffer is not None:
+            buffer.size = 0  # a pass left early (the step budget was reached) leaves no tiles behind
         drawn = 0
-        for _, cut in prefetch(self._cut, [(int(i), int(seeds[i])) for i in order], self.workers):
-            if cut is None:
+        for _, read in prefetch(self._read, order, self.workers):
+            if read is None:
                 continue
-            index, tiles, stats = cut
+            index, raw, stats = read
+            n = tiles_for_site(raw.shape[1:], self.tile, self.coverage)
             if buffer is None:
-                buffer = _ShuffleBuffer(tiles.shape[1:], tiles.dtype, self.buffer_bytes, self.batch_size, len(tiles))
-            while not buffer.room_for(len(tiles)):
+                buffer = self._buffer = _ShuffleBuffer((raw.shape[0], self.tile, self.tile), raw.dtype,
+                                                       self.buffer_bytes, self.batch_size, n)
+            while not buffer.room_for(n):
                 yield self._batch(buffer)
-            buffer.add(tiles, index, self.labels[index], stats)
-            drawn += len(tiles)
+            ys = self.rng.integers(0, raw.shape[1] - self.tile + 1, n)
+            xs = self.rng.integers(0, raw.shape[2] - self.tile + 1, n)
+            buffer.add(raw, ys, xs, index, self.labels[index], stats)
+            drawn += n
         while buffer is not None and buffer.size:
             yield self._batch(buffer)
         self.tiles_per_pass = drawn
@@ -184,15 +187,18 @@ class _ShuffleBuffer:
     def room_for(self, n: int) -> bool:
         return self.size == 0 or self.size + n <= len(self.tiles)
 
-    def add(self, tiles: np.ndarray, site: int, label: int, stats) -> None:
-        end = self.size + len(tiles)
+    def add(self, raw: np.ndarray, ys: np.ndarray, xs: np.ndarray, site: int, label: int, stats) -> None:
+        """Copy the tiles at (ys, xs) of a just-decoded site (hot in cache) straight into free slots."""
+        end = self.size + len(ys)
         if end > len(self.tiles):  # a site larger than every one before: grow once
             self._grow(end)
-        if not np.can_cast(tiles.dtype, self.dtype):  # e.g. a float site after 16-bit ones
+        if not np.can_cast(raw.dtype, self.dtype):  # e.g. a float site after 16-bit ones
             self.tiles = self.tiles.astype(np.float32)
             self.dtype = self.tiles.dtype
+        t, tiles = self.tiles.shape[-1], self.tiles
+        for slot, y, x in zip(self.live[self.size:end].tolist(), ys.tolist(), xs.tolist()):
+            tiles[slot] = raw[:, y:y + t, x:x + t]
         slots = self.live[self.size:end]
-        self.tiles[slots] = tiles
         self.labels[slots], self.sites[slots], self.stats_ids[slots] = label, site, self._stats_id(stats)
         self.size = end
 
