@@ -166,16 +166,6 @@ def _windows(site: np.ndarray, tile: int) -> np.ndarray:
     return np.moveaxis(view, 0, 2)
 
 
-def random_tiles(site: np.ndarray, n: int, tile: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` tiles at random places of a site, in the site's dtype -> (n, C, tile, tile).
-
-    One gather instead of one copy per tile (a 1080² site gives ~285 tiles of 64 px); the streaming
-    loader mirrors and turns them later, while it normalises a batch (see ``pipeline.dihedral_into``).
-    """
-    windows = _windows(site, tile)
-    return windows[rng.integers(0, windows.shape[0], n), rng.integers(0, windows.shape[1], n)]
-
-
 def grid_tiles(site: np.ndarray, tile: int) -> np.ndarray:
     """Cover a whole site with tiles (the last row/column aligned to the border) -> (N, C, tile, tile)."""
     _, h, w = _fit(site, tile).shape
