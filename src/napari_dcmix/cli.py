@@ -233,9 +233,8 @@ def cmd_explain(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .training import TrainedModel, well_probabilities, write_predictions_csv
-    from .training.predictor import prediction_rows
-    from .training.exports import predict_site_probabilities, pycytominer_rows
+    from .training import TrainedModel, well_probabilities
+    from .training.exports import write_plate_predictions
 
     trained = TrainedModel.load(args.model)
     plate = _open(args)
@@ -258,32 +257,23 @@ def cmd_predict(args) -> None:
     def progress(pred):
         _progress(f"predicted {pred.done}/{pred.total} sites, eta {pred.eta:.0f}s")
 
-    site_probs = predict_site_probabilities(trained, plate, device=args.device, progress=progress)
-    from .training.distributed import world_from_env
-
-    if world_from_env().rank > 0:
+    written = write_plate_predictions(trained, plate, out, fmt=args.format, per_site=args.per_site,
+                                      device=args.device, progress=progress)
+    if written is None:
         return  # data parallel: rank 0 has every shard and writes the CSV and figures
-    if args.format == "pycytominer":  # image-level rows, as CellProfiler's Image table
-        rows = pycytominer_rows(trained.classes, site_probs, plate)
-    else:
-        results = dict(site_probs) if args.per_site else well_probabilities(site_probs)
-        rows = prediction_rows(trained.classes, results, with_plate=len(plate.plates) > 1)
-    write_predictions_csv(out, rows)
-    _progress(f"{len(rows)} {'wells' if args.format == 'csv' and not args.per_site else 'sites'} predicted", final=True)
-    counts: dict[str, int] = {}
-    for row in rows:
-        name = row.get("prediction", row.get("Metadata_DCMIX_Prediction"))
-        counts[name] = counts.get(name, 0) + 1
-    payload = {"csv": str(out), "rows": len(rows), "classes": trained.classes, "counts": counts}
+    site_probs, counts = written.site_probabilities, written.counts
+    unit = "wells" if args.format == "csv" and not args.per_site else "sites"
+    _progress(f"{written.rows} {unit} predicted", final=True)
+    payload = {"csv": str(out), "rows": written.rows, "classes": trained.classes, "counts": counts}
     lines = [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()]
     model_name = trained.display_name
     if "plate_map" in figures:
         from .figures.plate_map import save_plate_maps
 
-        written = save_plate_maps(figures["plate_map"], plate, well_probabilities(site_probs), trained.classes,
-                                  value=args.plate_map_value, model_name=model_name)
-        payload["plate_map"] = [str(p) for p in written]
-        lines += [f"plate map written to {p}" for p in written]
+        maps = save_plate_maps(figures["plate_map"], plate, well_probabilities(site_probs), trained.classes,
+                               value=args.plate_map_value, model_name=model_name)
+        payload["plate_map"] = [str(p) for p in maps]
+        lines += [f"plate map written to {p}" for p in maps]
     if "montage" in figures:
         from .figures.montage import save_montage
 

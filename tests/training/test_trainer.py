@@ -91,13 +91,13 @@ def test_shuffled_labels_are_not_learned(big_signal):
 def test_a_non_finite_loss_stops_with_the_sites_named(signal, monkeypatch):
     plate, labels = signal
     trainer = Trainer(plate, labels.site_labels, TrainConfig(steps=50, eval_every=10, **FAST))
-    real_get = trainer.source.get
+    real_raw = trainer.source.raw
 
-    def poisoned(key):
-        site = real_get(key)
-        return None if site is None else np.full_like(site, np.nan) if key.well == "B02" else site
+    def poisoned(key):  # the training stream reads raw pixels (the reader itself never returns NaN)
+        site = real_raw(key)
+        return None if site is None else np.full(site.shape, np.nan, np.float32) if key.well == "B02" else site
 
-    monkeypatch.setattr(trainer.source, "get", poisoned)
+    monkeypatch.setattr(trainer.source, "raw", poisoned)
     with pytest.raises(DcmixError, match=r"loss became nan on a batch from .*B02"):
         list(trainer.run())
     assert all(np.isfinite(p.detach().numpy()).all() for p in trainer.result.model.parameters())

@@ -125,6 +125,12 @@ class SiteSource:
         raw = self.raw(key)
         return None if raw is None else self.stats_for(key.plate).normalize(raw)
 
+    def grid(self, key: SiteKey, tile: int) -> np.ndarray | None:
+        """The tiles covering a site, normalised: only the cut tiles become float32, never a float copy
+        of the whole site first (bit-identical to ``grid_tiles(self.get(key), tile)``)."""
+        raw = self.raw(key)
+        return None if raw is None else normalize_tiles(self.stats_for(key.plate), grid_tiles(raw, tile))
+
     def stats_for(self, plate_id: str) -> ChannelStats:
         if isinstance(self.stats, ChannelStats):
             return self.stats
@@ -154,13 +160,32 @@ def random_tile(site: np.ndarray, tile: int, rng: np.random.Generator, augment: 
     return np.ascontiguousarray(crop)
 
 
+def _windows(site: np.ndarray, tile: int) -> np.ndarray:
+    """Every tile of a site as one strided view (Y', X', C, tile, tile): cutting is then one gather."""
+    view = np.lib.stride_tricks.sliding_window_view(_fit(site, tile), (tile, tile), axis=(1, 2))
+    return np.moveaxis(view, 0, 2)
+
+
 def grid_tiles(site: np.ndarray, tile: int) -> np.ndarray:
     """Cover a whole site with tiles (the last row/column aligned to the border) -> (N, C, tile, tile)."""
-    site = _fit(site, tile)
-    _, h, w = site.shape
+    _, h, w = _fit(site, tile).shape
     ys = sorted({min(y, h - tile) for y in range(0, h, tile)})
     xs = sorted({min(x, w - tile) for x in range(0, w, tile)})
-    return np.stack([site[:, y:y + tile, x:x + tile] for y in ys for x in xs])
+    grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
+    return _windows(site, tile)[grid_y.ravel(), grid_x.ravel()]
+
+
+def normalize_tiles(stats: ChannelStats, tiles: np.ndarray) -> np.ndarray:
+    """(N, C, t, t) raw tiles -> float32 exactly as ``stats.normalize`` maps a whole site, computed on
+    the cut tiles only (in place on one float32 array, no float64 intermediate)."""
+    out = np.empty(tiles.shape, dtype=np.float32)
+    shape = (1, -1, 1, 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.subtract(tiles, stats.low.reshape(shape), out=out, casting="unsafe")
+        np.divide(out, (stats.high - stats.low).reshape(shape), out=out)
+    if tiles.dtype.kind == "f" and not np.isfinite(out).all():  # integers cannot overflow float32
+        out[~np.isfinite(out)] = 0.0
+    return out
 
 
 def labeled_sites(plate: Plate, well_or_site_labels: dict, classes: list[str] | None = None) -> dict[SiteKey, str]:

@@ -2,6 +2,9 @@
 
 Prediction is a generator over sites so a plate of 100k images streams with flat memory, and the
 dock can show results as they arrive; any plate whose channels match the model's by name works.
+Sites are decoded, cut and normalised ahead on the decode threads (``pipeline.prefetch``) and the
+tiles of consecutive sites share forward passes of ``batch_size`` tiles: a 96² site is one tile, and
+one forward per site would leave a GPU idle. Only the sites in flight are in memory.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ import csv
 import math
 import os
 import time
+from collections import deque
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from .._io import atomic_write
+from ..errors import DcmixError
 from ..plate import Plate, SiteKey
-from .data import grid_tiles
 from .device import resolve_device
+from .pipeline import prefetch, to_device
 from .trained import TrainedModel
 
 
@@ -38,8 +44,9 @@ class SitePrediction:
 
 
 def predict_sites(trained: TrainedModel, plate: Plate, keys: list[SiteKey] | None = None, device: str = "cpu",
-                  batch_size: int = 64) -> Iterator[SitePrediction]:
-    """Yield one prediction per readable site (unreadable ones are skipped and listed in plate.problems).
+                  batch_size: int = 64, workers: int | None = None) -> Iterator[SitePrediction]:
+    """Yield one prediction per readable site, in the order of ``keys`` (unreadable ones are skipped
+    and listed in plate.problems); ``batch_size`` tiles, of one or several sites, per forward pass.
 
     Sites are normalised as the model was trained (its ``normalization``): by default each plate on its
     own statistics, so a screen imaged brighter or with another offset gets the same calls.
@@ -49,19 +56,78 @@ def predict_sites(trained: TrainedModel, plate: Plate, keys: list[SiteKey] | Non
     model = model_on_device(trained.model, dev)
     keys = plate.sites if keys is None else list(keys)
     start = time.perf_counter()
-    for done, key in enumerate(keys, 1):
-        site = source.get(key)
-        if site is None:
-            continue
-        # no_grad per site, never across a yield: the consumer may close us from another thread
-        with torch.no_grad():
-            tiles = grid_tiles(site, trained.tile)
-            probs = []
-            for i in range(0, len(tiles), batch_size):
-                batch = torch.from_numpy(tiles[i:i + batch_size]).to(dev)
-                probs.append(torch.softmax(model(batch).float(), dim=1).cpu())
-            mean = torch.cat(probs).mean(0).numpy().astype(np.float64)
-        yield SitePrediction(key, mean, done, len(keys), time.perf_counter() - start)
+    cut = lambda key: source.grid(key, trained.tile)  # noqa: E731 - runs on the decode threads
+    for done, key, probs in batched_probabilities(model, cut, keys, dev, batch_size, workers):
+        yield SitePrediction(key, probs, done, len(keys), time.perf_counter() - start)
+
+
+class _Pending:
+    """A site whose tiles are not all through the model yet: its tiles and its running softmax sum."""
+
+    __slots__ = ("key", "done", "tiles", "next", "n", "total")
+
+    def __init__(self, key: SiteKey, done: int, tiles: np.ndarray):
+        self.key, self.done, self.tiles, self.next, self.n = key, done, tiles, 0, len(tiles)
+        self.total = np.zeros(0)
+
+
+def batched_probabilities(model: torch.nn.Module, cut: Callable[[SiteKey], np.ndarray | None], keys: list[SiteKey],
+                          device: torch.device, batch_size: int = 64,
+                          workers: int | None = None) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
+    """(position in ``keys`` from 1, key, mean softmax over the site's tiles) per readable site, in order.
+
+    ``cut(key)`` gives a site's normalised (N, C, t, t) tiles on a decode thread (None: unreadable).
+    Out of GPU memory, the batch is halved and the same tiles are tried again.
+    """
+    pending: deque[_Pending] = deque()
+    queued = 0
+    with closing(prefetch(cut, keys, workers)) as reads:
+        for done, (key, tiles) in enumerate(reads, 1):
+            if tiles is not None:
+                pending.append(_Pending(key, done, tiles))
+                queued += len(tiles)
+            while queued >= batch_size or (queued and done == len(keys)):
+                try:
+                    queued -= _forward(model, pending, batch_size, device)
+                except torch.OutOfMemoryError:
+                    if batch_size <= 1:
+                        raise DcmixError("out of memory even with a batch of one tile; predict on the CPU "
+                                         "(--device cpu)") from None
+                    batch_size //= 2
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    continue
+                while pending and pending[0].next == pending[0].n:
+                    site = pending.popleft()
+                    yield site.done, site.key, site.total / site.n
+
+
+def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: torch.device) -> int:
+    """Up to ``batch_size`` of the oldest waiting tiles through the model -> how many went through.
+
+    The sites are updated only after the model succeeded (an out-of-memory retry sees them unchanged);
+    no_grad per call, never across a yield (the consumer may close the generator from another thread).
+    """
+    parts, room = [], batch_size
+    for site in pending:
+        if room == 0:
+            break
+        take = min(room, site.n - site.next)
+        if take:
+            parts.append((site, site.next, site.next + take))
+            room -= take
+    x = np.concatenate([s.tiles[a:b] for s, a, b in parts]) if len(parts) > 1 else parts[0][0].tiles[parts[0][1]:parts[0][2]]
+    with torch.no_grad():
+        probs = torch.softmax(model(to_device(np.ascontiguousarray(x), device)).float(), dim=1).cpu().numpy()
+    row = 0
+    for site, a, b in parts:
+        chunk = probs[row:row + b - a].sum(0, dtype=np.float64)
+        site.total = chunk if a == 0 else site.total + chunk
+        row += b - a
+        site.next = b
+        if b == site.n:
+            site.tiles = None  # through the model: only its few probabilities are kept
+    return row
 
 
 def model_on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -110,8 +176,6 @@ def prediction_rows(classes: list[str], results: dict, with_plate: bool) -> list
 def write_predictions_csv(path: str | os.PathLike, rows: list[dict]) -> None:
     """Atomic CSV write; the same columns from the CLI and from the dock's export."""
     if not rows:
-        from ..errors import DcmixError
-
         raise DcmixError("no predictions to write: no site of the plate could be read")
     with atomic_write(path, "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -26,9 +26,10 @@ from ..errors import DcmixError
 from ..model import ChannelClassifier
 from ..plate import ChannelStats, Plate, SiteKey
 from ..plate.label_book import class_problem
-from .data import SiteSource, grid_tiles, labeled_sites, split_wells
-from .pipeline import TileStream, prefetch
 from .config import NORMALIZATIONS, TrainConfig  # noqa: F401 - re-exported: the settings live beside their spec
+from .data import SiteSource, labeled_sites, split_wells
+from .pipeline import TileStream, to_device
+from .predictor import batched_probabilities
 from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
 from .gate import Verdict, assess
@@ -178,8 +179,7 @@ class Trainer:
                 for x, y, keys in stream:
                     if mixing is not None:
                         mixing.exploration = cfg.exploration * max(0.0, 1 - step / explore_until) if explore_until else 0.0
-                    xb = torch.from_numpy(x).to(device, non_blocking=True)
-                    yb = torch.from_numpy(y).to(device, non_blocking=True)
+                    xb, yb = x.to(device), to_device(y, device)  # pinned, non-blocking on CUDA
                     try:
                         logits, value = self._step(net, xb, yb, weights, optimizer, amp, step, keys)
                     except torch.OutOfMemoryError:
@@ -300,16 +300,12 @@ class Trainer:
         return record
 
     def site_probabilities(self, keys: list[SiteKey]) -> Iterator[tuple[SiteKey, np.ndarray]]:
-        """Class probabilities per readable site (softmax averaged over the tiles covering it);
-        sites are decoded ahead on threads while the model works."""
+        """Class probabilities per readable site (softmax averaged over the tiles covering it), batched
+        across sites as in prediction; sites are decoded ahead on threads while the model works."""
         self.model.eval()
-        for key, site in prefetch(self.source.get, keys):
-            if site is None:
-                continue
-            with torch.no_grad():
-                tiles = torch.from_numpy(grid_tiles(site, self.config.tile)).to(self.device)
-                probs = torch.softmax(self.model(tiles).float(), dim=1).mean(0)
-            yield key, probs.cpu().numpy().astype(np.float64)
+        cut = lambda key: self.source.grid(key, self.config.tile)  # noqa: E731 - runs on the decode threads
+        for _, key, probs in batched_probabilities(self.model, cut, keys, self.device):
+            yield key, probs
 
     def evaluate(self, keys: list[SiteKey]) -> tuple[float, float]:
         """Site-level accuracy and loss over ``keys`` (each rank its shard, summed over the ranks)."""
