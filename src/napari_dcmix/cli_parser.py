@@ -1,0 +1,114 @@
+"""The ``napari-dcmix`` command line: subcommands, their flags and help. The training flags come from
+``TrainConfig``'s field spec (``training/config.py``), the same spec that builds the Train dock's form.
+What each command does lives in ``cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import __version__
+from .errors import DcmixError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like every other user error
+        raise DcmixError(f"{message} (see '{self.prog} --help')")
+
+
+def build(commands: dict) -> argparse.ArgumentParser:
+    """``commands``: subcommand name -> the function that runs it (``cli.cmd_*``)."""
+    p = _Parser(prog="napari-dcmix", description="DCMIX channel importance for high-content screens.")
+    p.add_argument("--version", action="version", version=__version__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("sample-plate", help="write the synthetic Cell Painting plate with a known answer")
+    s.add_argument("out")
+    s.add_argument("--wells", type=int, default=96, choices=[96, 384])
+    s.add_argument("--sites", type=int, default=2)
+    s.add_argument("--size", type=int, default=160, help="site size in pixels")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=commands["sample-plate"])
+
+    def channel_names_arg(q):
+        q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER: the names layers, CSVs and models use")
+
+    def plate_args(q, labels_required=False):
+        q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
+        channel_names_arg(q)
+        q.add_argument("--labels", required=labels_required, help="CSV with a well column and a label column")
+        q.add_argument("--label-column", help="column of the labels CSV holding the classes")
+        q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    s = sub.add_parser("inspect", help="what is on a plate: layout, wells, sites, channels, labels, problems")
+    s.add_argument("plate")
+    plate_args(s)
+    s.add_argument("--check", action="store_true", help="read every site: the full data-quality report")
+    s.set_defaults(func=commands["inspect"])
+
+    def train_args(q, skip=()):
+        """The training flags, from TrainConfig's field spec: the dock's form shows the same defaults."""
+        from .training import config_fields
+
+        for f in config_fields():
+            if f.name in skip:
+                continue
+            default = "" if f.default is None else f" (default: {f.default})"
+            kwargs = dict(default=f.default, help=f.help + default, metavar=f.metavar)
+            if f.parse is not None or f.type is not str:
+                kwargs["type"] = f.parse or f.type
+            if f.choices and f.cli_choices:
+                kwargs["choices"] = list(f.choices)
+                kwargs.pop("metavar")
+            q.add_argument(f.flag, **kwargs)
+
+    s = sub.add_parser("train", help="train a DCMIX (or baseline) classifier on a labeled plate")
+    s.add_argument("plate")
+    plate_args(s, labels_required=True)
+    s.add_argument("--out", required=True, help="model file to write (.pt)")
+    train_args(s)
+    s.add_argument("--init", help="fine-tune from this model file (channels matched by name)")
+    s.set_defaults(func=commands["train"])
+
+    s = sub.add_parser("explain", help="channel importance per phenotype: each phenotype against the negative control")
+    s.add_argument("plate")
+    plate_args(s, labels_required=True)
+    s.add_argument("--reference", help="the negative-control class (default: guessed from names like control, DMSO, NT)")
+    s.add_argument("--out", help="folder for importance_per_phenotype.csv and .png (outside the plate folder)")
+    s.add_argument("--folds", type=int, default=3, help="well folds per phenotype (each well held out once)")
+    s.add_argument("--seeds", type=int, default=1, help="seeds per fold (repeats = folds x seeds)")
+    s.add_argument("--no-all", action="store_true", help="skip the multi-class 'all phenotypes' row")
+    train_args(s, skip=("model",))
+    s.set_defaults(func=commands["explain"], model="dcmix")
+
+    s = sub.add_parser("predict", help="class probabilities per well (or site) of a plate")
+    s.add_argument("model")
+    s.add_argument("plate")
+    s.add_argument("--out", required=True, help="CSV to write")
+    s.add_argument("--pattern")
+    channel_names_arg(s)
+    s.add_argument("--per-site", action="store_true")
+    s.add_argument("--format", default="csv", choices=["csv", "pycytominer"],
+                   help="pycytominer: one row per site with Metadata_Plate/Well/Site and DCMIX_p_<class>")
+    s.add_argument("--plate-map", metavar="FILE.png", help="also draw a plate heat map of the predictions")
+    s.add_argument("--plate-map-value", default="prediction", metavar="prediction|CLASS",
+                   help="colour wells by the predicted class (default) or by one class's probability")
+    s.add_argument("--montage", metavar="FILE.png", help="also draw the most confident sites per class")
+    s.add_argument("--montage-k", type=int, default=6, metavar="K", help="sites per class in the montage")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=commands["predict"])
+
+    s = sub.add_parser("importance", help="channel importance of a model (α), optionally with permutation importance")
+    s.add_argument("model")
+    s.add_argument("--permutation", metavar="PLATE", help="also measure permutation importance on this plate")
+    plate_args(s)
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=commands["importance"])
+
+    s = sub.add_parser("demo", help="open napari with the docks and the sample plate")
+    s.add_argument("--plate", help="plate folder to open instead of the sample plate")
+    s.add_argument("--screenshots", metavar="DIR", help="run the workflow unattended and save screenshots here")
+    s.set_defaults(func=commands["demo"])
+    return p
