@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +96,6 @@ def _importance(plate: list[dict]) -> dict[str, float]:
     return {c: round(v / total, 6) for c, v in raw.items()}
 
 
-@lru_cache(maxsize=4)
 def _prepare(out: Path) -> None:
     """Refuse foreign folders; clear a previous sample plate (manifest first, so it reads incomplete)."""
     if out.exists() and not out.is_dir():

@@ -5,6 +5,8 @@ illumination, optics and camera noise. Pure numpy; ``sample`` decides which well
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 CHANNELS = ("DNA", "ER", "RNA", "AGP", "Mito")
@@ -20,6 +22,7 @@ _LEVELS = {"DNA": 2.0e5, "ER": 4.5e5, "RNA": 1.6e5, "AGP": 3.0e5, "Mito": 2.8e5}
 _BACKGROUND = np.array([40.0, 80.0, 60.0, 70.0, 50.0], np.float32)  # autofluorescence/medium
 
 
+@lru_cache(maxsize=4)
 def _radial_freq(n: int) -> np.ndarray:
     return np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :]).astype(np.float32)
 
