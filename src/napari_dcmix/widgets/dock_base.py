@@ -9,7 +9,7 @@ import weakref
 from functools import partial
 
 from qtpy.QtCore import QEvent, QObject, QTimer
-from qtpy.QtWidgets import QApplication, QWidget
+from qtpy.QtWidgets import QWidget
 
 from .jobs import Job, JobSet
 from .session import get_session, real_viewer
@@ -61,10 +61,7 @@ class DcmixDock(QWidget):
         self.jobs = JobSet()
         self._docked = self._torn_down = False
         self._window_watcher = _WindowCloseWatcher(self)
-        self.destroyed.connect(partial(_end_jobs, self.jobs))
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(partial(_end_jobs, self.jobs))
+        self.destroyed.connect(partial(_end_jobs, self.jobs))  # application quit: jobs.stop_every_job
 
     def run(self, func, *args, **kwargs) -> Job:
         """Run ``func(*args)`` (a function or generator) as a job of this dock; see :class:`.jobs.Job`."""

@@ -253,6 +253,11 @@ def _track(job: Job) -> None:
     _ACTIVE.add(job)
     if not _atexit_registered:
         atexit.register(stop_every_job)  # registered after Qt's and napari's: runs before them
+        from qtpy.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        if app is not None:  # the application quitting (napari's File > Exit) ends every job too
+            app.aboutToQuit.connect(stop_every_job)
         _atexit_registered = True
 
 
