@@ -16,6 +16,7 @@ raw-pixel cache and one ten times larger, then measures side by side, each in a 
 
     python benchmarks/loader.py            # 48 and 480 sites at 1080 px (~6 GB written to a temp folder)
     python benchmarks/loader.py --quick    # 12 and 120 sites at 256 px
+    python benchmarks/loader.py --compression zlib --size 540 --no-ddp   # compressed files (decode is work)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHANNELS = 5
 
 
-def write_plate(root: Path, sites: int, size: int) -> Path:
+def write_plate(root: Path, sites: int, size: int, compression: str | None = None) -> Path:
     import tifffile
 
     root.mkdir(parents=True, exist_ok=True)
@@ -48,7 +49,8 @@ def write_plate(root: Path, sites: int, size: int) -> Path:
     for i in range(sites):
         well, site = wells[i // 4], i % 4 + 1
         for c in range(CHANNELS):
-            tifffile.imwrite(root / f"P1_{well}_s{site}_w{c + 1}.tif", np.roll(base[c], i * 7, axis=1))
+            tifffile.imwrite(root / f"P1_{well}_s{site}_w{c + 1}.tif", np.roll(base[c], i * 7, axis=1),
+                             compression=compression)
         if site == 1:
             labels.append(f"{well},{'a' if len(labels) % 2 else 'b'}")
     (root.parent / f"{root.name}_labels.csv").write_text("\n".join(labels) + "\n")
@@ -137,6 +139,9 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=1080)
     parser.add_argument("--sites", type=int, default=48)
     parser.add_argument("--ddp-steps", type=int, default=60)
+    parser.add_argument("--compression", choices=["none", "zlib"], default="none",
+                        help="TIFF compression of the plates (zlib: decoding is real work, as on most screens)")
+    parser.add_argument("--no-ddp", action="store_true", help="skip the data-parallel comparison")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "loader.json")
     args = parser.parse_args(argv)
     if args.child:
@@ -146,12 +151,14 @@ def main(argv=None) -> int:
         args.size, args.sites, args.ddp_steps = 256, 12, 20
     site_bytes = CHANNELS * args.size * args.size * 2
     cache = int(args.sites * site_bytes * 1.5)  # the small plate fits, the large one is 10x the plate
+    compression = None if args.compression == "none" else args.compression
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, cpu", "size": args.size,
+               "compression": args.compression,
                "cache_bytes": cache, "load_average_before": os.getloadavg(), "plates": {}}
     with tempfile.TemporaryDirectory(prefix="dcmix-loader-") as tmp:
         for factor in (1, 10):
             n = args.sites * factor
-            plate_dir = write_plate(Path(tmp) / f"plate{n}", n, args.size)
+            plate_dir = write_plate(Path(tmp) / f"plate{n}", n, args.size, compression)
             row = {mode: measure(mode, plate_dir, cache) for mode in ("decode", "loader", "loader_cpu", "predict")}
             decode = row["decode"]["sites_per_s"]
             row["loader_vs_decode"] = [r / decode for r in row["loader"]["sites_per_s_by_pass"]]
@@ -166,6 +173,11 @@ def main(argv=None) -> int:
                   f"peak RSS loader {row['loader']['peak_rss_mb']:.0f} MB, predict "
                   f"{row['predict']['peak_rss_mb']:.0f} MB ({row['predict']['sites_per_s']:.1f} sites/s)", flush=True)
         plate_dir = Path(tmp) / f"plate{args.sites}"
+        if args.no_ddp:
+            results["load_average_after"] = os.getloadavg()
+            if not args.quick:
+                args.out.write_text(json.dumps(results, indent=2) + "\n")
+            return 0
         # one process with 1 and with 2 torch threads, two processes with 1 each: the same cores in use
         one_1t, one_2t = ddp_rate(plate_dir, 1, args.ddp_steps, 1), ddp_rate(plate_dir, 1, args.ddp_steps, 2)
         two = ddp_rate(plate_dir, 2, args.ddp_steps, 1)
