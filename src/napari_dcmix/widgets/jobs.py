@@ -26,6 +26,8 @@ from ..errors import DcmixError
 TORCH_THREADS = max(1, (os.cpu_count() or 2) - 1)
 #: how long ending a dock (or Python) waits for one job's thread
 STOP_TIMEOUT_S = 30.0
+#: how long interpreter exit also waits for the thread pool (jobs that were still queued)
+QUEUED_WAIT_S = 5.0
 
 
 class WorkerFailure(Exception):
@@ -270,5 +272,10 @@ def stop_every_job(timeout_s: float = STOP_TIMEOUT_S) -> bool:
         job.cancel()
     deadline = time.monotonic() + timeout_s
     ended = all([job.stop(max(0.0, deadline - time.monotonic())) for job in jobs])
+    if jobs:  # a job still queued when asked to stop starts, sees the request and ends: wait for it too
+        from qtpy.QtCore import QThreadPool
+
+        left = min(QUEUED_WAIT_S, max(0.0, deadline - time.monotonic()))  # the pool may hold others' work too
+        ended = QThreadPool.globalInstance().waitForDone(int(1000 * left)) and ended
     _ACTIVE.clear()
     return ended
