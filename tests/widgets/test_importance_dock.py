@@ -62,8 +62,8 @@ def test_chart_and_composite_follow_training_in_the_train_dock(docks, qtbot, mon
     live_composites = []
     real_update = composite_module.update_composite
 
-    def recording_update(viewer_, session_, payload=None):
-        layers = real_update(viewer_, session_, payload)
+    def recording_update(viewer_, session_, payload=None, **kwargs):
+        layers = real_update(viewer_, session_, payload, **kwargs)
         current = session_.importance
         if current is not None and not current.final and layers:
             live_composites.append((current.alpha[0].copy(), np.array(layers[0].data)))

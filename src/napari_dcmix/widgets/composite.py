@@ -169,13 +169,18 @@ class _LiveUpdates:
             self._scheduled = True
             QTimer.singleShot(self.DELAY_MS, self.refresh)
 
-    def refresh(self) -> None:
+    def refresh(self, max_new: int | None = 1) -> None:
+        """Redraw the composite; missing layers are created one per event-loop turn (napari spends
+        50-100 ms on each), the next one scheduled right after."""
         self._scheduled = False
         viewer, session = self._viewer(), self._session()
         if viewer is None or session is None:
             return
         try:
-            update_composite(viewer, session)
+            before = len(composite_layers(viewer))
+            layers = update_composite(viewer, session, max_new=max_new)
+            if before < len(layers) < composite_count(session):
+                self.schedule()
         except RuntimeError:  # the viewer is closing
             pass
         except Exception as err:  # noqa: BLE001 - a display refresh must never break a signal chain
@@ -203,4 +208,4 @@ def refresh_now(viewer, session=None) -> None:
 
     live = _LIVE.get(session or get_session(viewer))
     if live is not None:
-        live.refresh()
+        live.refresh(max_new=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import weakref
 from functools import partial
 
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QWidget
 
 from .jobs import Job, JobSet
@@ -26,6 +26,7 @@ class _WindowCloseWatcher(QObject):
     def __init__(self, dock: "DcmixDock"):
         super().__init__(dock)
         self._window = lambda: None  # weak: a dock kept by a script must not keep the viewer's window
+        self._close_asked = False
 
     @property
     def window(self):
@@ -42,11 +43,18 @@ class _WindowCloseWatcher(QObject):
         self._window = weakref.ref(window)
 
     def eventFilter(self, obj, event) -> bool:
-        if obj is self.window and event.type() == QEvent.Type.Close:
-            if event.spontaneous():  # the user's click: napari may ask, and the user may say no
-                QTimer.singleShot(0, self.parent().teardown_if_window_closed)
+        if obj is not self.window:
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.Close:
+            if event.spontaneous():  # the user's click: napari may ask first, and the user may say no
+                self._close_asked = True
             else:  # viewer.close(), napari quitting: nobody can say no
                 self.parent().window_closed()
+        elif kind == QEvent.Type.Hide and self._close_asked and not event.spontaneous():
+            self.parent().window_closed()  # the close went through (minimising hides spontaneously)
+        elif kind in (QEvent.Type.Show, QEvent.Type.WindowActivate):
+            self._close_asked = False  # the user said no: the window is still there
         return False
 
 
@@ -80,11 +88,6 @@ class DcmixDock(QWidget):
 
     def on_teardown(self) -> None:
         """What a subclass undoes when it ends (key bindings, session flags); jobs end after it."""
-
-    def teardown_if_window_closed(self) -> None:
-        window = self._window_watcher.window
-        if window is not None and not window.isVisible():
-            self.window_closed()
 
     def window_closed(self) -> None:
         """The viewer's window closed: nothing may draw into it any more, and the dock ends."""

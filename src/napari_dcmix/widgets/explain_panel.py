@@ -218,7 +218,8 @@ class ExplainPanel(QGroupBox):
         failed = run is not None and run.failed is not None
         self._set_running(False)
         self.progress_bar.setVisible(False)
-        self.session.set_training(False)
+        if not self.dock._torn_down:  # teardown already freed it; the Train dock may be running by now
+            self.session.set_training(False)
         explainer = job.explainer if job is not None else None
         if self.session.plate is not self._job_plate:  # the plate changed meanwhile: its rows are stale
             self.status_label.setText("explain stopped: another plate was opened")

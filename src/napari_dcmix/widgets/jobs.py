@@ -77,6 +77,7 @@ class _ClosingWorker(GeneratorWorker):
     def __init__(self, *args, **kwargs):
         self.thread_done = threading.Event()
         self.thread_started = threading.Event()
+        self.on_thread_end = None  # called in the worker thread once it ends (the Job forgets itself)
         super().__init__(*args, **kwargs)
 
     def work(self):
@@ -90,6 +91,8 @@ class _ClosingWorker(GeneratorWorker):
                 self.errored.emit(err)
             finally:
                 self.thread_done.set()
+                if self.on_thread_end is not None:
+                    self.on_thread_end()
 
 
 _ACTIVE: "set[Job]" = set()  # jobs whose thread may still run: what interpreter exit waits for
@@ -108,6 +111,7 @@ class Job:
         self.worker = create_worker(_body, func, args, kwargs, _worker_class=_ClosingWorker,
                                     _ignore_errors=True, _start_thread=False)
         self.cancelled = False
+        self._detached = False
         self.failed: BaseException | None = None
         self.delivered = False  # finished, and everything it emitted handled on the GUI thread
         self.pbar = None
@@ -129,6 +133,7 @@ class Job:
             worker.yielded.connect(self._count_yield)
         if on_return is not None:
             worker.returned.connect(on_return)
+        worker.on_thread_end = self._thread_ended
         _track(self)
         worker.start()
 
@@ -162,7 +167,16 @@ class Job:
             _ACTIVE.discard(self)
         return ended
 
+    def _thread_ended(self) -> None:
+        """In the worker thread: nothing of this job runs any more, so interpreter exit need not wait."""
+        if not self._detached:
+            return  # the GUI thread's finished handler forgets it, after delivering its results
+        _ACTIVE.discard(self)
+
     def detach(self) -> None:
+        """Cut the worker's signals and the owner's callbacks: nothing reaches (or keeps) its dock."""
+        self._detached = True
+        self._on_finish, self._on_error = None, notify_error
         for name in ("yielded", "returned", "errored", "finished", "started", "aborted"):
             try:
                 getattr(self.worker, name).disconnect()
@@ -206,8 +220,8 @@ class Job:
     def _finished(self) -> None:
         self.delivered = True
         _ACTIVE.discard(self)
-        self.detach()
-        on_finish, self._on_finish, self._on_error = self._on_finish, None, notify_error
+        on_finish = self._on_finish
+        self.detach()  # drops the owner's callbacks too: a finished job keeps nothing alive
         self.close_progress()  # napari's bar may run processEvents: state is final before it
         if on_finish is not None:
             _call_if_alive(on_finish)

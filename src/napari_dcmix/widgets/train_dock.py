@@ -18,7 +18,7 @@ from ..training.snapshot import ImportanceSnapshot, best_round
 from . import train_logic as logic
 from .config_form import ConfigForm
 from .charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
-from .composite import composite_count, composite_layers, ensure_live_updates, update_composite
+from .composite import composite_layers, ensure_live_updates, update_composite
 from .dock_base import DcmixDock
 from .jobs import TORCH_THREADS
 from .train_models import ModelFilesMixin
@@ -214,15 +214,26 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         """Create the composite layers (one per event-loop turn: napari spends 50-100 ms on each) and draw
         the charts while the run waits for them; later rounds only change data in place, which stays
         cheap while training holds the CPU. Then the run goes on."""
-        if job is not self._job or job.view_ready.is_set():
+        if job is not self._job or job.view_ready.is_set() or self._torn_down:
             return
-        before = len(composite_layers(self.viewer))
-        layers = update_composite(self.viewer, self.session, max_new=1)
-        if before < len(layers) <= composite_count(self.session):  # one more layer: repaint, then go on
+        again = False
+        try:
+            before = len(composite_layers(self.viewer))
+            layers = update_composite(self.viewer, self.session, max_new=1)
+            again = len(layers) > before  # one more layer: its repaint gets a turn, then the next step
+            if not again:
+                self._redraw.flush()
+        except RuntimeError:  # the dock or the viewer is going away: teardown releases the run
+            return
+        except Exception as err:  # noqa: BLE001 - a display problem must never hold training up
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"could not show the DCMIX composite: {err}")
+        finally:
+            if not again:
+                job.view_ready.set()
+        if again:
             QTimer.singleShot(PREPARE_TURN_MS, lambda: self._prepare_view(job))
-            return
-        self._redraw.flush()
-        job.view_ready.set()
 
     def _refresh_view(self) -> None:
         event = self._last_event
@@ -239,7 +250,8 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         failed = run is not None and run.failed is not None
         self._set_running(False)
         self._redraw.flush()
-        self.session.set_training(False)
+        if not self._torn_down:  # teardown already freed it; another dock may be running by now
+            self.session.set_training(False)
         result = job.trainer.result if job is not None and job.trainer is not None else None
         if failed or result is None:
             self.status_label.setText("training failed; see the notification" if failed
