@@ -275,3 +275,15 @@ def test_docks_from_the_plugins_menu_share_the_session(make_napari_viewer, qtbot
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning) and "Private attribute" in str(w.message)]
     train.shutdown()
     assert no_threads_left()
+
+
+def test_stop_before_the_first_step_publishes_no_model(dock, qtbot, tmp_path):
+    """Stop while the plate is still being read: no untrained model becomes the session's answer."""
+    viewer, widget = dock
+    session, _, _ = publish_signal_plate(viewer, tmp_path)
+    fast_settings(widget, rounds=500)
+    widget.start()
+    widget.stop()  # at once: before the first optimiser step
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    assert session.model is None and widget.trained is None and not session.training
+    assert "no model" in widget.status_label.text() and widget.start_button.isEnabled()

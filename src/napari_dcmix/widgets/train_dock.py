@@ -253,6 +253,8 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         if not self._torn_down:  # teardown already freed it; another dock may be running by now
             self.session.set_training(False)
         result = job.trainer.result if job is not None and job.trainer is not None else None
+        if result is not None and not result.metadata.get("steps") and not failed:
+            result = None  # stopped while the plate was read: an untrained model is no answer to show
         if failed or result is None:
             self.status_label.setText("training failed; see the notification" if failed
                                       else "stopped before training began; no model")
