@@ -6,14 +6,19 @@ from __future__ import annotations
 from napari_dcmix.widgets.train_dock import TrainWidget
 
 
-def test_a_confirmed_close_of_the_window_ends_the_dock(make_napari_viewer, qtbot):
+def shown_dock(make_napari_viewer, qtbot):
+    """A Train dock in a shown viewer, its window watched: (dock, the window's watcher, the window)."""
     viewer = make_napari_viewer(show=True)
     dock = TrainWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Train")
     qtbot.waitUntil(lambda: dock.isVisible(), timeout=5000)
     watcher = dock._window_watcher
     watcher.watch()
-    window = watcher.window
+    return dock, watcher, watcher.window
+
+
+def test_a_confirmed_close_of_the_window_ends_the_dock(make_napari_viewer, qtbot):
+    dock, watcher, window = shown_dock(make_napari_viewer, qtbot)
     assert window is not None and window is not dock
     watcher._close_asked = True  # what a click on the window's X records before napari's dialog
     window.hide()  # the user confirmed: Qt hides the window (not spontaneously)
@@ -22,13 +27,7 @@ def test_a_confirmed_close_of_the_window_ends_the_dock(make_napari_viewer, qtbot
 
 
 def test_a_minimised_or_refused_close_leaves_the_dock_alone(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer(show=True)
-    dock = TrainWidget(viewer)
-    viewer.window.add_dock_widget(dock, name="Train")
-    qtbot.waitUntil(lambda: dock.isVisible(), timeout=5000)
-    watcher = dock._window_watcher
-    watcher.watch()
-    window = watcher.window
+    dock, _, window = shown_dock(make_napari_viewer, qtbot)
     window.hide()  # hidden without a close request (a script hiding the window): not an ending
     window.show()
     assert not dock._torn_down and not dock.session.window_closed
