@@ -13,6 +13,7 @@ from qtpy.QtCore import QObject, Signal
 from qtpy.QtGui import QImage
 
 from ..plate import Plate
+from .jobs import stop_jobs
 from .thumbnails import thumbnail_size, thumbnail_stream
 
 
@@ -119,8 +120,5 @@ class PlateBackground(QObject):
     def shutdown(self) -> None:
         """Cancel every job of this plate and wait for its thread."""
         jobs, self.jobs = list(self.jobs), []
-        for job in jobs:
-            job.cancel()
-        for job in jobs:
-            job.stop()
+        stop_jobs(jobs)
         self._stats_pending = False

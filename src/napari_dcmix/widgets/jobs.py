@@ -257,11 +257,19 @@ class JobSet:
     def stop_all(self, detach: bool = False, *_args) -> bool:
         """Cancel every job, then wait for each thread; True if all ended."""
         jobs, self._jobs = list(self._jobs), []
-        for job in jobs:
-            if detach:
-                job.detach()
-            job.cancel()
-        return all([job.stop(detach=detach) for job in jobs])
+        return stop_jobs(jobs, detach)
+
+
+def stop_jobs(jobs, detach: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Ask every job to stop first (their threads wind down together), then wait for each, within
+    ``timeout_s`` in all; ``detach`` cuts their signals first. True if every thread ended."""
+    jobs = list(jobs)
+    for job in jobs:
+        if detach:
+            job.detach()
+        job.cancel()
+    deadline = time.monotonic() + timeout_s
+    return all([job.stop(max(0.0, deadline - time.monotonic())) for job in jobs])
 
 
 def _track(job: Job) -> None:
@@ -281,11 +289,8 @@ def stop_every_job(timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """End every job of the process before Python tears Qt down (a script that exits with docks
     open and training running). True if every thread ended within ``timeout_s``."""
     jobs = list(_ACTIVE)
-    for job in jobs:
-        job.detach()
-        job.cancel()
     deadline = time.monotonic() + timeout_s
-    ended = all([job.stop(max(0.0, deadline - time.monotonic())) for job in jobs])
+    ended = stop_jobs(jobs, detach=True, timeout_s=timeout_s)
     if jobs:  # a job still queued when asked to stop starts, sees the request and ends: wait for it too
         from qtpy.QtCore import QThreadPool
 
