@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Under torchrun only rank 0 speaks: the other ranks work silently."""
     import contextlib
 
+    from .cli_paths import check_command_paths
     from .training.distributed import teardown, world_from_env
 
     args, real_stderr = None, sys.stderr
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         with quiet:
             try:
                 args = build_parser().parse_args(argv)
+                check_command_paths(args)  # an output naming an input would destroy it: refused first
                 args.func(args)
                 return 0
             except DcmixError as err:

@@ -18,7 +18,6 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBo
 
 from ..training.explain import ExplainConfig
 from ..training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
-from .._io import output_problem
 from ..training.config import TrainConfig, field_spec
 from ..training.snapshot import ImportanceSnapshot
 from . import explain_logic as logic
@@ -322,9 +321,8 @@ class ExplainPanel(QGroupBox):
         if self.matrix is None or not self.matrix.rows:
             show_error("nothing to export yet: click Explain per phenotype first")
             return False
-        plate = self.session.plate
         for path in (p for p in (csv_path, png_path) if p is not None):
-            problem = output_problem(path, [plate.root if plate is not None else None])
+            problem = self.session.output_problem(path, "matrix")
             if problem:
                 show_error(problem)
                 return False

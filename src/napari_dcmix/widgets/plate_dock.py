@@ -23,6 +23,7 @@ from .label_panel import LabelPanel
 from .open_panel import OpenPanel, guess_labels_csv
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
 from .problems_panel import ProblemsPanel, summary
+from .session import LABELS_FILE
 from .dock_base import DcmixDock
 from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, plate_metadata, unbind_well_keys, warm_up_layers
@@ -171,6 +172,7 @@ class PlateBrowserWidget(DcmixDock):
         self.background.cancel()  # the previous plate's workers quit; started again once the map shows
         self.label_panel.loaded_csv = self.label_panel.saved_path = None
         self.label_panel.dirty = False
+        self.session.set_input_file(LABELS_FILE, None)
         if publish:
             self.session.set_plate(plate, pattern)
             self.session.set_labels({}, "label", reset_classes=True)
@@ -309,6 +311,7 @@ class PlateBrowserWidget(DcmixDock):
             return False
         self.open_panel.set_csv(str(path), labels.column)
         self.label_panel.loaded_csv, self.label_panel.dirty = Path(path).expanduser(), False
+        self.session.set_input_file(LABELS_FILE, Path(path).expanduser())
         self.session.set_labels(labels.well_labels(), labels.column, reset_classes=True)
         self.conditions.load(path, self.plate, labels.column)
         self.problems_panel.set_source("labels", labels.problems)

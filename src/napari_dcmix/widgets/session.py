@@ -15,6 +15,12 @@ from ..plate import Plate, SiteKey
 from ..plate.label_book import LabelBook
 
 
+# names of the files the docks read (DcmixSession.input_files), as the output errors say them
+LABELS_FILE = "the labels file loaded in the plate browser"
+APPLY_MODEL_FILE = "the model file loaded in Apply"
+INIT_MODEL_FILE = "the model file the Train dock fine-tunes from"
+
+
 class DcmixSession(QObject):
     plate_changed = Signal(object)        # Plate | None
     site_changed = Signal(object)         # SiteKey | None
@@ -39,6 +45,8 @@ class DcmixSession(QObject):
         self.importance = None                          # the latest ImportanceSnapshot (α + verdict)
         self.training: bool = False                     # a train dock is training (others may lock edits)
         self.window_closed: bool = False                # the viewer's window closed (docks saw it go)
+        # files the docks have read, by a name the user knows: no dock may write over one (_io.output_problem)
+        self.input_files: dict[str, Any] = {}
 
     @property
     def viewer(self):
@@ -49,6 +57,21 @@ class DcmixSession(QObject):
         self.site = None
         self.predictions = {}
         self.plate_changed.emit(plate)
+
+    def set_input_file(self, name: str, path) -> None:
+        """Remember (or with None forget) a file a dock has read, so that no dock overwrites it."""
+        if path is None:
+            self.input_files.pop(name, None)
+        else:
+            self.input_files[name] = path
+
+    def output_problem(self, path, what: str = "output", keep: tuple[str, ...] = ()) -> str | None:
+        """Why a dock must not write ``path`` (inside the plate folder, or one of the files read, except
+        those named in ``keep``), or None: the core's one output rule."""
+        from .._io import output_problem
+
+        inputs = {name: p for name, p in self.input_files.items() if name not in keep}
+        return output_problem(path, [self.plate.root if self.plate is not None else None], inputs, what)
 
     def set_site(self, key: SiteKey | None) -> None:
         self.site = key
