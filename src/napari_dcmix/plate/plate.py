@@ -148,11 +148,14 @@ class Plate:
                     "re-export the plate at one bit depth", file=ref.path, site=key.label()))
 
     def first_readable_site(self) -> tuple[SiteKey, np.ndarray]:
+        last = None
         for key in self.sites[:50]:
             try:
                 return key, self.read_site(key)
-            except PlateError:
-                continue
+            except PlateError as err:
+                last = err
+        if last is not None and "imagecodecs" in str(last):  # one missing package, not a corrupt plate
+            raise PlateError(f"none of the first sites of {self.root} could be read: {last}")
         raise PlateError(f"none of the first sites of {self.root} could be read; the files may be corrupt")
 
     def channel_stats(self, n_sites: int = 24, seed: int = 0, plate_id: str | None = None) -> ChannelStats:
