@@ -198,10 +198,13 @@ def cmd_explain(args) -> None:
     config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds,
                            include_all=not args.no_all, train=_train_config(args, labels, model="dcmix"))
     explainer = Explainer(plate, labels.site_labels, config)
-    events = explainer.run()
+    events, said = explainer.run(), set()
     try:
         for ev in events:
             if ev.kind == "train":
+                if ev.train_event.kind == "notice" and ev.train_event.message not in said:  # once, not per fold
+                    said.add(ev.train_event.message)
+                    print(f"warning: {ev.train_event.message}", file=sys.stderr)
                 if ev.train_event.kind == "step":
                     _progress(f"model {ev.model_index + 1}/{ev.total_models} ({ev.phenotype}): step "
                               f"{ev.train_event.step}/{ev.train_event.total_steps}, {100 * ev.fraction:.0f}% done")
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Under torchrun only rank 0 speaks: the other ranks work silently."""
     import contextlib
 
-    from .cli_paths import check_command_paths
+    from .cli_checks import preflight
     from .training.distributed import teardown, world_from_env
 
     args, real_stderr = None, sys.stderr
@@ -341,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         with quiet:
             try:
                 args = build_parser().parse_args(argv)
-                check_command_paths(args)  # an output naming an input would destroy it: refused first
+                preflight(args)  # bad numbers, an output naming an input: refused before any work
                 args.func(args)
                 return 0
             except DcmixError as err:
