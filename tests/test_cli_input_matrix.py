@@ -119,11 +119,15 @@ ERRORS = {
     "--exploration -1": (TRAIN + ["--exploration", "-1"], "--exploration -1 is out of range; ..."),
     "--weight-decay 2": (TRAIN + ["--weight-decay", "2"], "--weight-decay 2 is out of range; ..."),
     "--model bogus": (TRAIN + ["--model", "bogus"], "argument --model: invalid choice: 'bogus' ..."),
-    "--normalization bogus": (TRAIN + ["--normalization", "bogus"], "argument --normalization: invalid choice ..."),
+    "--normalization bogus": (TRAIN + ["--normalization", "bogus"], "argument --normalization: invalid choice: 'bogus' ..."),
     "--device tpu": (TRAIN + ["--device", "tpu"], "--device: unknown device 'tpu'; choose one of: auto, cpu, cuda, "
                      "mps or cuda:N (N a GPU number)"),
     "--device cuda:x": (PREDICT + ["--device", "cuda:x"], "--device: unknown device 'cuda:x'; ..."),
     "importance --device tpu": (["importance", "{model}", "--device", "tpu"], "--device: unknown device 'tpu'; ..."),
+    "--classes naming one class": (TRAIN + ["--classes", "negative"], "only one class (negative) is labeled; a "
+                                   "classifier needs at least two classes"),
+    "--classes naming no labeled class": (TRAIN + ["--classes", "negative,DMSO"], "no labeled well has class DMSO; "
+                                          "check the class names or the label column"),
     "--backbone bogus": (TRAIN + ["--backbone", "bogus"], "argument --backbone: invalid choice: 'bogus' ..."),
     "importance --permutation without labels": (["importance", "{model}", "--permutation", "{plate}", *PLATE],
                                                 "--permutation needs --labels CSV ..."),
@@ -143,7 +147,7 @@ ERRORS = {
     "--pattern not a regex": (INSPECT[:2] + ["--pattern", "(?P<well>[A-Z]"], "..."),
     "--pattern without groups": (INSPECT[:2] + ["--pattern", r".*\.tif"], "..."),
     "--label-column missing": (INSPECT + ["--labels", "{labels}", "--label-column", "dose"],
-                               "{labels} has no column 'dose'; ..."),
+                               "labels.csv has no column 'dose'; choose one of: well, phenotype"),
     "--labels missing file": (INSPECT + ["--labels", "{tmp}/nope.csv"], "..."),
     # --- explain ---------------------------------------------------------------------------------------
     "explain --folds 1": (EXPLAIN + ["--folds", "1"], "1 folds: explain holds out every well once, so it needs 2 to 50 "
@@ -236,7 +240,7 @@ def test_a_tile_somewhat_larger_than_the_sites_is_a_warning(paths, capsys):
     assert (snapshot(paths["plate"]), paths["labels"].read_bytes()) == before
 
 
-@pytest.mark.parametrize("shape", [(1, 4096), (4, 256), (12, 40)])
+@pytest.mark.parametrize("shape", [(1, 4096), (4, 256), (6, 6), (16, 200)])
 def test_strip_and_tiny_sites_are_named_by_inspect_check(tmp_path, capsys, shape):
     root = tmp_path / "strip"
     root.mkdir()

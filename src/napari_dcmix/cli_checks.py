@@ -56,7 +56,8 @@ def check_command_args(args) -> None:
     from .training.config import check_settings, config_fields
     from .training.device import check_device_name
 
-    check_settings({f.name: getattr(args, f.name) for f in config_fields() if hasattr(args, f.name)})
+    if args.command in ("train", "explain"):  # sample-plate's --seed is not a training setting
+        check_settings({f.name: getattr(args, f.name) for f in config_fields() if hasattr(args, f.name)})
     for name, (low, high) in BOUNDS.items():
         value = getattr(args, name, None)
         if value is not None and not low <= value <= high:

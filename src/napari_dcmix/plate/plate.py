@@ -20,7 +20,7 @@ from .stats import ChannelStats, compute_stats
 from .wells import PlateFormat, infer_format, normalize_well, well_position
 
 
-MIN_SITE_SIDE = 16  # the smallest tile: a thinner site is mostly padding to the network
+MIN_SITE_SIDE = 8  # half the smallest tile (16 px): a thinner site is mostly padding to the network
 MAX_ASPECT = 8.0  # a longer strip is a line scan, a stitching slice or a wrong export, not a field of view
 
 
@@ -163,7 +163,7 @@ class Plate:
             if (h, w) in self._odd_shapes:
                 return
             self._odd_shapes.add((h, w))
-        why = (f"thinner than {MIN_SITE_SIDE} px, the smallest tile" if thin else
+        why = (f"thinner than {MIN_SITE_SIDE} px, half the smallest tile" if thin else
                f"more than {MAX_ASPECT:g} times longer than wide")
         self.problems.report(make(
             "site-shape", f"{key.label()} is {h}×{w} px ({why}): tiles of it would be mostly padding",
