@@ -50,7 +50,7 @@ class ExplainPanel(QGroupBox):
         self.stats = None      # normalisation statistics of its models (for the row composites)
         self.job = None  # the running Job
         self._job: logic.ExplainJob | None = None
-        self._cancelled = False
+        self._cancelled, self._said = False, set()  # said: the notices shown this run
         self._job_plate = None
         self._build()
         session.plate_changed.connect(self._on_plate_changed)
@@ -177,7 +177,7 @@ class ExplainPanel(QGroupBox):
         if problem:
             show_error(problem)
             return
-        self._job, self._cancelled = logic.ExplainJob(), False
+        self._job, self._cancelled, self._said = logic.ExplainJob(), False, set()
         self._job_plate = plate
         self.matrix, self.stats = None, None
         self.row_list.clear()
@@ -206,6 +206,14 @@ class ExplainPanel(QGroupBox):
             widget.setEnabled(not running)
 
     def _on_event(self, event) -> None:
+        inner = event.train_event
+        if inner is not None and inner.kind == "notice":  # a tile larger than the sites…: said once per run
+            if inner.message not in self._said:
+                from napari.utils.notifications import show_warning
+
+                self._said.add(inner.message)
+                show_warning(inner.message)
+            return
         self.progress_bar.setValue(int(PROGRESS_STEPS * event.fraction))
         if not self._cancelled:
             self.status_label.setText(logic.progress_text(event))
