@@ -170,6 +170,16 @@ ERRORS = {
                                       "PNG; give a file name ending in .png"),
     "predict --format bogus": (PREDICT + ["--format", "xlsx"], "argument --format: invalid choice: 'xlsx' ..."),
     "predict model is not a model": (["predict", "{labels}", "{plate}", *PLATE, "--out", "{tmp}/p.csv"], "..."),
+    # --- flags that would do nothing -------------------------------------------------------------------
+    "predict --plate-map-value without --plate-map": (PREDICT + ["--plate-map-value", "positive"],
+                                                      "--plate-map-value does nothing without --plate-map; add "
+                                                      "--plate-map, or leave --plate-map-value out"),
+    "predict --montage-k without --montage": (PREDICT + ["--montage-k", "3"], "--montage-k does nothing without "
+                                              "--montage; ..."),
+    "inspect --label-column without --labels": (INSPECT + ["--label-column", "phenotype"], "--label-column does "
+                                                "nothing without --labels; ..."),
+    "importance --labels without --permutation": (["importance", "{model}", "--labels", "{labels}"],
+                                                  "--labels does nothing without --permutation; ..."),
     # --- sample-plate ----------------------------------------------------------------------------------
     "sample-plate --sites 0": (SAMPLE + ["--sites", "0"], "sites=0 must be a whole number from 1 to 16"),
     "sample-plate --sites 100": (SAMPLE + ["--sites", "100"], "sites=100 must be a whole number from 1 to 16"),

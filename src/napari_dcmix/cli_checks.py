@@ -70,7 +70,29 @@ def check_command_args(args) -> None:
             raise DcmixError(f"--device: {err}") from None
 
 
+def _given(args, name: str, default=None) -> bool:
+    value = getattr(args, name, None)
+    return value is not None and value != default and value is not False
+
+
+# flag -> (what it needs, or the names of flags that each make it do something)
+NEEDS = {"predict": {"plate_map_value": (("plate_map",), "prediction"), "montage_k": (("montage",), 6)},
+         "inspect": {"label_column": (("labels",), None)},
+         "importance": {name: (("permutation",), None) for name in ("labels", "label_column", "pattern",
+                                                                       "channel_names")}}
+
+
+def check_flags_used(args) -> None:
+    """DcmixError for a flag that would do nothing (``--plate-map-value`` without ``--plate-map``…):
+    silently ignoring it would let the user believe it took effect."""
+    for name, (needs, default) in NEEDS.get(args.command, {}).items():
+        if _given(args, name, default) and not any(_given(args, need) for need in needs):
+            flag, wanted = "--" + name.replace("_", "-"), " or ".join("--" + n.replace("_", "-") for n in needs)
+            raise DcmixError(f"{flag} does nothing without {wanted}; add {wanted}, or leave {flag} out")
+
+
 def preflight(args) -> None:
     """Everything about ``args`` that can be refused before the plate is opened."""
     check_command_args(args)
+    check_flags_used(args)
     check_command_paths(args)
