@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .._io import atomic_write
 from ..errors import PlateError
-from .index import SiteKey
+from .sites import SiteKey
 from .problems import IGNORED, Problem, make
 from .wells import normalize_well, well_position
 
