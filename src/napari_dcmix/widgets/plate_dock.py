@@ -1,8 +1,9 @@
 """The plate browser dock: open a plate, click through its wells, see each well's channels as
 napari layers, label wells. Wiring only; drawing, pixels and logic live in the sibling modules.
 
-It publishes the plate, the shown site and the labels on the viewer's session for the other docks,
-follows plates opened with File > Open (the reader's layers carry ``META_KEY`` metadata), and
+It opens plates through ``plate_opening`` (which publishes plate and labels on the viewer's session in
+one ``plate_changed``) and shows them from that signal like every other dock; it publishes the shown
+site, follows plates opened with File > Open (the reader's layers carry ``META_KEY`` metadata), and
 never freezes the viewer: statistics and thumbnails are computed in napari thread workers.
 """
 

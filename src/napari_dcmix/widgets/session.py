@@ -96,7 +96,8 @@ class DcmixSession(QObject):
 
     def set_labels(self, labels: dict[tuple[str, str], str], column: str | None = None,
                    reset_classes: bool = False) -> None:
-        """Replace the labels (a CSV was loaded…); ``reset_classes`` forgets the classes of the old ones."""
+        """Replace the labels by ``labels`` that came from no file (a CSV goes through :meth:`load_labels`);
+        ``reset_classes`` forgets the classes of the old ones."""
         self.book.replace(labels, reset_classes)
         if column:
             self.label_column = column
