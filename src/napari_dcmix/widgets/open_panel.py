@@ -10,7 +10,7 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QL
                             QSizePolicy, QToolButton, QWidget)
 
 from ..errors import DcmixError
-from ..plate.labels import csv_columns, default_label_column
+from ..plate.labels import csv_columns, default_label_column, guess_labels_csv
 
 PATTERN_HELP = ("Only needed when the plate is not recognised: a regular expression over file names with "
                 "named groups well, site and channel, e.g.\n"
@@ -175,12 +175,3 @@ class OpenPanel(QWidget):
             self.set_csv(self.csv_path)
             self.column_changed.emit(self.column or "")  # loads the labels if a plate is open
 
-
-def guess_labels_csv(folder: Path) -> Path | None:
-    """A labels CSV that obviously belongs to ``folder``: ``labels.csv`` in it (as the sample plate
-    has), or ``<folder>_labels.csv`` beside it. Nothing is guessed from elsewhere: plate folder
-    names repeat (Plate1), and another plate's labels must never load silently."""
-    for candidate in (folder / "labels.csv", folder.parent / f"{folder.name}_labels.csv"):
-        if candidate.is_file():
-            return candidate
-    return None
