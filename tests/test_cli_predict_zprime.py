@@ -107,3 +107,10 @@ def test_a_reference_that_cannot_be_known_is_one_error_before_any_work(setup, tm
     assert "Traceback" not in err and not (tmp_path / "p.csv").exists() and "predicted" not in err
     if case in renames:
         assert "--reference" in lines[-1]
+
+
+def test_the_labels_file_is_never_the_output(setup, tmp_path, capsys):
+    _, _, labels, *_ = setup
+    before = labels.read_bytes()
+    code, out, err = run(capsys, *predict(setup, labels, "--labels", labels))
+    assert code == 2 and "is the --labels file" in err and labels.read_bytes() == before

@@ -254,6 +254,9 @@ def cmd_predict(args) -> None:
     if args.labels:  # Z′ of every phenotype: the labels and the reference are checked before any work
         from .training.controls import resolve_reference
 
+        if Path(args.labels).expanduser().resolve() == out.resolve():
+            raise DcmixError(f"--out {out} is the --labels file; the predictions would overwrite the labels: "
+                             "give another --out")
         labels = _labels(args, plate)
         controls = (resolve_reference(labels.classes, args.reference), labels.well_labels())
 
