@@ -15,13 +15,6 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# Closed by a function-level import; `platepath` removes it. The lead deletes this entry after
-# merging that branch (the stale-exception test below fails once the cycle is gone).
-KNOWN_HIDDEN_CYCLES = [
-    {"napari_dcmix.plate.index", "napari_dcmix.plate.ome_zarr", "napari_dcmix.plate.reader"},
-]
-
-
 def _modules(src: Path, package: str) -> dict[str, Path]:
     found = {}
     for path in sorted((src / package).rglob("*.py")):
@@ -115,14 +108,9 @@ def test_no_cycle_among_module_level_imports(graphs):
 
 
 def test_no_hidden_cycle_closed_by_a_function_level_import(graphs):
-    hidden = [c for c in cycles(_combined(graphs)) if c not in KNOWN_HIDDEN_CYCLES]
+    hidden = cycles(_combined(graphs))
     assert hidden == [], ("import cycle closed by an import inside a function: move the shared code to a "
                           "module both can import at the top")
-
-
-def test_known_exceptions_are_still_cycles(graphs):
-    gone = [c for c in KNOWN_HIDDEN_CYCLES if c not in cycles(_combined(graphs))]
-    assert gone == [], f"these cycles are gone: delete them from KNOWN_HIDDEN_CYCLES ({gone})"
 
 
 def test_the_graph_tells_module_from_function_level_imports(tmp_path):
