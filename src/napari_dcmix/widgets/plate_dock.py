@@ -16,6 +16,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
 
+from .._reader import take_opened_plate
 from ..errors import DcmixError
 from ..plate import Plate, SiteKey, well_position
 from .background import PlateBackground
@@ -144,14 +145,16 @@ class PlateBrowserWidget(DcmixDock):
         self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column, channel_names=panel.channel_names)
 
     def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
-                   show_first: bool = True, channel_names: str | None = None) -> Plate | None:
+                   show_first: bool = True, channel_names: str | None = None,
+                   indexed: Plate | None = None) -> Plate | None:
         """Open ``path`` with its labels through the one opener (errors -> notifications), then show
         its first well and read it in the background. ``channel_names`` (``w1=DNA,w2=ER``) renames
-        channels for every dock and the saved model. The opener publishes plate and labels on the
-        session; this dock shows them from ``plate_changed``, as every other dock does."""
+        channels for every dock and the saved model; ``indexed`` is ``path`` already indexed (File > Open).
+        The opener publishes plate and labels on the session; this dock shows them from
+        ``plate_changed``, as every other dock does."""
         self._opening = True
         try:
-            plate = open_plate_into(self.session, path, pattern, labels_csv, column, channel_names)
+            plate = open_plate_into(self.session, path, pattern, labels_csv, column, channel_names, indexed)
         finally:
             self._opening = False
         if plate is None:
@@ -378,11 +381,13 @@ class PlateBrowserWidget(DcmixDock):
             self._maybe_follow(layer)
 
     def _follow_pending(self) -> None:
-        """A reader opened a plate the dock does not show: open it too and mark the shown site."""
+        """A reader opened a plate the dock does not show: open it too (with the index the reader
+        built, if it still holds it) and mark the shown site."""
         meta, self._pending_follow = self._pending_follow, None
         if meta is None or self._is_open(meta["plate"]):
             return
-        if self.open_plate(meta["plate"], meta.get("pattern"), show_first=False) is None:
+        indexed = take_opened_plate(meta["plate"], meta.get("pattern"))
+        if self.open_plate(meta["plate"], meta.get("pattern"), show_first=False, indexed=indexed) is None:
             return
         try:
             key = SiteKey(*meta["site"])
