@@ -149,3 +149,49 @@ def test_loading_another_column_applies_it_once(browser, qtbot, tmp_path, monkey
     assert dock.open_panel.column == "batch"
     qtbot.waitUntil(lambda: not dock.busy(), timeout=10000)
     train.shutdown()
+
+
+@pytest.mark.parametrize("door", ["load button", "typed"])
+def test_choosing_another_csv_loads_it_once(browser, qtbot, tmp_path, monkeypatch, door):
+    import napari_dcmix.widgets.open_panel as open_panel
+    from qtpy.QtWidgets import QPushButton
+
+    viewer, dock, train, root, csv_path, session, counts = _setup(browser, tmp_path, monkeypatch)
+    dock.open_plate(str(root))  # with the CSV beside it
+    other = tmp_path / "rescored.csv"
+    other.write_text("well,batch,class\nB02,b1,dead\nC03,b2,alive\n")
+    counts.reset()
+    if door == "load button":  # Labels > Load labels… and the file dialog's choice
+        monkeypatch.setattr(open_panel.QFileDialog, "getOpenFileName", lambda *a, **k: (str(other), ""))
+        load = next(b for b in dock.label_panel.findChildren(QPushButton) if b.text() == "Load labels…")
+        load.click()
+    else:  # typed into the form's Labels CSV field
+        dock.open_panel.csv_edit.setText(str(other))
+        dock.open_panel.csv_edit.setModified(True)
+        dock.open_panel.csv_edit.editingFinished.emit()
+    assert (counts.plates, counts.applied, counts.labels_signals, counts.csv_set) == (0, 1, 1, 1)
+    assert session.labels == {("Plate1", "B02"): "dead", ("Plate1", "C03"): "alive"}
+    assert session.label_column == "class" and session.labels_file.path == other
+    assert dock.open_panel.csv_path == str(other) and dock.open_panel.column == "class"
+    assert [dock.open_panel.column_combo.itemText(i) for i in range(dock.open_panel.column_combo.count())] == \
+        ["batch", "class"]
+    assert dock.label_panel.loaded_csv == other and "dead (1 wells)" in train.labels_label.text()
+    qtbot.waitUntil(lambda: not dock.busy(), timeout=10000)
+    train.shutdown()
+
+
+def test_a_csv_that_cannot_be_loaded_is_shown_and_changes_nothing(browser, qtbot, tmp_path, monkeypatch):
+    viewer, dock, train, root, csv_path, session, counts = _setup(browser, tmp_path, monkeypatch)
+    dock.open_plate(str(root))
+    bad = tmp_path / "no_wells.csv"
+    bad.write_text("position,class\nB02,dead\n")
+    errors = []
+    monkeypatch.setattr("napari_dcmix.widgets.plate_opening.notifications.show_error", errors.append)
+    counts.reset()
+    dock.open_panel.csv_chosen.emit(str(bad))
+    assert len(errors) == 1 and "no 'well' column" in errors[0]
+    assert (counts.applied, counts.labels_signals, counts.csv_set) == (0, 0, 1)
+    assert session.labels == EXPECTED and session.labels_file.path == csv_path  # nothing lost
+    assert dock.open_panel.csv_path == str(bad)
+    qtbot.waitUntil(lambda: not dock.busy(), timeout=10000)
+    train.shutdown()

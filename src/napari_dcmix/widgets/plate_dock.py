@@ -72,6 +72,7 @@ class PlateBrowserWidget(DcmixDock):
         layout = QVBoxLayout(content)
         self.open_panel = OpenPanel()
         self.open_panel.open_requested.connect(self._open_clicked)
+        self.open_panel.csv_chosen.connect(self.load_labels)
         self.open_panel.column_changed.connect(self._column_changed)
         self.open_panel.plate_selected.connect(self.show_plate_id)
         layout.addWidget(self.open_panel)
@@ -305,11 +306,12 @@ class PlateBrowserWidget(DcmixDock):
 
     # --- labels -------------------------------------------------------------------------------
     def load_labels(self, path, column: str | None = None) -> bool:
-        """Read a labels CSV for the open plate and publish it (PlateError -> notification)."""
-        if self.plate is None:
+        """Read a labels CSV for the open plate and publish it (PlateError -> notification). The form
+        shows it from ``labels_changed``; one not loaded (no plate, unreadable) is shown here, to pick a column."""
+        loaded = self.plate is not None and load_labels_into(self.session, path, column)
+        if not loaded:
             self.open_panel.set_csv(str(path), column)
-            return False
-        return load_labels_into(self.session, path, column)
+        return loaded
 
     def _column_changed(self, column: str) -> None:
         if self.plate is not None and self.open_panel.csv_path:
