@@ -30,9 +30,10 @@ def _path_row(edit: QLineEdit, button: QToolButton) -> QHBoxLayout:
 
 
 class OpenPanel(QWidget):
-    """Collects what ``open_plate`` needs; emits ``open_requested`` and ``column_changed``."""
+    """Collects what ``open_plate`` needs; emits ``open_requested``, ``csv_chosen`` and ``column_changed``."""
 
     open_requested = Signal()
+    csv_chosen = Signal(str)  # a CSV picked or typed: the dock loads it, then fills the field once from what it read
     column_changed = Signal(str)
     plate_selected = Signal(str)
 
@@ -166,12 +167,10 @@ class OpenPanel(QWidget):
         start = self.csv_path or self.path or str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Choose a labels CSV", start, "CSV tables (*.csv *.tsv *.txt)")
         if path:
-            self.set_csv(path)
-            self.column_changed.emit(self.column or "")
+            self.csv_chosen.emit(path)
 
     def _csv_edited(self) -> None:
         if self.csv_path and self.csv_edit.isModified():
             self.csv_edit.setModified(False)
-            self.set_csv(self.csv_path)
-            self.column_changed.emit(self.column or "")  # loads the labels if a plate is open
+            self.csv_chosen.emit(self.csv_path)
 

@@ -16,6 +16,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
 
+from .._reader import take_opened_plate
 from ..errors import DcmixError
 from ..plate import Plate, SiteKey, well_position
 from .background import PlateBackground
@@ -71,6 +72,7 @@ class PlateBrowserWidget(DcmixDock):
         layout = QVBoxLayout(content)
         self.open_panel = OpenPanel()
         self.open_panel.open_requested.connect(self._open_clicked)
+        self.open_panel.csv_chosen.connect(self.load_labels)
         self.open_panel.column_changed.connect(self._column_changed)
         self.open_panel.plate_selected.connect(self.show_plate_id)
         layout.addWidget(self.open_panel)
@@ -144,14 +146,16 @@ class PlateBrowserWidget(DcmixDock):
         self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column, channel_names=panel.channel_names)
 
     def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
-                   show_first: bool = True, channel_names: str | None = None) -> Plate | None:
+                   show_first: bool = True, channel_names: str | None = None,
+                   indexed: Plate | None = None) -> Plate | None:
         """Open ``path`` with its labels through the one opener (errors -> notifications), then show
         its first well and read it in the background. ``channel_names`` (``w1=DNA,w2=ER``) renames
-        channels for every dock and the saved model. The opener publishes plate and labels on the
-        session; this dock shows them from ``plate_changed``, as every other dock does."""
+        channels for every dock and the saved model; ``indexed`` is ``path`` already indexed (File > Open).
+        The opener publishes plate and labels on the session; this dock shows them from
+        ``plate_changed``, as every other dock does."""
         self._opening = True
         try:
-            plate = open_plate_into(self.session, path, pattern, labels_csv, column, channel_names)
+            plate = open_plate_into(self.session, path, pattern, labels_csv, column, channel_names, indexed)
         finally:
             self._opening = False
         if plate is None:
@@ -302,11 +306,12 @@ class PlateBrowserWidget(DcmixDock):
 
     # --- labels -------------------------------------------------------------------------------
     def load_labels(self, path, column: str | None = None) -> bool:
-        """Read a labels CSV for the open plate and publish it (PlateError -> notification)."""
-        if self.plate is None:
+        """Read a labels CSV for the open plate and publish it (PlateError -> notification). The form
+        shows it from ``labels_changed``; one not loaded (no plate, unreadable) is shown here, to pick a column."""
+        loaded = self.plate is not None and load_labels_into(self.session, path, column)
+        if not loaded:
             self.open_panel.set_csv(str(path), column)
-            return False
-        return load_labels_into(self.session, path, column)
+        return loaded
 
     def _column_changed(self, column: str) -> None:
         if self.plate is not None and self.open_panel.csv_path:
@@ -378,11 +383,13 @@ class PlateBrowserWidget(DcmixDock):
             self._maybe_follow(layer)
 
     def _follow_pending(self) -> None:
-        """A reader opened a plate the dock does not show: open it too and mark the shown site."""
+        """A reader opened a plate the dock does not show: open it too (with the index the reader
+        built, if it still holds it) and mark the shown site."""
         meta, self._pending_follow = self._pending_follow, None
         if meta is None or self._is_open(meta["plate"]):
             return
-        if self.open_plate(meta["plate"], meta.get("pattern"), show_first=False) is None:
+        indexed = take_opened_plate(meta["plate"], meta.get("pattern"))
+        if self.open_plate(meta["plate"], meta.get("pattern"), show_first=False, indexed=indexed) is None:
             return
         try:
             key = SiteKey(*meta["site"])

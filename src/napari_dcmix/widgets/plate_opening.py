@@ -19,14 +19,15 @@ from .problems_panel import summary
 
 
 def open_plate_into(session, path, pattern: str | None = None, labels_csv=None, column: str | None = None,
-                    channel_names: str | None = None) -> Plate | None:
+                    channel_names: str | None = None, indexed: Plate | None = None) -> Plate | None:
     """Open ``path`` with the labels in ``labels_csv`` (else the CSV that obviously belongs to the
-    plate, if any) and publish them on ``session``; None when the plate cannot be opened."""
+    plate, if any) and publish them on ``session``; None when the plate cannot be opened.
+    ``indexed`` is ``path`` already indexed (by File > Open's reader): it is used, not indexed again."""
     if not path:
         notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
         return None
     try:
-        plate = open_plate(path, pattern, channel_names)
+        plate = indexed if indexed is not None else open_plate(path, pattern, channel_names)
     except DcmixError as err:
         notifications.show_error(f"Could not open the plate: {err}")
         return None
