@@ -62,6 +62,23 @@ def test_get_reader_looks_at_names_only(imagexpress_plate, monkeypatch):
     assert callable(get_reader(str(imagexpress_plate)))  # the work is deferred to the returned function
 
 
+def test_reader_hands_its_plate_over_once(imagexpress_plate, tmp_path):
+    from conftest import write_imagexpress
+
+    from napari_dcmix._reader import read_plate, take_opened_plate
+
+    layers = read_plate(str(imagexpress_plate))
+    plate = take_opened_plate(imagexpress_plate / ".." / imagexpress_plate.name)  # any spelling of the folder
+    assert plate is not None and plate.root == imagexpress_plate
+    np.testing.assert_array_equal(layers[0][0], plate.read_site(plate.sites[0])[0])
+    assert take_opened_plate(imagexpress_plate) is None  # forgotten once taken
+    read_plate(str(imagexpress_plate))
+    assert take_opened_plate(imagexpress_plate, pattern=r"(?P<well>\w+)") is None  # another pattern: not this index
+    other = write_imagexpress(tmp_path / "other")
+    read_plate(str(other))  # only the latest is kept
+    assert take_opened_plate(imagexpress_plate) is None and take_opened_plate(other).root == other
+
+
 def test_reader_opens_ome_zarr_plates(zarr_plate):
     reader = get_reader(str(zarr_plate))
     assert callable(reader)

@@ -4,19 +4,43 @@ napari calls ``get_reader`` for every folder the user opens, with every plugin, 
 names (a bounded walk, no pixels, no index): a folder that is clearly not a plate returns None and
 napari tries other readers. The work happens in the returned function; an error there is a napari
 notification with the plugin's own message (what is wrong and what to do), not a silent "no reader".
-The layers carry metadata naming the plate, so the plate browser dock follows and opens the whole plate.
+The layers carry metadata naming the plate, so the plate browser dock follows and opens the whole plate;
+it takes the plate indexed here (:func:`take_opened_plate`) instead of indexing the folder a second time.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._layers import site_layer_data
 from .errors import DcmixError
 
+if TYPE_CHECKING:
+    from .plate import Plate
+
 _MAX_ENTRIES = 2000  # names looked at before deciding; a plate shows its naming in its first files
 _MAX_DEPTH = 3       # RxRx1: <experiment>/Plate<p>/<file>; Harmony: Images/<file>
+
+# The plate File > Open indexed last, until the plate browser following its layers takes it. The reader
+# cannot reach the viewer's session, and the layers' metadata stays plain data (napari copies it with
+# the layers); so the hand-over is here: one plate at most, forgotten once taken or replaced by the next.
+_opened: tuple[tuple[Path, str | None], "Plate"] | None = None
+
+
+def _plate_key(root, pattern: str | None) -> tuple[Path, str | None]:
+    return Path(root).expanduser().resolve(), pattern or None
+
+
+def take_opened_plate(root, pattern: str | None = None) -> "Plate | None":
+    """The plate File > Open just indexed for ``root`` with ``pattern``, once (then forgotten here);
+    None when the reader has not opened that folder (or another since)."""
+    global _opened
+    if _opened is None or _opened[0] != _plate_key(root, pattern):
+        return None
+    plate, _opened = _opened[1], None
+    return plate
 
 
 def looks_like_plate(folder: str | os.PathLike) -> bool:
@@ -69,7 +93,9 @@ def get_reader(path):
 
 
 def read_plate(path):
-    """Open the plate and return its first readable site's layers; errors become a notification."""
+    """Open the plate and return its first readable site's layers; errors become a notification.
+    The plate is kept for the plate browser that follows the layers (:func:`take_opened_plate`)."""
+    global _opened
     if isinstance(path, (list, tuple)):
         path = path[0]
     from .plate import open_plate
@@ -77,7 +103,9 @@ def read_plate(path):
     try:
         plate = open_plate(Path(path))
         key, _ = plate.first_readable_site()
-        return site_layer_data(plate, key)
+        layers = site_layer_data(plate, key)
+        _opened = (_plate_key(plate.root, None), plate)
+        return layers
     except DcmixError as err:
         from napari.utils.notifications import show_error
 

@@ -251,6 +251,14 @@ def cmd_predict(args) -> None:
         from .figures.plate_map import check_value
 
         check_value(args.plate_map_value, trained.classes)
+    if args.reference is not None and not args.labels:
+        raise DcmixError("--reference is the negative control among the labeled wells; give --labels CSV too")
+    controls = None
+    if args.labels:  # Z′ of every phenotype: the labels and the reference are checked before any work
+        from .training.controls import resolve_reference
+
+        labels = _labels(args, plate)
+        controls = (resolve_reference(labels.classes, args.reference), labels.well_labels())
 
     def progress(pred):
         _progress(f"predicted {pred.done}/{pred.total} sites, eta {pred.eta:.0f}s")
@@ -264,6 +272,14 @@ def cmd_predict(args) -> None:
     _progress(f"{written.rows} {unit} predicted", final=True)
     payload = {"csv": str(out), "rows": written.rows, "classes": trained.classes, "counts": counts}
     lines = [f"predictions written to {out}"] + [f"  {c}: {n}" for c, n in counts.items()]
+    if controls is not None:
+        from .training.controls import json_z_primes, z_primes, z_primes_text
+
+        reference, well_labels = controls
+        well_probs = {w: dict(zip(trained.classes, p)) for w, p in well_probabilities(site_probs).items()}
+        values = z_primes(well_probs, well_labels, reference, trained.classes)
+        print(z_primes_text(values, reference), file=sys.stderr)
+        payload.update(reference=reference, z_prime=json_z_primes(values))
     model_name = trained.display_name
     if "plate_map" in figures:
         from .figures.plate_map import save_plate_maps

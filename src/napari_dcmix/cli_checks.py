@@ -76,7 +76,8 @@ def _given(args, name: str, default=None) -> bool:
 
 
 # flag -> (what it needs, or the names of flags that each make it do something)
-NEEDS = {"predict": {"plate_map_value": (("plate_map",), "prediction"), "montage_k": (("montage",), 6)},
+NEEDS = {"predict": {"plate_map_value": (("plate_map",), "prediction"), "montage_k": (("montage",), 6),
+                     "label_column": (("labels",), None)},
          "inspect": {"label_column": (("labels",), None)},
          "importance": {name: (("permutation",), None) for name in ("labels", "label_column", "pattern",
                                                                        "channel_names")}}

@@ -34,10 +34,10 @@ def build(commands: dict) -> argparse.ArgumentParser:
     def channel_names_arg(q):
         q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER: the names layers, CSVs and models use")
 
-    def plate_args(q, labels_required=False):
+    def plate_args(q, labels_required=False, labels_help="CSV with a well column and a label column"):
         q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
         channel_names_arg(q)
-        q.add_argument("--labels", required=labels_required, help="CSV with a well column and a label column")
+        q.add_argument("--labels", required=labels_required, help=labels_help)
         q.add_argument("--label-column", help="column of the labels CSV holding the classes")
         q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -86,8 +86,10 @@ def build(commands: dict) -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("plate")
     s.add_argument("--out", required=True, help="CSV to write")
-    s.add_argument("--pattern")
-    channel_names_arg(s)
+    plate_args(s, labels_help="labels CSV (well and label columns): also report each phenotype's Z′ against "
+                              "the negative control, on the per-well predicted P(phenotype)")
+    s.add_argument("--reference", help="the negative-control class of --labels for Z′ (default: guessed from "
+                                       "names like control, DMSO, NT)")
     s.add_argument("--per-site", action="store_true")
     s.add_argument("--format", default="csv", choices=["csv", "pycytominer"],
                    help="pycytominer: one row per site with Metadata_Plate/Well/Site and DCMIX_p_<class>")
@@ -97,7 +99,6 @@ def build(commands: dict) -> argparse.ArgumentParser:
     s.add_argument("--montage", metavar="FILE.png", help="also draw the most confident sites per class")
     s.add_argument("--montage-k", type=int, default=6, metavar="K", help="sites per class in the montage")
     s.add_argument("--device", default="auto")
-    s.add_argument("--json", action="store_true")
     s.set_defaults(func=commands["predict"])
 
     s = sub.add_parser("importance", help="channel importance of a model (α), optionally with permutation importance")

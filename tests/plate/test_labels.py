@@ -303,3 +303,19 @@ def test_excel_sep_hint_line(tmp_path):
 def test_labels_onto_no_sites(tmp_path):
     labels = read_labels(_write(tmp_path / "l.csv", "well,label\nB02,a\n"), [])
     assert labels.site_labels == {} and any("not on the plate" in p for p in labels.problems)
+
+
+def test_guess_labels_csv_takes_only_the_plates_own_csv(tmp_path):
+    from napari_dcmix.plate.labels import guess_labels_csv
+
+    plate = tmp_path / "screen" / "Plate1"
+    plate.mkdir(parents=True)
+    (tmp_path / "Plate1_labels.csv").write_text("well,label\n")  # another folder's Plate1: never guessed
+    (tmp_path / "screen" / "labels.csv").write_text("well,label\n")  # the parent's own labels: not this plate's
+    assert guess_labels_csv(plate) is None
+    beside = tmp_path / "screen" / "Plate1_labels.csv"
+    beside.write_text("well,label\n")
+    assert guess_labels_csv(plate) == beside
+    inside = plate / "labels.csv"
+    inside.write_text("well,label\n")
+    assert guess_labels_csv(plate) == inside  # the plate's own labels.csv comes first

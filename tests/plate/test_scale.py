@@ -56,13 +56,13 @@ def plate_384(tmp_path_factory):
 def _forbid_pixel_reads(monkeypatch):
     import imageio.v3 as iio
 
-    from napari_dcmix.plate import reader
+    from napari_dcmix.plate import index, reader
 
     def boom(*args, **kwargs):
         raise AssertionError("open_plate read pixels")
 
-    for module, name in ((reader, "_read_2d"), (reader, "_load"), (reader, "multichannel_info"), (tifffile, "imread"),
-                         (tifffile, "TiffFile"), (iio, "imread")):
+    for module, name in ((reader, "_read_2d"), (reader, "_load"), (reader, "multichannel_info"),
+                         (index, "multichannel_info"), (tifffile, "imread"), (tifffile, "TiffFile"), (iio, "imread")):
         monkeypatch.setattr(module, name, boom)
 
 

@@ -78,6 +78,9 @@ def test_streamed_table_equals_the_rows_built_in_memory(setup, tmp_path, fmt, pe
     assert rows == [{k: str(v) for k, v in row.items()} for row in expected] and written.rows == len(expected)
     assert sum(written.counts.values()) == len(expected) and set(written.site_probabilities) == set(site_probs)
     assert len(rows) == (len(plate.sites) - 1 if per_site or fmt == "pycytominer" else len({(k.plate, k.well) for k in plate.sites}))
+    assert exports.table_rows(model.classes, plate, site_probs, fmt, per_site) == expected  # the dock's table
+    exports.write_table(tmp_path / "q.csv", model.classes, plate, exports.in_plate_order(plate, site_probs), fmt, per_site)
+    assert (tmp_path / "q.csv").read_bytes() == (tmp_path / "p.csv").read_bytes()  # the dock's export
 
 
 def test_rows_are_written_while_the_plate_is_still_being_predicted(setup, tmp_path, monkeypatch):

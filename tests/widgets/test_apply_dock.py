@@ -127,15 +127,19 @@ def test_predict_plate_table_and_csv_match_cli(qtbot, open_dock, setup, tmp_path
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(table.item(0, 1)).center())
     assert session.site is not None and session.site.well == row0_well and session.site.site == 1
 
-    # CSV export: byte-identical to the CLI, per well and per site
-    for per_site in (False, True):
+    # export: byte-identical to the CLI, per well and per site, csv and pycytominer
+    for fmt, per_site in (("csv", False), ("csv", True), ("pycytominer", False)):
+        widget.format_combo.setCurrentText(fmt)
         widget.per_site.setChecked(per_site)
-        ours, cli = tmp_path / f"dock{per_site}.csv", tmp_path / f"cli{per_site}.csv"
+        ours, cli = tmp_path / f"dock_{fmt}{per_site}.csv", tmp_path / f"cli_{fmt}{per_site}.csv"
         widget.export_csv(str(ours))
         argv = ["predict", str(setup.path), str(setup.root), "--pattern", SIGNAL_PATTERN, "--out", str(cli),
-                "--device", "cpu"] + (["--per-site"] if per_site else [])
+                "--device", "cpu", "--format", fmt] + (["--per-site"] if per_site else [])
         assert cli_main(argv) == 0
-        assert ours.read_bytes() == cli.read_bytes()
+        assert ours.read_bytes() == cli.read_bytes() and len(ours.read_text().splitlines()) > 16
+        assert ours.read_text().startswith("Metadata_Plate,Metadata_Well,Metadata_Site," if fmt == "pycytominer"
+                                           else "well,site," if per_site else "well,prediction,")
+    widget.per_site.setChecked(True)
     assert widget.table.rowCount() == 32 and "site" in [widget.table.horizontalHeaderItem(c).text() for c in range(6)]
 
     # never into the plate folder
@@ -223,6 +227,19 @@ def test_z_prime_in_dock(qtbot, open_dock, setup):
     assert widget.z_label.text().startswith(f"Z′ = {z_prime(pos, neg):.2f} on P(positive), 8 positive vs 8 negative")
     widget.positive_combo.setCurrentText("negative")
     assert "two different" in widget.z_label.text()
+
+
+def test_z_prime_controls_the_names_do_not_tell_are_chosen_by_the_user(qtbot, open_dock, setup):
+    viewer, widget, session = open_dock()
+    session.set_model(dataclasses.replace(setup.model, classes=["a", "b"]))  # neither named like a control
+    session.set_labels({pw: {"negative": "a", "positive": "b"}[c] for pw, c in setup.labels.items()}, "phenotype")
+    assert widget.negative_combo.currentText() == apply_logic.CHOOSE_REFERENCE
+    assert "cannot tell which class is the negative control among a, b" in widget.z_label.text()
+    run_plate(qtbot, widget)
+    assert "cannot tell" in widget.z_label.text()  # still the user's choice, never a silent pick
+    widget.negative_combo.setCurrentText("a")  # the phenotype box follows: the one class left
+    assert widget.positive_combo.currentText() == "b"
+    assert widget.z_label.text().startswith("Z′ = ") and "on P(b), 8 b vs 8 a wells" in widget.z_label.text()
 
 
 def test_worker_error_is_a_notification_and_dock_stays_usable(qtbot, open_dock, monkeypatch, notes):

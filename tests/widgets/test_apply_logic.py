@@ -1,14 +1,18 @@
-import pytest
+from napari_dcmix.widgets.apply_logic import (CHOOSE_REFERENCE, EVERY_PHENOTYPE, counts_text, positive_choices,
+                                              reference_choices, sort_key, z_prime_text)
 
-from napari_dcmix.widgets.apply_logic import counts_text, guess_controls, sort_key, z_prime_text
 
-
-def test_guess_controls():
-    assert guess_controls(["negative", "positive"]) == ("negative", "positive")
-    assert guess_controls(["hit", "DMSO", "other"]) == ("DMSO", "hit")
-    assert guess_controls(["treated", "Control"]) == ("Control", "treated")
-    assert guess_controls(["a", "b"]) == ("a", "b")
-    assert guess_controls([]) == ("", "")
+def test_control_boxes_follow_the_core_guess_or_ask():
+    assert reference_choices(["negative", "positive"]) == (["negative", "positive"], "negative")
+    assert reference_choices(["hit", "DMSO", "other"]) == (["hit", "DMSO", "other"], "DMSO")
+    assert reference_choices(["treated", "Control"]) == (["treated", "Control"], "Control")
+    assert reference_choices(["a", "b"]) == ([CHOOSE_REFERENCE, "a", "b"], CHOOSE_REFERENCE)  # the user chooses
+    assert reference_choices(["DMSO", "untreated"]) == ([CHOOSE_REFERENCE, "DMSO", "untreated"], CHOOSE_REFERENCE)
+    assert positive_choices(["a", "b"], "a") == (["a", "b"], "b")
+    assert positive_choices(["a", "b"], CHOOSE_REFERENCE) == ([EVERY_PHENOTYPE, "a", "b"], EVERY_PHENOTYPE)
+    assert positive_choices([], CHOOSE_REFERENCE) == ([], "")
+    text = z_prime_text({}, {}, CHOOSE_REFERENCE, EVERY_PHENOTYPE, ["a", "b"])
+    assert text.startswith("Z′: cannot tell which class is the negative control among a, b")
 
 
 def test_sort_keys_are_typed():
@@ -38,8 +42,7 @@ def test_counts_text():
 
 
 def test_z_prime_of_every_phenotype_against_the_negative_control():
-    from napari_dcmix.training.zfactor import z_prime
-    from napari_dcmix.widgets.apply_logic import EVERY_PHENOTYPE, positive_choices, z_primes
+    from napari_dcmix.training.controls import z_primes, z_primes_text
 
     def rec(er, mito):
         return {"prediction": "x", "confidence": 0.0, "probabilities": {"er": er, "mito": mito, "neg": 1 - er - mito}}
@@ -49,12 +52,10 @@ def test_z_prime_of_every_phenotype_against_the_negative_control():
              ("", "C01"): rec(0.1, 0.1), ("", "C02"): rec(0.0, 0.0), ("", "C03"): rec(0.05, 0.0)}
     labels = {("", "A01"): "er", ("", "A02"): "er", ("", "A03"): "er", ("", "B01"): "mito", ("", "B02"): "mito",
               ("", "C01"): "neg", ("", "C02"): "neg", ("", "C03"): "neg"}
-    values = z_primes(preds, labels, "neg", ["er", "mito", "neg"])
-    assert values["er"] == pytest.approx(z_prime([0.9, 0.8, 0.95], [0.1, 0.0, 0.05]))  # on P(er)
-    assert values["mito"] == pytest.approx(z_prime([0.5, 0.6], [0.1, 0.0, 0.0]))  # on P(mito)
+    values = z_primes({w: r["probabilities"] for w, r in preds.items()}, labels, "neg", ["er", "mito", "neg"])
     text = z_prime_text(preds, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])
+    assert text == z_primes_text(values, "neg")  # the dock shows the core's line, the one predict --labels prints
     assert text.startswith(f"Z′ vs neg on P(phenotype): er {values['er']:.2f} · mito {values['mito']:.2f}")
-    assert f"{sum(v >= 0.5 for v in values.values())} of 2 excellent" in text
-    assert positive_choices(["er", "mito", "neg"]) == ([EVERY_PHENOTYPE, "er", "mito", "neg"], EVERY_PHENOTYPE)
-    assert positive_choices(["negative", "positive"]) == (["negative", "positive"], "positive")
-    assert "predict the plate" in z_prime_text({}, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])
+    assert positive_choices(["er", "mito", "neg"], "neg") == ([EVERY_PHENOTYPE, "er", "mito", "neg"], EVERY_PHENOTYPE)
+    assert positive_choices(["negative", "positive"], "negative") == (["negative", "positive"], "positive")
+    assert "predict more wells" in z_prime_text({}, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])

@@ -7,6 +7,7 @@ its raw id in the file names (``1``), or that id spelled as the layouts do (``w1
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Mapping
 
 from ..errors import PlateError
@@ -43,6 +44,12 @@ def parse_channel_names(text: str | Mapping[str, str] | None) -> dict[str, str]:
             raise PlateError(f"channel '{old}' is renamed twice ({mapping[old]}, {new}); keep one")
         mapping[old] = new
     return mapping
+
+
+def distinct_names(names: list[str], keys: list[str]) -> list[str]:
+    """Channel names are layer names and statistics keys: make repeats distinct (``GFP (ch2)``)."""
+    counts = Counter(names)
+    return [f"{name} ({key})" if counts[name] > 1 else name for name, key in zip(names, keys)]
 
 
 def _aliases(key: str) -> set[str]:

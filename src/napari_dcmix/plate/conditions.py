@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PlateError
-from .index import SiteKey
+from .sites import SiteKey
 from .labels import _ID_COLUMNS, _read_table, read_labels
 from .wells import well_position
 

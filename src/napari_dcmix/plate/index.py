@@ -10,57 +10,21 @@ import gc
 import os
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from ..errors import PlateError
+from .channels import distinct_names
 from .layouts import (
     BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, IMAGEXPRESS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names,
     htd_channel_names, htd_wavelength_mismatch, sample_layout, user_layout,
 )
 from .ome_zarr import build_zarr_index, is_hcs_plate, plates_inside
-from .problems import IGNORED, REPLANED, SKIPPED, Problem, make
+from .problems import IGNORED, REPLANED, SKIPPED, Problem, make, per_file
+from .reader import multichannel_info
+from .sites import ChannelRef, PlateIndex, SiteKey
 from .wells import normalize_well, row_col_to_well
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
-
-
-class SiteKey(NamedTuple):
-    """One field of view: ``plate`` ('' for single-plate folders), canonical ``well``, 1-based ``site``."""
-
-    plate: str
-    well: str
-    site: int
-
-    def label(self) -> str:
-        prefix = f"{self.plate} " if self.plate else ""
-        return f"{prefix}{self.well} s{self.site}"
-
-
-class ChannelRef(NamedTuple):
-    """Where one channel of a site lives: a path relative to the plate folder and, for multi-channel
-    files, the index along the channel axis (``None`` for one 2-D image per file).
-
-    ``kind`` says how to read it: ``"file"`` (an image file) or ``"zarr"`` (``path`` is an OME-Zarr
-    image group, ``index`` its channel): one reader dispatches on it, every consumer stays the same.
-    """
-
-    path: str
-    index: int | None = None
-    kind: str = "file"
-
-
-@dataclass
-class PlateIndex:
-    root: Path
-    layout: str
-    channel_keys: list[str]
-    channels: list[str]
-    sites: dict[SiteKey, list[ChannelRef]]  # complete sites only, channels in ``channels`` order
-    problems: list[Problem] = field(default_factory=list)
-    colors: list[str | None] | None = None  # per channel "#rrggbb" stored by the instrument (OME-Zarr omero)
-    name: str = ""  # the plate's own name where its metadata has one
 
 
 def _natural_key(text: str):
@@ -166,20 +130,6 @@ def _harmony_names(root: Path, files: list[str]) -> dict[str, str]:
     return {}
 
 
-def _unique_names(names: list[str], keys: list[str]) -> list[str]:
-    """Channel names are layer names and statistics keys: make repeats distinct (``GFP (ch2)``)."""
-    counts: dict[str, int] = defaultdict(int)
-    for name in names:
-        counts[name] += 1
-    return [f"{name} ({key})" if counts[name] > 1 else name for name, key in zip(names, keys)]
-
-
-def _listed(problems: list, paths: list[str], kind: str, what: str, action: str, fix: str) -> None:
-    """One named problem per file: the report names every file, the front ends decide how many to show."""
-    for path in paths:
-        problems.append(make(kind, f"{path}: {what}", fix, file=path, action=action))
-
-
 def build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
     """Index ``root``; raises PlateError with a fix when nothing usable is found.
 
@@ -252,9 +202,9 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
             f"no file in {root} matches the {layout.name} layout; check the pattern against a file name such as {files[0]}"
         )
     problems: list[Problem] = []
-    _listed(problems, bad_wells, "well-id", "the well id could not be read", SKIPPED,
+    per_file(problems, bad_wells, "well-id", "the well id could not be read", SKIPPED,
             "rename the file (e.g. B02) or fix the pattern's well group")
-    _listed(problems, bad_numbers, "file-name", "the site, time point or plane is not a number", SKIPPED,
+    per_file(problems, bad_numbers, "file-name", "the site, time point or plane is not a number", SKIPPED,
             "fix the pattern's site group")
 
     first_t = min(m[3] for m in matched)
@@ -284,7 +234,7 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
         if mismatch:
             problems.append(make("htd", mismatch, "check that the export is complete (or the .HTD belongs to "
                                  "this plate); the channels found in the file names are used"))
-    channels = _unique_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
+    channels = distinct_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
     slot = {k: i for i, k in enumerate(keys)}
 
     per_site: dict[SiteKey, list[ChannelRef | None]] = defaultdict(lambda: [None] * len(keys))
@@ -295,7 +245,7 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
             duplicates.append(path)
             continue
         refs[slot[channel]] = ChannelRef(path)
-    _listed(problems, duplicates, "duplicate", "names a channel that another file of the same site already has",
+    per_file(problems, duplicates, "duplicate", "names a channel that another file of the same site already has",
             IGNORED, "move one of the two files out of the plate folder")
 
     sites: dict[SiteKey, list[ChannelRef]] = {}
@@ -315,8 +265,6 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
 
 
 def _multichannel_index(root: Path, layout: Layout, matched, problems: list[str]) -> PlateIndex:
-    from .reader import multichannel_info  # reads one file's header, never its pixels
-
     matched.sort(key=lambda m: (m[0], m[2]))
     try:
         n_channels, names = multichannel_info(root / matched[0][2])
@@ -330,6 +278,6 @@ def _multichannel_index(root: Path, layout: Layout, matched, problems: list[str]
             duplicates.append(path)
             continue
         sites[key] = [ChannelRef(path, i) for i in range(n_channels)]
-    _listed(problems, duplicates, "duplicate", "extra files for a site that already has one", IGNORED,
+    per_file(problems, duplicates, "duplicate", "extra files for a site that already has one", IGNORED,
             "if each file holds one channel, describe the names with --pattern and a channel group")
     return PlateIndex(root, layout.name, keys, names, sites, problems)

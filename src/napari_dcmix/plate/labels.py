@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .._io import atomic_write
 from ..errors import PlateError
-from .index import SiteKey
 from .problems import IGNORED, Problem, make
+from .sites import SiteKey
 from .wells import normalize_well, well_position
 
 #: Columns tried, in order, when the user names no label column.
@@ -123,6 +123,17 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     except csv.Error as err:
         raise PlateError(f"{path.name} is not a valid CSV table ({err}); export the labels as CSV") from None
     return columns, rows
+
+
+def guess_labels_csv(folder: str | os.PathLike) -> Path | None:
+    """A labels CSV that obviously belongs to ``folder``: ``labels.csv`` in it (as the sample plate
+    has), or ``<folder>_labels.csv`` beside it. Nothing is guessed from elsewhere: plate folder
+    names repeat (Plate1), and another plate's labels must never load silently."""
+    folder = Path(folder)
+    for candidate in (folder / "labels.csv", folder.parent / f"{folder.name}_labels.csv"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _find(columns: list[str], name: str) -> str | None:

@@ -16,6 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PlateError
+from .channels import distinct_names
+from .problems import SKIPPED, per_file
+from .sites import ChannelRef, PlateIndex, SiteKey
+from .wells import normalize_well
 
 LAYOUT = "ome-zarr"
 
@@ -173,8 +177,6 @@ def _channel_meta(image: FieldImage) -> tuple[list[str], list[str | None]]:
 
 
 def _well_id(plate: dict, well: dict) -> str:
-    from .wells import normalize_well
-
     try:
         row = plate["rows"][int(well["rowIndex"])]["name"]
         col = plate["columns"][int(well["columnIndex"])]["name"]
@@ -186,9 +188,6 @@ def _well_id(plate: dict, well: dict) -> str:
 
 def build_zarr_index(root: Path):
     """Index an OME-Zarr plate from its metadata; PlateError with a fix when it cannot be used."""
-    from .index import ChannelRef, PlateIndex, SiteKey, _listed, _unique_names
-    from .problems import SKIPPED
-
     group = _open_group(root)
     plate = _ome(group).get("plate")
     if not isinstance(plate, dict) or not plate.get("wells"):
@@ -211,7 +210,7 @@ def build_zarr_index(root: Path):
         images = [im for im in images if first_acq is None or im.get("acquisition", first_acq) == first_acq]
         for i, image in enumerate(images, 1):
             fields[SiteKey("", well_id, i)] = f"{path}/{str(image.get('path')).strip('/')}"
-    _listed(problems, bad_wells, "unreadable", "the well's metadata could not be read; the well is skipped",
+    per_file(problems, bad_wells, "unreadable", "the well's metadata could not be read; the well is skipped",
             SKIPPED, "check the plate's .zattrs/zarr.json files or re-export the plate")
     if not fields:
         raise PlateError(f"no well of {root} lists a field of view; check the plate was written completely")
@@ -223,6 +222,6 @@ def build_zarr_index(root: Path):
         problems.append("z-stack found: using plane 0 only")
     names, colors = _channel_meta(first)
     keys = [str(i) for i in range(len(names))]
-    names = _unique_names(names, [f"C{k}" for k in keys])
+    names = distinct_names(names, [f"C{k}" for k in keys])
     sites = {key: [ChannelRef(path, i, "zarr") for i in range(len(names))] for key, path in fields.items()}
     return PlateIndex(root, LAYOUT, keys, names, sites, problems, colors=colors, name=str(plate.get("name") or ""))

@@ -13,9 +13,10 @@ import numpy as np
 from .._io import protect_plate_folder
 from ..errors import PlateError
 from .channels import renamed_channels
-from .index import PlateIndex, SiteKey, build_index
+from .index import build_index
 from .problems import SKIPPED, ProblemLog, make
 from .reader import SiteCache, read_channels
+from .sites import PlateIndex, SiteKey
 from .stats import ChannelStats, compute_stats
 from .wells import PlateFormat, infer_format, normalize_well, well_position
 

@@ -52,6 +52,12 @@ class Problem:
         return parts[-2] if len(parts) >= 2 else (parts[0] if parts else "")
 
 
+def per_file(problems: list, paths: list[str], kind: str, what: str, action: str, fix: str) -> None:
+    """One named problem per file: the report names every file, the front ends decide how many to show."""
+    for path in paths:
+        problems.append(make(kind, f"{path}: {what}", fix, file=path, action=action))
+
+
 def unique(*sources) -> list[Problem]:
     """The problems of several live lists, in order, each once (hashing: plates can list 80k)."""
     return list(dict.fromkeys(as_problem(p) for source in sources for p in list(source)))

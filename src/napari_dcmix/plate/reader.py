@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PlateError
+from .ome_zarr import read_field
 from .problems import REPAIRED, REPLANED, SKIPPED, capture_tifffile_log, make, tiff_detail
 from .stats import LOW_PERCENTILE
 
@@ -249,8 +250,6 @@ def _finite(plane: np.ndarray, channel: str, file: str, label: str, notes: list 
 
 def _zarr_planes(root: Path, refs, min_side: int | None) -> dict[int, np.ndarray]:
     """Position in ``refs`` -> plane, for channels stored in OME-Zarr fields: one read per field."""
-    from .ome_zarr import read_field
-
     by_field: dict[str, list[int]] = {}
     for i, ref in enumerate(refs):
         if ref.kind == "zarr":

@@ -3,12 +3,11 @@
 from .config import ConfigField, config_fields
 from .device import resolve_device
 from .importance import permutation_importance, run_permutation_importance
-from .predictor import predict_plate_rows, predict_sites, prediction_record, well_probabilities, write_predictions_csv
+from .predictor import predict_sites, prediction_record, well_probabilities
 from .trained import TrainedModel
 from .trainer import TrainConfig, Trainer, TrainEvent
 
 __all__ = [
-    "ConfigField", "TrainConfig", "config_fields", "TrainEvent", "TrainedModel", "Trainer", "permutation_importance", "predict_plate_rows",
+    "ConfigField", "TrainConfig", "config_fields", "TrainEvent", "TrainedModel", "Trainer", "permutation_importance",
     "predict_sites", "prediction_record", "resolve_device", "run_permutation_importance", "well_probabilities",
-    "write_predictions_csv",
 ]

@@ -165,19 +165,6 @@ def _fit(site: np.ndarray, tile: int) -> np.ndarray:
     return np.pad(site, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
 
 
-def random_tile(site: np.ndarray, tile: int, rng: np.random.Generator, augment: bool = True) -> np.ndarray:
-    site = _fit(site, tile)
-    _, h, w = site.shape
-    y = int(rng.integers(0, h - tile + 1))
-    x = int(rng.integers(0, w - tile + 1))
-    crop = site[:, y:y + tile, x:x + tile]
-    if augment:
-        if rng.random() < 0.5:
-            crop = crop[:, :, ::-1]
-        crop = np.rot90(crop, k=int(rng.integers(0, 4)), axes=(1, 2))
-    return np.ascontiguousarray(crop)
-
-
 def _windows(site: np.ndarray, tile: int) -> np.ndarray:
     """Every tile of a site as one strided view (Y', X', C, tile, tile): cutting is then one gather."""
     view = np.lib.stride_tricks.sliding_window_view(_fit(site, tile), (tile, tile), axis=(1, 2))

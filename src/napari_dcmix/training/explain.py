@@ -10,7 +10,6 @@ prediction) adds its own α as the "all phenotypes" row. A generator of events, 
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
@@ -19,25 +18,13 @@ import numpy as np
 
 from ..errors import DcmixError
 from ..plate import Plate
+from .controls import guess_reference
 from .data import labeled_sites, well_folds
 from .gate import Verdict, assess
 from .trained import TrainedModel
 from .trainer import TrainConfig, Trainer, TrainEvent, reference_stats
 
 ALL_PHENOTYPES = "all phenotypes"
-_REFERENCE = re.compile(r"(?<![a-z])(neg(ative)?|controls?|ctrl|dmso|untreated|mock|vehicle|"
-                        r"non[-_ ]?targeting|nt|ntc|wild[-_ ]?type|wt)(?![a-z])", re.IGNORECASE)
-_POSITIVE = re.compile(r"(?<![a-z])(pos(itive)?)(?![a-z])", re.IGNORECASE)
-
-
-def guess_reference(classes: list[str]) -> str:
-    """The negative-control class, from names like control / negative / DMSO / untreated / mock / NT."""
-    found = [c for c in classes if _REFERENCE.search(c.replace("_", " ")) and not _POSITIVE.search(c.replace("_", " "))]
-    if len(found) == 1:
-        return found[0]
-    why = "none of them is named like one" if not found else f"{', '.join(found)} all look like one"
-    raise DcmixError(f"cannot tell which class is the negative control among {', '.join(classes)} ({why}); "
-                     "choose the reference class (--reference in the CLI, the Reference box in the dock)")
 
 
 MAX_FOLDS, MAX_SEEDS = 50, 50

@@ -4,7 +4,8 @@
 ``Metadata_Well``, ``Metadata_Site``) so predictions merge with profiles without renaming columns.
 :func:`write_plate_predictions` streams the table as the sites come in (a well's row as soon as its
 last site is in), to a temporary file renamed over the output at the end, so memory stays flat from
-96 to 1536 wells and an interrupted run leaves nothing half-written.
+96 to 1536 wells and an interrupted run leaves nothing half-written. The Apply dock's table and export
+are built by the same :class:`PredictionTable` (``table_rows``, ``write_table``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -24,26 +25,6 @@ from .predictor import predict_sites, prediction_rows
 from .trained import TrainedModel
 
 FORMATS = ("csv", "pycytominer")
-
-
-def predict_site_probabilities(trained: TrainedModel, plate: Plate, device: str = "cpu",
-                               progress=None) -> dict[SiteKey, np.ndarray]:
-    """Every readable site -> class probabilities; ``progress(SitePrediction)`` per site.
-
-    Under torchrun every rank predicts its shard of the sites; the shards are merged on every rank.
-    """
-    from .device import resolve_device
-    from .distributed import setup
-
-    ctx, dev = setup(resolve_device(device))
-    results: dict[SiteKey, np.ndarray] = {}
-    for pred in predict_sites(trained, plate, keys=plate.sites[ctx.rank::ctx.world_size], device=str(dev)):
-        results[pred.key] = pred.probabilities
-        if progress is not None:
-            progress(pred)
-    if ctx.active:
-        results = {k: v for shard in ctx.gather(results) for k, v in shard.items()}
-    return results
 
 
 def pycytominer_rows(classes: list[str], site_probs: dict[SiteKey, np.ndarray], plate: Plate) -> list[dict]:
@@ -63,14 +44,17 @@ def pycytominer_rows(classes: list[str], site_probs: dict[SiteKey, np.ndarray], 
 
 
 class PredictionTable:
-    """CSV rows written as sites arrive in plate order: per site at once, per well when the next well
-    starts (so a well's mean is over exactly the sites ``well_probabilities`` would average)."""
+    """Rows built as sites arrive in plate order: per site at once, per well when the next well starts
+    (so a well's mean is over exactly the sites ``well_probabilities`` would average). Each batch of
+    rows goes to ``emit`` (a CSV writer, or a list for the dock's table)."""
 
-    def __init__(self, handle: IO, classes: list[str], plate: Plate, fmt: str = "csv", per_site: bool = False):
-        self.handle, self.classes, self.plate = handle, classes, plate
+    def __init__(self, emit: Callable[[list[dict]], None], classes: list[str], plate: Plate, fmt: str = "csv",
+                 per_site: bool = False):
+        if fmt not in FORMATS:
+            raise DcmixError(f"unknown prediction format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        self.emit, self.classes, self.plate = emit, classes, plate
         self.fmt, self.per_site = fmt, per_site
         self.with_plate = len(plate.plates) > 1
-        self.writer: csv.DictWriter | None = None
         self.rows, self.counts = 0, {}
         self._well: tuple[str, str] | None = None
         self._sum, self._n = 0.0, 0
@@ -86,9 +70,13 @@ class PredictionTable:
                 self._well, self._sum, self._n = (key.plate, key.well), 0.0, 0
             self._sum, self._n = self._sum + probs, self._n + 1
 
+    def finish(self) -> None:
+        """Write the last well."""
+        self._flush_well()
+
     def close(self) -> None:
         """Write the last well; a table without a single row is an error (nothing is renamed then)."""
-        self._flush_well()
+        self.finish()
         if not self.rows:
             raise DcmixError("no predictions to write: no site of the plate could be read")
 
@@ -98,14 +86,52 @@ class PredictionTable:
         self._well = None
 
     def _write(self, rows: list[dict]) -> None:
-        if self.writer is None:
-            self.writer = csv.DictWriter(self.handle, fieldnames=list(rows[0]))
-            self.writer.writeheader()
-        self.writer.writerows(rows)
+        self.emit(rows)
         for row in rows:
             name = row.get("prediction", row.get("Metadata_DCMIX_Prediction"))
             self.counts[name] = self.counts.get(name, 0) + 1
         self.rows += len(rows)
+
+
+class _CsvRows:
+    """``emit`` for a CSV file: the header from the first rows' columns."""
+
+    def __init__(self, handle: IO):
+        self.handle, self.writer = handle, None
+
+    def __call__(self, rows: list[dict]) -> None:
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.handle, fieldnames=list(rows[0]))
+            self.writer.writeheader()
+        self.writer.writerows(rows)
+
+
+def in_plate_order(plate: Plate, site_probs: Mapping[SiteKey, np.ndarray]) -> Iterator[tuple[SiteKey, np.ndarray]]:
+    """(site, probabilities) of the predicted sites in the plate's own order: the order the CLI streams."""
+    return ((key, site_probs[key]) for key in plate.sites if key in site_probs)
+
+
+def table_rows(classes: list[str], plate: Plate, site_probs: Mapping[SiteKey, np.ndarray], fmt: str = "csv",
+               per_site: bool = False) -> list[dict]:
+    """The rows ``predict`` writes for these site results (the Apply dock's table and counts)."""
+    rows: list[dict] = []
+    table = PredictionTable(rows.extend, classes, plate, fmt, per_site)
+    for key, probs in in_plate_order(plate, site_probs):
+        table.add(key, probs)
+    table.finish()
+    return rows
+
+
+def write_table(out: str | os.PathLike, classes: list[str], plate: Plate,
+                sites: Iterable[tuple[SiteKey, np.ndarray]], fmt: str = "csv", per_site: bool = False) -> PredictionTable:
+    """Stream (site, probabilities) in plate order to ``out`` atomically: the one writer of ``predict``
+    and of the Apply dock's export, so the two files agree byte for byte."""
+    with atomic_write(out, "w") as handle:
+        table = PredictionTable(_CsvRows(handle), classes, plate, fmt, per_site)
+        for key, probs in sites:
+            table.add(key, probs)
+        table.close()
+    return table
 
 
 @dataclass
@@ -143,12 +169,8 @@ def write_plate_predictions(trained: TrainedModel, plate: Plate, out: str | os.P
         site_probs = {k: v for shard in ctx.gather(site_probs) for k, v in shard.items()}
         if not ctx.is_main:
             return None
-        rows = ((key, site_probs[key]) for key in plate.sites if key in site_probs)
+        rows = in_plate_order(plate, site_probs)
     else:
         rows = predicted()
-    with atomic_write(out, "w") as handle:
-        table = PredictionTable(handle, trained.classes, plate, fmt, per_site)
-        for key, probs in rows:
-            table.add(key, probs)
-        table.close()
+    table = write_table(out, trained.classes, plate, rows, fmt, per_site)
     return WrittenPredictions(table.rows, table.counts, site_probs)

@@ -10,9 +10,7 @@ one forward per site would leave a GPU idle. Only the sites in flight are in mem
 from __future__ import annotations
 
 import copy
-import csv
 import math
-import os
 import time
 from collections import deque
 from contextlib import closing
@@ -22,7 +20,6 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .._io import atomic_write
 from ..errors import DcmixError
 from ..plate import Plate, SiteKey
 from .device import resolve_device
@@ -171,23 +168,3 @@ def prediction_rows(classes: list[str], results: dict, with_plate: bool) -> list
         row.update({f"p_{c}": f"{p:.6f}" for c, p in rec["probabilities"].items()})
         rows.append(row)
     return rows
-
-
-def write_predictions_csv(path: str | os.PathLike, rows: list[dict]) -> None:
-    """Atomic CSV write; the same columns from the CLI and from the dock's export."""
-    if not rows:
-        raise DcmixError("no predictions to write: no site of the plate could be read")
-    with atomic_write(path, "w") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def predict_plate_rows(trained: TrainedModel, plate: Plate, per_site: bool = False, device: str = "cpu",
-                       progress=None) -> list[dict]:
-    """Whole plate -> CSV rows; ``progress(SitePrediction)`` is called per site (sharded under torchrun)."""
-    from .exports import predict_site_probabilities
-
-    site_probs = predict_site_probabilities(trained, plate, device=device, progress=progress)
-    results = dict(site_probs) if per_site else well_probabilities(site_probs)
-    return prediction_rows(trained.classes, results, with_plate=len(plate.plates) > 1)

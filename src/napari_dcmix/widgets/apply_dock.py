@@ -1,9 +1,10 @@
 """Apply dock: run a trained model on the current well or the whole plate; see, sort, export, judge (Z′).
 
 Prediction streams one site at a time from a napari thread worker, so the viewer never freezes, Cancel
-stops after the site in hand, and the plate grid recolours as wells arrive (throttled to 4 Hz). The CSV
-export uses the CLI's row builder and writer, so the dock's file and ``napari-dcmix predict`` agree byte
-for byte. Pure logic lives in ``apply_logic``.
+stops after the site in hand, and the plate grid recolours as wells arrive (throttled to 4 Hz). The table
+and the export (csv or pycytominer, per well or per site) are built by the CLI's own table writer
+(``training/exports``), so the dock's file and ``napari-dcmix predict`` agree byte for byte. Pure logic
+lives in ``apply_logic``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFileDialog, QHBo
 
 from ..errors import DcmixError
 from ..plate import SiteKey
-from ..training.predictor import prediction_record, prediction_rows, well_probabilities, write_predictions_csv
+from ..training.exports import FORMATS, in_plate_order, table_rows, write_table
+from ..training.predictor import prediction_record, well_probabilities
 from ..training.trained import TrainedModel
 from .apply_exports import ExportPanel
-from .apply_logic import (counts_text, guess_controls, model_summary, positive_choices, sort_key, stream_predictions,
-                          z_prime_text)
+from .apply_logic import (counts_text, model_summary, positive_choices, reference_choices, sort_key,
+                          stream_predictions, z_prime_text)
 from .dock_base import DcmixDock
 from .session import APPLY_MODEL_FILE
 
@@ -39,6 +41,16 @@ class _Item(QTableWidgetItem):
 
     def __lt__(self, other):
         return self.key < other.key if isinstance(other, _Item) else super().__lt__(other)
+
+
+def _fill_combo(combo: QComboBox, items: list[str], default: str) -> None:
+    """New items, silently; the user's pick stays when it is still among them."""
+    keep = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(items)
+    combo.setCurrentText(keep if keep in items else default)
+    combo.blockSignals(False)
 
 
 class ApplyWidget(DcmixDock):
@@ -70,6 +82,9 @@ class ApplyWidget(DcmixDock):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.per_site = QCheckBox("One row per site")
+        self.format_combo = QComboBox(toolTip="csv: the columns of 'napari-dcmix predict'; pycytominer: one row "
+                                      "per site with Metadata_Plate/Well/Site and DCMIX_p_<class>")
+        self.format_combo.addItems(FORMATS)
         self.export_button = QPushButton("Export CSV…")
         self.summary, self.status, self.counts, self.z_label = QLabel(), QLabel(), QLabel(), QLabel()
         self.negative_combo, self.positive_combo = QComboBox(), QComboBox()
@@ -83,7 +98,7 @@ class ApplyWidget(DcmixDock):
         layout = QVBoxLayout(self)
         for row in ((self.use_trained,), (self.use_file, self.load_button), (self.summary,),
                     (self.well_button, self.plate_button, self.cancel_button), (self.status,),
-                    (self.per_site, self.export_button), (self.counts,)):
+                    (self.per_site, self.format_combo, self.export_button), (self.counts,)):
             line = QHBoxLayout()
             for w in row:
                 line.addWidget(w)
@@ -108,7 +123,7 @@ class ApplyWidget(DcmixDock):
         self.per_site.toggled.connect(self._fill_table)
         self.export_button.clicked.connect(self.export_csv)
         self.table.cellClicked.connect(self._on_row_clicked)
-        self.negative_combo.currentTextChanged.connect(self._update_z)
+        self.negative_combo.currentTextChanged.connect(self._refresh_controls)  # the phenotype box follows it
         self.positive_combo.currentTextChanged.connect(self._update_z)
 
     # --- model ----------------------------------------------------------------------------------
@@ -144,18 +159,12 @@ class ApplyWidget(DcmixDock):
         self._refresh_controls()
 
     def _refresh_controls(self, *_) -> None:
-        """Z′ control choices: model classes and labeled classes; keep the user's pick, else guess by name."""
+        """Z′ control choices: model classes and labeled classes; keep the user's pick, else the core's guess
+        by name (none when no class, or several, are named like a negative control: the user chooses)."""
         classes = list(self._classes or (self.model.classes if self.model else []))
         classes += [c for c in sorted(set(self.session.labels.values())) if c not in classes]
-        positives = positive_choices(classes)
-        for combo, (items, guess) in zip((self.negative_combo, self.positive_combo),
-                                         ((classes, guess_controls(classes)[0]), positives)):
-            keep = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(items)
-            combo.setCurrentText(keep if keep in items else guess)
-            combo.blockSignals(False)
+        _fill_combo(self.negative_combo, *reference_choices(classes))
+        _fill_combo(self.positive_combo, *positive_choices(classes, self.negative_combo.currentText()))
         self._update_z()
 
     # --- running --------------------------------------------------------------------------------
@@ -263,15 +272,16 @@ class ApplyWidget(DcmixDock):
                                 + (f", about {eta:.0f} s left" if eta == eta else ""))
         self._fill_table()
 
+    def site_probabilities(self) -> dict:
+        """Every predicted site -> its class probabilities."""
+        return {k: p for sites in self._by_well.values() for k, p in sites.items()}
+
     def rows(self) -> list[dict]:
-        """Rows exactly as the CLI writes them: ``prediction_rows`` on well means, or on sites."""
-        self._update_wells()
+        """Rows exactly as the CLI writes them (csv format), per well or per site, in plate order."""
         plate = self.session.plate
-        if not self._well_probs or plate is None:
+        if not self._by_well or plate is None:
             return []
-        results = ({k: p for sites in self._by_well.values() for k, p in sites.items()}
-                   if self.per_site.isChecked() else self._well_probs)
-        return prediction_rows(self._classes, results, with_plate=len(plate.plates) > 1)
+        return table_rows(self._classes, plate, self.site_probabilities(), "csv", self.per_site.isChecked())
 
     def _fill_table(self, *_) -> None:
         per_site = self.per_site.isChecked()
@@ -304,12 +314,12 @@ class ApplyWidget(DcmixDock):
             self.session.set_site(sites[0])
 
     def export_csv(self, path: str | None = None) -> None:
-        """Same columns and values as ``napari-dcmix predict``; never inside the (read-only) plate folder."""
-        rows, plate = self.rows(), self.session.plate
-        if not rows:
+        """The file ``napari-dcmix predict`` writes (--format, --per-site); never inside the plate folder."""
+        plate, fmt, per_site = self.session.plate, self.format_combo.currentText(), self.per_site.isChecked()
+        if not self._by_well or plate is None:
             return show_warning("nothing to export yet: click 'Predict plate' first")
         if not path:
-            suffix = "_per_site" if self.per_site.isChecked() else ""
+            suffix = "_pycytominer" if fmt == "pycytominer" else "_per_site" if per_site else ""
             default = plate.root.parent / f"{plate.root.name}_predictions{suffix}.csv"
             path, _ = QFileDialog.getSaveFileName(self, "Export predictions", str(default), "CSV files (*.csv)")
             if not path:
@@ -319,13 +329,14 @@ class ApplyWidget(DcmixDock):
         if problem:
             return show_error(problem)
         try:
-            write_predictions_csv(out, rows)
+            table = write_table(out, self._classes, plate, in_plate_order(plate, self.site_probabilities()),
+                                fmt, per_site)
         except DcmixError as err:
             return show_error(str(err))
         except OSError as err:
             return show_error(f"cannot write {out}: {err.strerror or err}; choose a folder you can write to")
         missing = len(plate.well_keys()) - len(self._well_probs)
-        show_info(f"{len(rows)} rows written to {out}" + (f" ({missing} wells not predicted yet)" if missing else ""))
+        show_info(f"{table.rows} rows written to {out}" + (f" ({missing} wells not predicted yet)" if missing else ""))
 
     def _update_z(self, *_) -> None:
         self.z_label.setText(z_prime_text(self.session.predictions, self.session.labels,

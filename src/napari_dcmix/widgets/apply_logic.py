@@ -1,5 +1,6 @@
-"""Pure logic behind the Apply dock (no Qt): the worker's generator, model summary, table sort keys,
-Z′ control guesses and text. Kept apart so it is tested fast and the dock stays thin.
+"""Pure logic behind the Apply dock (no Qt): the worker's generator, model summary, table sort keys and
+the Z′ boxes' choices. The negative-control guess and the Z′ values and text are the core's
+(``training/controls``), the same as ``predict --labels``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from contextlib import closing
 from ..errors import DcmixError
 from ..plate.wells import well_position
 from ..training.predictor import predict_sites
-from ..training.zfactor import z_prime, z_prime_quality
+from ..training.controls import reference_guess, z_prime_pair_text, z_primes, z_primes_text
 
 log = logging.getLogger(__name__)
 
-NEGATIVE_HINTS = ("neg", "dmso", "control", "ctrl", "mock", "untreated", "vehicle")
 EVERY_PHENOTYPE = "every phenotype"  # the Z′ "positive control" choice: each class against the negative one
+CHOOSE_REFERENCE = "choose…"  # the negative-control box while the class names do not tell which it is
 
 
 def stream_predictions(run_id, trained, plate, keys, device):
@@ -62,70 +63,33 @@ def sort_key(column: str, text: str):
     return text
 
 
-def guess_controls(classes: list[str]) -> tuple[str, str]:
-    """(negative, positive) guessed by name: 'neg', 'DMSO', 'control'… vs 'pos' or the first other class."""
-    negatives = [c for c in classes if any(h in c.lower() for h in NEGATIVE_HINTS)]
-    negative = (negatives or classes or [""])[0]
-    others = [c for c in classes if c != negative]
-    positive = ([c for c in others if "pos" in c.lower()] or others or [""])[0]
-    return negative, positive
+def reference_choices(classes: list[str]) -> tuple[list[str], str]:
+    """(negative-control items, default): the core's guess by name, else a 'choose' item first."""
+    guess, _why = reference_guess(classes)
+    if guess is None:
+        return [CHOOSE_REFERENCE, *classes], CHOOSE_REFERENCE
+    return list(classes), guess
 
 
-def control_values(predictions: dict, labels: dict, negative: str, positive: str) -> tuple[list[float], list[float]]:
-    """P(positive) of the predicted wells LABELED positive and negative (controls are labeled)."""
-    def values(cls):
-        return [predictions[pw]["probabilities"][positive] for pw, label in labels.items()
-                if label == cls and pw in predictions and positive in predictions[pw]["probabilities"]]
-    return values(positive), values(negative)
-
-
-def positive_choices(classes: list[str]) -> tuple[list[str], str]:
+def positive_choices(classes: list[str], reference: str) -> tuple[list[str], str]:
     """(Z′ positive-control items, default): with several phenotypes, every one of them by default."""
-    negative, positive = guess_controls(classes)
-    if len([c for c in classes if c != negative]) > 1:
+    others = [c for c in classes if c != reference]
+    if len(others) > 1:
         return [EVERY_PHENOTYPE, *classes], EVERY_PHENOTYPE
-    return list(classes), positive
-
-
-def z_primes(predictions: dict, labels: dict, negative: str, classes: list[str]) -> dict[str, float | None]:
-    """Z′ of every class against ``negative`` on its own predicted probability (None: too few wells)."""
-    found: dict[str, float | None] = {}
-    for phenotype in (c for c in classes if c != negative):
-        pos, neg = control_values(predictions, labels, negative, phenotype)
-        try:
-            found[phenotype] = z_prime(pos, neg)
-        except DcmixError:
-            found[phenotype] = None
-    return found
-
-
-def every_z_prime_text(predictions: dict, labels: dict, negative: str, classes: list[str]) -> str:
-    """One line: each phenotype's Z′ against the negative control, and how many reach 0.5."""
-    values = z_primes(predictions, labels, negative, classes)
-    if not values or all(v is None for v in values.values()):
-        return (f"Z′ vs {negative}: needs at least 2 predicted wells of {negative} and of each phenotype; "
-                "predict the plate")
-    parts = " · ".join(f"{c} {v:.2f}" if v is not None else f"{c} –" for c, v in values.items())
-    good = sum(v is not None and v >= 0.5 for v in values.values())
-    return (f"Z′ vs {negative} on P(phenotype): {parts}  ({good} of {len(values)} excellent, ≥ 0.5; "
-            f"< 0 means the controls overlap)")
+    return list(classes), (others or [""])[0]
 
 
 def z_prime_text(predictions: dict, labels: dict, negative: str, positive: str, classes: list[str]) -> str:
-    """The Z′ line of the dock: value, how many wells, and what it means (or what to do to get one)."""
-    if positive == EVERY_PHENOTYPE and negative:
-        return every_z_prime_text(predictions, labels, negative,
-                                  classes or sorted({c for c in labels.values() if c}))
-    if not negative or not positive or negative == positive:
-        return "Z′: choose two different control classes (labeled wells)"
+    """The dock's Z′ line (the core's text) for the chosen controls, on the session's per-well records."""
+    classes = classes or sorted({c for c in labels.values() if c})
+    if not negative or negative == CHOOSE_REFERENCE:
+        return f"Z′: {reference_guess(classes)[1]}"
+    well_probs = {w: rec["probabilities"] for w, rec in predictions.items()}
+    if positive == EVERY_PHENOTYPE:
+        return z_primes_text(z_primes(well_probs, labels, negative, classes), negative)
     if classes and positive not in classes:
         return f"Z′: the model has no class '{positive}'; choose one of {', '.join(classes)}"
-    pos, neg = control_values(predictions, labels, negative, positive)
-    try:
-        z = z_prime(pos, neg)
-    except DcmixError as err:
-        return f"Z′: {err}"
-    return f"Z′ = {z:.2f} on P({positive}), {len(pos)} {positive} vs {len(neg)} {negative} wells: {z_prime_quality(z)}"
+    return z_prime_pair_text(well_probs, labels, negative, positive)
 
 
 def counts_text(rows: list[dict], classes: list[str], unit: str) -> str:

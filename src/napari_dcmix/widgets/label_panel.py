@@ -41,6 +41,7 @@ class LabelPanel(QWidget):
         self.loaded_csv: Path | None = None
         self.saved_path: Path | None = None
         self.dirty = False
+        self._file = None  # the session's LabelsFile that loaded_csv names
         self._refreshing = False
 
         layout = QVBoxLayout(self)
@@ -90,9 +91,26 @@ class LabelPanel(QWidget):
         self.status = QLabel("Select wells on the plate map, pick a class, then Assign.")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-        session.labels_changed.connect(self.refresh)
+        session.plate_changed.connect(self._on_plate)
+        session.labels_changed.connect(self._on_labels)
         session.predictions_changed.connect(self.refresh)
         self.refresh()
+
+    # --- session ------------------------------------------------------------------------------
+    def _on_plate(self, _plate) -> None:
+        """A new plate, with the labels it came with: nothing edited, nothing saved yet."""
+        self.saved_path = None
+        self._take_file()
+        self.refresh()
+
+    def _on_labels(self) -> None:
+        if self.session.labels_file is not self._file:  # a CSV was loaded: its labels are unedited
+            self._take_file()
+        self.refresh()
+
+    def _take_file(self) -> None:
+        self._file = self.session.labels_file
+        self.loaded_csv, self.dirty = (self._file.path if self._file else None), False
 
     # --- view ---------------------------------------------------------------------------------
     def classes(self) -> list[str]:

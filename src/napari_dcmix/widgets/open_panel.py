@@ -10,7 +10,7 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QL
                             QSizePolicy, QToolButton, QWidget)
 
 from ..errors import DcmixError
-from ..plate.labels import csv_columns, default_label_column
+from ..plate.labels import csv_columns, default_label_column, guess_labels_csv
 
 PATTERN_HELP = ("Only needed when the plate is not recognised: a regular expression over file names with "
                 "named groups well, site and channel, e.g.\n"
@@ -30,9 +30,10 @@ def _path_row(edit: QLineEdit, button: QToolButton) -> QHBoxLayout:
 
 
 class OpenPanel(QWidget):
-    """Collects what ``open_plate`` needs; emits ``open_requested`` and ``column_changed``."""
+    """Collects what ``open_plate`` needs; emits ``open_requested``, ``csv_chosen`` and ``column_changed``."""
 
     open_requested = Signal()
+    csv_chosen = Signal(str)  # a CSV picked or typed: the dock loads it, then fills the field once from what it read
     column_changed = Signal(str)
     plate_selected = Signal(str)
 
@@ -166,21 +167,10 @@ class OpenPanel(QWidget):
         start = self.csv_path or self.path or str(Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Choose a labels CSV", start, "CSV tables (*.csv *.tsv *.txt)")
         if path:
-            self.set_csv(path)
-            self.column_changed.emit(self.column or "")
+            self.csv_chosen.emit(path)
 
     def _csv_edited(self) -> None:
         if self.csv_path and self.csv_edit.isModified():
             self.csv_edit.setModified(False)
-            self.set_csv(self.csv_path)
-            self.column_changed.emit(self.column or "")  # loads the labels if a plate is open
+            self.csv_chosen.emit(self.csv_path)
 
-
-def guess_labels_csv(folder: Path) -> Path | None:
-    """A labels CSV that obviously belongs to ``folder``: ``labels.csv`` in it (as the sample plate
-    has), or ``<folder>_labels.csv`` beside it. Nothing is guessed from elsewhere: plate folder
-    names repeat (Plate1), and another plate's labels must never load silently."""
-    for candidate in (folder / "labels.csv", folder.parent / f"{folder.name}_labels.csv"):
-        if candidate.is_file():
-            return candidate
-    return None

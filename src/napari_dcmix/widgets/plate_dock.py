@@ -1,8 +1,9 @@
 """The plate browser dock: open a plate, click through its wells, see each well's channels as
 napari layers, label wells. Wiring only; drawing, pixels and logic live in the sibling modules.
 
-It publishes the plate, the shown site and the labels on the viewer's session for the other docks,
-follows plates opened with File > Open (the reader's layers carry ``META_KEY`` metadata), and
+It opens plates through ``plate_opening`` (which publishes plate and labels on the viewer's session in
+one ``plate_changed``) and shows them from that signal like every other dock; it publishes the shown
+site, follows plates opened with File > Open (the reader's layers carry ``META_KEY`` metadata), and
 never freezes the viewer: statistics and thumbnails are computed in napari thread workers.
 """
 
@@ -15,15 +16,16 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
 
+from .._reader import take_opened_plate
 from ..errors import DcmixError
-from ..plate import Plate, SiteKey, open_plate, read_labels, well_position
+from ..plate import Plate, SiteKey, well_position
 from .background import PlateBackground
 from .condition_filter import ConditionFilter
 from .label_panel import LabelPanel
-from .open_panel import OpenPanel, guess_labels_csv
+from .open_panel import OpenPanel
 from .plate_grid import GRID_HELP, GRID_HINT, PlateGrid
-from .problems_panel import ProblemsPanel, summary
-from .session import LABELS_FILE
+from .plate_opening import load_labels_into, open_plate_into
+from .problems_panel import ProblemsPanel
 from .dock_base import DcmixDock
 from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, plate_metadata, unbind_well_keys, warm_up_layers
@@ -44,10 +46,12 @@ class PlateBrowserWidget(DcmixDock):
         self.background.stats_ready.connect(self._on_stats)
         self.background.thumbnail_ready.connect(self._on_thumbnail)
         self._pending_follow: dict | None = None
+        self._opening = False             # open_plate is publishing: it starts the background itself
+        self._labels_file = None          # the session's LabelsFile the form shows
         self._build_ui()
 
         self.session.plate_changed.connect(self._on_session_plate)
-        self.session.labels_changed.connect(self._refresh_labels)
+        self.session.labels_changed.connect(self._on_labels_changed)
         self.session.predictions_changed.connect(self._on_predictions)
         self.session.site_changed.connect(self._on_session_site)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
@@ -68,6 +72,7 @@ class PlateBrowserWidget(DcmixDock):
         layout = QVBoxLayout(content)
         self.open_panel = OpenPanel()
         self.open_panel.open_requested.connect(self._open_clicked)
+        self.open_panel.csv_chosen.connect(self.load_labels)
         self.open_panel.column_changed.connect(self._column_changed)
         self.open_panel.plate_selected.connect(self.show_plate_id)
         layout.addWidget(self.open_panel)
@@ -141,24 +146,20 @@ class PlateBrowserWidget(DcmixDock):
         self.open_plate(panel.path, panel.pattern, panel.csv_path, panel.column, channel_names=panel.channel_names)
 
     def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
-                   show_first: bool = True, channel_names: str | None = None) -> Plate | None:
-        """Open ``path`` (PlateError -> notification), publish it, load labels, show its first well.
-        ``channel_names`` (``w1=DNA,w2=ER``) renames channels for every dock and the saved model."""
-        if not path:
-            notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
-            return None
+                   show_first: bool = True, channel_names: str | None = None,
+                   indexed: Plate | None = None) -> Plate | None:
+        """Open ``path`` with its labels through the one opener (errors -> notifications), then show
+        its first well and read it in the background. ``channel_names`` (``w1=DNA,w2=ER``) renames
+        channels for every dock and the saved model; ``indexed`` is ``path`` already indexed (File > Open).
+        The opener publishes plate and labels on the session; this dock shows them from
+        ``plate_changed``, as every other dock does."""
+        self._opening = True
         try:
-            plate = open_plate(path, pattern, channel_names)
-        except DcmixError as err:
-            notifications.show_error(f"Could not open the plate: {err}")
+            plate = open_plate_into(self.session, path, pattern, labels_csv, column, channel_names, indexed)
+        finally:
+            self._opening = False
+        if plate is None:
             return None
-        self._set_plate(plate, pattern, publish=True)
-        guessed = labels_csv is None and guess_labels_csv(plate.root)
-        if labels_csv or guessed:
-            if self.load_labels(labels_csv or guessed, column) and guessed:
-                notifications.show_info(f"Loaded the labels in {guessed} (column '{self.session.label_column}').")
-        if plate.problems:
-            notifications.show_warning(summary(plate.problems, "Plate opened"))
         if show_first and self.grid.sites:
             first = min(self.grid.sites, key=well_position)
             self.grid.anchor = first
@@ -167,19 +168,24 @@ class PlateBrowserWidget(DcmixDock):
         self.background.start(plate)  # after the first well: its reads do not compete with the open
         return plate
 
-    def _set_plate(self, plate: Plate, pattern: str | None, publish: bool) -> None:
+    def _show_new_plate(self, plate: Plate, pattern: str | None) -> None:
+        """Show a plate the session just published, with the labels it came with."""
         self.plate, self.pattern, self.stats, self.current_key = plate, pattern, None, None
         self.background.cancel()  # the previous plate's workers quit; started again once the map shows
-        self.label_panel.loaded_csv = self.label_panel.saved_path = None
-        self.label_panel.dirty = False
-        self.session.set_input_file(LABELS_FILE, None)
-        if publish:
-            self.session.set_plate(plate, pattern)
-            self.session.set_labels({}, "label", reset_classes=True)
-            self.open_panel.set_csv(None)
         self.open_panel.show_plate(plate, pattern)
         self.problems_panel.show_plate(plate)
         self.show_plate_id(plate.plates[0])
+        self._show_labels_file()
+
+    def _show_labels_file(self) -> None:
+        """The CSV the session's labels came from: the form's field, the conditions, the problems."""
+        source = self._labels_file = self.session.labels_file
+        if source is None:
+            self.open_panel.set_csv(None)
+            return
+        self.open_panel.set_csv(str(source.path), source.labels.column)
+        self.conditions.load(source.path, self.plate, source.labels.column)
+        self.problems_panel.set_source("labels", source.labels.problems)
 
     def show_plate_id(self, plate_id: str) -> None:
         """Show one plate of a multi-plate folder in the grid."""
@@ -300,28 +306,21 @@ class PlateBrowserWidget(DcmixDock):
 
     # --- labels -------------------------------------------------------------------------------
     def load_labels(self, path, column: str | None = None) -> bool:
-        """Read a labels CSV for the open plate and publish it (PlateError -> notification)."""
-        if self.plate is None:
+        """Read a labels CSV for the open plate and publish it (PlateError -> notification). The form
+        shows it from ``labels_changed``; one not loaded (no plate, unreadable) is shown here, to pick a column."""
+        loaded = self.plate is not None and load_labels_into(self.session, path, column)
+        if not loaded:
             self.open_panel.set_csv(str(path), column)
-            return False
-        try:
-            labels = read_labels(path, self.plate.sites, column)
-        except DcmixError as err:
-            notifications.show_error(f"Could not load the labels: {err}")
-            return False
-        self.open_panel.set_csv(str(path), labels.column)
-        self.label_panel.loaded_csv, self.label_panel.dirty = Path(path).expanduser(), False
-        self.session.set_input_file(LABELS_FILE, Path(path).expanduser())
-        self.session.set_labels(labels.well_labels(), labels.column, reset_classes=True)
-        self.conditions.load(path, self.plate, labels.column)
-        self.problems_panel.set_source("labels", labels.problems)
-        if labels.problems:
-            notifications.show_warning(summary(labels.problems, "Labels loaded"))
-        return True
+        return loaded
 
     def _column_changed(self, column: str) -> None:
         if self.plate is not None and self.open_panel.csv_path:
             self.load_labels(self.open_panel.csv_path, column or None)
+
+    def _on_labels_changed(self) -> None:
+        if self.session.labels_file is not self._labels_file:  # another CSV (or column) was loaded
+            self._show_labels_file()
+        self._refresh_labels()
 
     def save_labels(self, path=None) -> Path | None:
         return self.label_panel.save(path)
@@ -351,8 +350,10 @@ class PlateBrowserWidget(DcmixDock):
             self.color_combo.setCurrentText("predictions")
 
     def _on_session_plate(self, plate) -> None:
-        if plate is not None and plate is not self.plate:  # another dock opened a plate: follow it
-            self._set_plate(plate, self.session.pattern, publish=False)
+        if plate is None or plate is self.plate:
+            return
+        self._show_new_plate(plate, self.session.pattern)
+        if not self._opening:  # published by someone else: no first well to show before reading in the background
             self.background.start(plate)
 
     def _on_session_site(self, key) -> None:
@@ -382,11 +383,13 @@ class PlateBrowserWidget(DcmixDock):
             self._maybe_follow(layer)
 
     def _follow_pending(self) -> None:
-        """A reader opened a plate the dock does not show: open it too and mark the shown site."""
+        """A reader opened a plate the dock does not show: open it too (with the index the reader
+        built, if it still holds it) and mark the shown site."""
         meta, self._pending_follow = self._pending_follow, None
         if meta is None or self._is_open(meta["plate"]):
             return
-        if self.open_plate(meta["plate"], meta.get("pattern"), show_first=False) is None:
+        indexed = take_opened_plate(meta["plate"], meta.get("pattern"))
+        if self.open_plate(meta["plate"], meta.get("pattern"), show_first=False, indexed=indexed) is None:
             return
         try:
             key = SiteKey(*meta["site"])

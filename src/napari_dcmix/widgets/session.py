@@ -1,18 +1,33 @@
 """State the docks of one viewer share: the open plate, the current site, labels, model, predictions.
 
 The plate dock publishes, the train/importance/apply docks listen. One session per viewer, so two
-viewers in one process never see each other's plates.
+viewers in one process never see each other's plates. A plate arrives with its labels in one
+``plate_changed`` (``plate_opening`` is the one place that opens plates), so no dock ever sees a new
+plate with the old plate's labels.
 """
 
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qtpy.QtCore import QObject, Signal
 
 from ..plate import Plate, SiteKey
 from ..plate.label_book import LabelBook
+from ..plate.labels import Labels
+
+
+@dataclass(frozen=True, eq=False)
+class LabelsFile:
+    """The CSV the labels were last read from and what reading it found (column, problems).
+
+    A new object for every read, so a dock tells "a file was loaded" from "a well was relabelled"."""
+
+    path: Path
+    labels: Labels
 
 
 # names of the files the docks read (DcmixSession.input_files), as the output errors say them
@@ -22,9 +37,9 @@ INIT_MODEL_FILE = "the model file the Train dock fine-tunes from"
 
 
 class DcmixSession(QObject):
-    plate_changed = Signal(object)        # Plate | None
+    plate_changed = Signal(object)        # Plate | None, its labels (self.labels, self.labels_file) already in place
     site_changed = Signal(object)         # SiteKey | None
-    labels_changed = Signal()             # self.labels / self.label_column edited
+    labels_changed = Signal()             # self.labels / self.label_column edited, or another CSV loaded
     model_changed = Signal(object)        # TrainedModel | None (see training.predictor)
     predictions_changed = Signal()        # self.predictions edited
     # live or final channel importance (training.snapshot.ImportanceSnapshot): every training round,
@@ -40,6 +55,7 @@ class DcmixSession(QObject):
         self.site: SiteKey | None = None
         self.book = LabelBook()                          # the labels and the class list: edit them below
         self.label_column: str = "label"
+        self.labels_file: LabelsFile | None = None      # where the labels were last loaded from
         self.model: Any = None
         self.predictions: dict[tuple[str, str], dict] = {}  # (plate, well) -> {prediction, confidence, probabilities}
         self.importance = None                          # the latest ImportanceSnapshot (α + verdict)
@@ -52,14 +68,29 @@ class DcmixSession(QObject):
     def viewer(self):
         return self._viewer_ref()
 
-    def set_plate(self, plate: Plate | None, pattern: str | None = None) -> None:
+    def set_plate(self, plate: Plate | None, pattern: str | None = None, labels: Labels | None = None,
+                  labels_path: Path | None = None) -> None:
+        """Publish ``plate`` with ``labels`` (read from ``labels_path``), or none: the old plate's labels,
+        classes, site and predictions mean nothing on it. One ``plate_changed``, after all is in place."""
         self.plate, self.pattern = plate, pattern
         self.site = None
         self.predictions = {}
+        self._take_labels(labels, labels_path)
         self.plate_changed.emit(plate)
 
+    def load_labels(self, labels: Labels, path: Path) -> None:
+        """Replace the labels of the open plate by those just read from the CSV ``path``."""
+        self._take_labels(labels, path)
+        self.labels_changed.emit()
+
+    def _take_labels(self, labels: Labels | None, path: Path | None) -> None:
+        self.book.replace(labels.well_labels() if labels is not None else {}, reset_classes=True)
+        self.label_column = labels.column if labels is not None else "label"
+        self.labels_file = LabelsFile(Path(path), labels) if labels is not None and path is not None else None
+
     def set_input_file(self, name: str, path) -> None:
-        """Remember (or with None forget) a file a dock has read, so that no dock overwrites it."""
+        """Remember (or with None forget) a model file a dock has read, so that no dock overwrites it
+        (the labels CSV is known as ``labels_file``)."""
         if path is None:
             self.input_files.pop(name, None)
         else:
@@ -70,7 +101,10 @@ class DcmixSession(QObject):
         those named in ``keep``), or None: the core's one output rule."""
         from .._io import output_problem
 
-        inputs = {name: p for name, p in self.input_files.items() if name not in keep}
+        files = dict(self.input_files)
+        if self.labels_file is not None:
+            files[LABELS_FILE] = self.labels_file.path
+        inputs = {name: p for name, p in files.items() if name not in keep}
         return output_problem(path, [self.plate.root if self.plate is not None else None], inputs, what)
 
     def set_site(self, key: SiteKey | None) -> None:
@@ -89,7 +123,8 @@ class DcmixSession(QObject):
 
     def set_labels(self, labels: dict[tuple[str, str], str], column: str | None = None,
                    reset_classes: bool = False) -> None:
-        """Replace the labels (a CSV was loaded…); ``reset_classes`` forgets the classes of the old ones."""
+        """Replace the labels by ``labels`` that came from no file (a CSV goes through :meth:`load_labels`);
+        ``reset_classes`` forgets the classes of the old ones."""
         self.book.replace(labels, reset_classes)
         if column:
             self.label_column = column
