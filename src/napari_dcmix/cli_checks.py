@@ -75,7 +75,7 @@ def _given(args, name: str, default=None) -> bool:
     return value is not None and value != default and value is not False
 
 
-# flag -> (what it needs, or the names of flags that each make it do something)
+# per command: flag -> (the flags any of which makes it do something, its default in cli_parser)
 NEEDS = {"predict": {"plate_map_value": (("plate_map",), "prediction"), "montage_k": (("montage",), 6),
                      "label_column": (("labels",), None)},
          "inspect": {"label_column": (("labels",), None)},
