@@ -113,4 +113,5 @@ def test_the_labels_file_is_never_the_output(setup, tmp_path, capsys):
     _, _, labels, *_ = setup
     before = labels.read_bytes()
     code, out, err = run(capsys, *predict(setup, labels, "--labels", labels))
-    assert code == 2 and "is the --labels file" in err and labels.read_bytes() == before
+    assert code == 2 and "is the labels file given as --labels; it would be overwritten" in err
+    assert labels.read_bytes() == before

@@ -33,11 +33,48 @@ def check_not_in_plate(path: str | os.PathLike, plate_roots=()) -> Path:
     return out
 
 
-def output_problem(path: str | os.PathLike, plate_roots=()) -> str | None:
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file: equal once resolved, or (both existing) one inode, so a hard
+    link or a symlink to an input counts too."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.resolve() == pb.resolve():
+        return True
+    try:
+        return pa.exists() and pb.exists() and os.path.samefile(pa, pb)
+    except OSError:
+        return False
+
+
+def check_not_an_input(path: str | os.PathLike, inputs: dict[str, str | os.PathLike | None], what: str = "output") -> Path:
+    """``path`` resolved; DcmixError if it is one of the command's own inputs (``{"the model file given
+    as MODEL": path, …}``; None values are skipped): writing there would destroy what was read."""
+    out = Path(path).expanduser().resolve()
+    for name, given in inputs.items():
+        if given is not None and str(given) != "" and same_file(out, given):
+            raise DcmixError(f"{what} path {out} is {name}; it would be overwritten — choose another file name")
+    return out
+
+
+def check_distinct_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """DcmixError if two outputs of one command name the same file (the second would replace the first)."""
+    seen: dict[str, str | os.PathLike] = {}
+    for name, path in outputs.items():
+        if path is None or str(path) == "":
+            continue
+        for other, earlier in seen.items():
+            if same_file(path, earlier):
+                raise DcmixError(f"{name} and {other} are both {Path(path).expanduser().resolve()}; one would "
+                                 "overwrite the other — give each output its own file name")
+        seen[name] = path
+
+
+def output_problem(path: str | os.PathLike, plate_roots=(), inputs: dict | None = None, what: str = "output") -> str | None:
     """Why nothing may be written to ``path`` (what the docks show before a file dialog's path is
-    used), or None: the same rule and message as :func:`check_not_in_plate`."""
+    used), or None: the same rules and messages as :func:`check_not_in_plate` and
+    :func:`check_not_an_input` (``inputs``: what the dock has loaded, by a name the user knows)."""
     try:
         check_not_in_plate(path, [r for r in plate_roots if r is not None])
+        check_not_an_input(path, inputs or {}, what)
     except DcmixError as err:
         return str(err)
     return None

@@ -198,10 +198,13 @@ def cmd_explain(args) -> None:
     config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds,
                            include_all=not args.no_all, train=_train_config(args, labels, model="dcmix"))
     explainer = Explainer(plate, labels.site_labels, config)
-    events = explainer.run()
+    events, said = explainer.run(), set()
     try:
         for ev in events:
             if ev.kind == "train":
+                if ev.train_event.kind == "notice" and ev.train_event.message not in said:  # once, not per fold
+                    said.add(ev.train_event.message)
+                    print(f"warning: {ev.train_event.message}", file=sys.stderr)
                 if ev.train_event.kind == "step":
                     _progress(f"model {ev.model_index + 1}/{ev.total_models} ({ev.phenotype}): step "
                               f"{ev.train_event.step}/{ev.train_event.total_steps}, {100 * ev.fraction:.0f}% done")
@@ -254,9 +257,6 @@ def cmd_predict(args) -> None:
     if args.labels:  # Z′ of every phenotype: the labels and the reference are checked before any work
         from .training.controls import resolve_reference
 
-        if Path(args.labels).expanduser().resolve() == out.resolve():
-            raise DcmixError(f"--out {out} is the --labels file; the predictions would overwrite the labels: "
-                             "give another --out")
         labels = _labels(args, plate)
         controls = (resolve_reference(labels.classes, args.reference), labels.well_labels())
 
@@ -347,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Under torchrun only rank 0 speaks: the other ranks work silently."""
     import contextlib
 
+    from .cli_checks import preflight
     from .training.distributed import teardown, world_from_env
 
     args, real_stderr = None, sys.stderr
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         with quiet:
             try:
                 args = build_parser().parse_args(argv)
+                preflight(args)  # bad numbers, an output naming an input: refused before any work
                 args.func(args)
                 return 0
             except DcmixError as err:

@@ -79,3 +79,52 @@ def test_the_guard_proposes_a_place_outside(tmp_path, name):
     problem = output_problem(plate / "a" / name, [plate])
     assert "inside the plate folder" in problem and str(tmp_path / "Plate7-dcmix") in problem
     assert output_problem(tmp_path / name, [plate]) is None
+
+
+def test_no_dock_writes_over_a_file_it_read(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """Save model onto the loaded labels CSV, labels onto the model file, Apply's exports onto the model
+    file, the matrix onto the labels: each refused with one notification, both files byte-identical."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    root, labels_csv = write_signal_plate(tmp_path / "plate", signal_channel=1, wells_per_class=3, sites=1, size=32)
+    viewer = make_napari_viewer()
+    browser, train, importance, apply = (PlateBrowserWidget(viewer), TrainWidget(viewer), ImportanceWidget(viewer),
+                                         ApplyWidget(viewer))
+    for dock in (browser, train, importance, apply):
+        viewer.window.add_dock_widget(dock)
+    browser.open_plate(str(root), SIGNAL_PATTERN, labels_csv=str(labels_csv), column="phenotype")
+    qtbot.waitUntil(lambda: not browser.busy(), timeout=20_000)
+    session = browser.session
+    model = Trainer(browser.plate, dict(session.labels), TrainConfig(tile=16, batch_size=16, steps=10,
+                                                                     device="cpu")).fit()
+    model_file = tmp_path / "loaded.pt"
+    model.save(model_file)
+    apply.load_model(str(model_file))
+    train.trained = model
+    session.set_model(model)
+    apply.predict_plate()
+    qtbot.waitUntil(lambda: apply.job is None and bool(session.predictions), timeout=30_000)
+    importance.explain.show_matrix(PhenotypeMatrix("negative", list(model.channels), [PhenotypeRow(
+        "positive", model.importance(), {c: 0.0 for c in model.channels}, Verdict(True, 0.9, 0.5, 0.01, 0.95, 6, "ok"),
+        model.alpha_matrix().tolist(), 1)], stats=model.stats))
+    before = {p: p.read_bytes() for p in (labels_csv, model_file)}
+    link = tmp_path / "labels-link.csv"
+    link.symlink_to(labels_csv)
+    writers = {
+        "Train: Save model onto the labels": (lambda: train.save_model(labels_csv), "labels file loaded"),
+        "Train: Save model onto a symlink to the labels": (lambda: train.save_model(link), "labels file loaded"),
+        "Plate browser: Save labels onto the model": (lambda: browser.save_labels(model_file), "model file loaded"),
+        "Apply: Export CSV onto the model": (lambda: apply.export_csv(str(model_file)), "model file loaded"),
+        "Apply: plate map onto the labels": (lambda: apply.exports.save_plate_map(str(labels_csv)), "labels file"),
+        "Channel importance: Export CSV onto the labels": (lambda: importance.export_csv(labels_csv), "labels file"),
+        "Explain: matrix CSV onto the model": (lambda: importance.explain.export(model_file, None), "model file"),
+    }
+    for name, (write, text) in writers.items():
+        start = len(notification_manager.records)
+        write()
+        messages = errors_since(start)
+        assert any(text in m and "would be overwritten" in m for m in messages), (name, messages)
+    QThreadPool.globalInstance().waitForDone(10_000)
+    assert {p: p.read_bytes() for p in before} == before
+    assert browser.save_labels(labels_csv) == labels_csv  # saving edited labels back to their own file is fine
+    for dock in (browser, train, importance, apply):
+        dock.teardown()

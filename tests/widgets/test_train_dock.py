@@ -256,8 +256,6 @@ def test_train_logic_without_qt(tmp_path):
     plate_root = tmp_path / "plate"
     plate_root.mkdir()
     assert not is_inside(train_logic.default_save_path(plate_root, "dcmix", plate_root), plate_root)
-    assert train_logic.save_problem(plate_root / "sub" / "m.pt", plate_root)
-    assert train_logic.save_problem(tmp_path / "m.pt", plate_root) is None
 
 
 def test_docks_from_the_plugins_menu_share_the_session(make_napari_viewer, qtbot, tmp_path, recwarn):

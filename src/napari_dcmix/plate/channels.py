@@ -29,6 +29,11 @@ def parse_channel_names(text: str | Mapping[str, str] | None) -> dict[str, str]:
             old, sep, new = part.partition("=")
             if not sep:
                 raise PlateError(f"channel rename '{part.strip()}' has no '='; {_EXAMPLE}")
+            if "=" in new:  # 'w1=DNA;w2=ER' or 'w1=DNA w2=ER': several renames glued together
+                glue = next((c for c in ";| \t" if c in new.strip()), "")
+                said = f" ('{glue}' is not a separator)" if glue.strip() else " (not spaces)" if glue else ""
+                raise PlateError(f"channel rename '{part.strip()}' holds several renames; separate them with "
+                                 f"commas{said}: {_EXAMPLE}")
             items.append((old, new))
     mapping: dict[str, str] = {}
     for old, new in items:

@@ -16,7 +16,7 @@ from ..errors import PlateError
 from .channels import distinct_names
 from .layouts import (
     BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, IMAGEXPRESS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names,
-    htd_channel_names, sample_layout, user_layout,
+    htd_channel_names, htd_wavelength_mismatch, sample_layout, user_layout,
 )
 from .ome_zarr import build_zarr_index, is_hcs_plate, plates_inside
 from .problems import IGNORED, REPLANED, SKIPPED, Problem, make, per_file
@@ -230,6 +230,10 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
         prefix = "ch"
     elif layout is IMAGEXPRESS:  # MetaXpress writes the plate's .HTD beside the images (or TimePoint_n/)
         names.update(htd_channel_names(root) or htd_channel_names((root / matched[0][2]).parent))
+        mismatch = htd_wavelength_mismatch([root, (root / matched[0][2]).parent], keys)
+        if mismatch:
+            problems.append(make("htd", mismatch, "check that the export is complete (or the .HTD belongs to "
+                                 "this plate); the channels found in the file names are used"))
     channels = distinct_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
     slot = {k: i for i, k in enumerate(keys)}
 

@@ -178,6 +178,34 @@ def harmony_channel_names(root: Path) -> dict[str, str]:
 
 
 _WAVE_NAME = re.compile(r'^\s*"WaveName(\d+)"\s*,\s*"([^"]*)"', re.IGNORECASE | re.MULTILINE)
+_N_WAVES = re.compile(r'^\s*"NWavelengths"\s*,\s*(\d+)', re.IGNORECASE | re.MULTILINE)
+
+
+def htd_wavelength_mismatch(folders: list[Path], present: list[str]) -> str | None:
+    """What the first ``.HTD`` found in ``folders`` says that the files do not: wavelengths it names
+    (``NWavelengths``, ``WaveName<n>``) with no file on the plate, or files of wavelengths it lacks.
+    ``present``: the wavelength ids of the channel files (``"1"``, ``"2"``…)."""
+    for folder in folders:
+        try:
+            path = next(iter(sorted(p for p in folder.iterdir() if p.suffix.lower() == ".htd" and p.is_file())), None)
+            text = path.read_text(encoding="latin-1") if path is not None else None
+        except OSError:
+            continue
+        if text is None:
+            continue
+        named = {str(int(n)): name.strip() for n, name in _WAVE_NAME.findall(text)}
+        count = _N_WAVES.search(text)
+        declared = {str(i) for i in range(1, int(count.group(1)) + 1)} if count else set(named)
+        missing = sorted(declared - set(present), key=int)
+        extra = sorted((k for k in present if k.isdigit() and k not in declared), key=int)
+        said = lambda ks: ", ".join(f"w{k}" + (f" ({named[k]})" if named.get(k) else "") for k in ks)  # noqa: E731
+        parts = []
+        if missing:
+            parts.append(f"names {len(declared)} wavelengths but no file of the plate has {said(missing)}")
+        if extra:
+            parts.append(f"does not name {said(extra)}, which files of the plate have")
+        return f"{path.name} {' and '.join(parts)}" if parts else None
+    return None
 
 
 def htd_channel_names(root: Path) -> dict[str, str]:

@@ -21,6 +21,10 @@ from .stats import ChannelStats, compute_stats
 from .wells import PlateFormat, infer_format, normalize_well, well_position
 
 
+MIN_SITE_SIDE = 8  # half the smallest tile (16 px): a thinner site is mostly padding to the network
+MAX_ASPECT = 8.0  # a longer strip is a line scan, a stitching slice or a wrong export, not a field of view
+
+
 def _plate_order(key: SiteKey):
     # plain tuple order puts AA01 between A48 and B01 on 1536-well plates
     return key.plate, well_position(key.well), key.site
@@ -34,6 +38,7 @@ class Plate:
         protect_plate_folder(index.root)
         self.problems = ProblemLog(index.problems)  # the data-quality report, filled as sites are read
         self._dtypes: dict[str, dict] = {}  # channel -> dtype -> (first file, site) read with it
+        self._odd_shapes: set[tuple[int, int]] = set()  # site shapes already named as too thin or long
         self._cache = SiteCache(cache_sites)
         self._stats: ChannelStats | None = None
         self._plate_stats: dict[str, ChannelStats] = {}
@@ -126,6 +131,7 @@ class Plate:
         for note in notes:
             self.problems.report(note)
         self._check_bit_depth(key, refs, dtypes)
+        self._check_site_shape(key, data.shape[-2:], refs)
         data.setflags(write=False)  # shared between threads and layers: nobody may edit it in place
         self._cache.put(key, data)
         return data
@@ -148,12 +154,32 @@ class Plate:
                     f"{o_file} ({o_site}) is {other}", "used as is, but the intensities are not comparable; "
                     "re-export the plate at one bit depth", file=ref.path, site=key.label()))
 
+    def _check_site_shape(self, key: SiteKey, shape, refs) -> None:
+        """Name (once per shape) sites too thin or too elongated to be fields of view: used, but warned."""
+        h, w = int(shape[0]), int(shape[1])
+        thin, long = min(h, w) < MIN_SITE_SIDE, max(h, w) > MAX_ASPECT * max(1, min(h, w))
+        if not (thin or long):
+            return
+        with self._lock:
+            if (h, w) in self._odd_shapes:
+                return
+            self._odd_shapes.add((h, w))
+        why = (f"thinner than {MIN_SITE_SIDE} px, half the smallest tile" if thin else
+               f"more than {MAX_ASPECT:g} times longer than wide")
+        self.problems.report(make(
+            "site-shape", f"{key.label()} is {h}×{w} px ({why}): tiles of it would be mostly padding",
+            "check the export (a line scan, a stitching slice or a crop?); leave such sites out of the labels",
+            file=refs[0].path, site=key.label()))
+
     def first_readable_site(self) -> tuple[SiteKey, np.ndarray]:
+        last = None
         for key in self.sites[:50]:
             try:
                 return key, self.read_site(key)
-            except PlateError:
-                continue
+            except PlateError as err:
+                last = err
+        if last is not None and "imagecodecs" in str(last):  # one missing package, not a corrupt plate
+            raise PlateError(f"none of the first sites of {self.root} could be read: {last}")
         raise PlateError(f"none of the first sites of {self.root} could be read; the files may be corrupt")
 
     def channel_stats(self, n_sites: int = 24, seed: int = 0, plate_id: str | None = None) -> ChannelStats:

@@ -60,6 +60,11 @@ def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
         except MemoryError:
             raise _unreadable(path, "is too large to read into memory", "crop or split the image") from None
         except Exception as err:  # tifffile/imageio raise many types on corrupt files
+            codec = _missing_codec(path, err)
+            if codec is not None:
+                raise _unreadable(path, f"could not be decoded: its {codec} compression needs the imagecodecs "
+                                  "package, which is not installed here", "install it with: pip install imagecodecs"
+                                  ) from None
             detail = tiff_detail(logged)
             raise _unreadable(path, f"could not be read ({type(err).__name__}: {err}" + (f"; tifffile: {detail}" if detail
                               else "") + "); the file may be corrupt or truncated") from None
@@ -67,6 +72,20 @@ def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
         notes.append(make("tiff-log", f"{path.name}: tifffile reported '{tiff_detail(logged)}' but the pixels were read",
                           "look at the image; re-export the file if it looks wrong", file=path.name))
     return data, axes
+
+
+def _missing_codec(path: Path, err: Exception) -> str | None:
+    """The compression tifffile could not decode for want of imagecodecs (its ValueError names the
+    package; for zstd it tries a stdlib module that Python < 3.14 lacks), or None for other errors."""
+    if "imagecodecs" not in str(err) and not isinstance(err, ImportError):
+        return None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].compression.name
+    except Exception:  # noqa: BLE001 - the name is a courtesy; the advice stands without it
+        return "image"
 
 
 def _read_2d(path: Path, index: int | None, notes: list | None = None) -> np.ndarray:

@@ -47,9 +47,9 @@ def _check(wells, sites, size, seed) -> None:
 
     if not ok(wells, 0) or int(wells) not in _FORMATS:
         raise PlateError(f"wells={wells!r} is not a plate format; use 96 or 384")
-    for name, value, lo in (("sites", sites, 1), ("size", size, 48), ("seed", seed, 0)):
-        if not ok(value, lo):
-            raise PlateError(f"{name}={value!r} must be a whole number >= {lo}")
+    for name, value, lo, hi in (("sites", sites, 1, 16), ("size", size, 48, 2048), ("seed", seed, 0, 2**32 - 1)):
+        if not ok(value, lo) or value > hi:  # the highest: a typo must not fill the disk
+            raise PlateError(f"{name}={value!r} must be a whole number from {lo} to {hi}")
 
 
 def _plate_map(wells: int, rng: np.random.Generator, phenotypes: dict = PHENOTYPES) -> list[dict]:

@@ -12,8 +12,10 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+import math
 from typing import Any, Callable
 
+from ..errors import DcmixError
 from ..model.backbones import BACKBONES
 from ..model.classifier import MODEL_KINDS
 from .device import DEVICES
@@ -47,9 +49,9 @@ class TrainConfig:
     backbone: str = _setting("small", help="the CNN after the channel mixing", choices=tuple(BACKBONES))
     # optimiser steps: the budget, whatever the plate's size (converged runs stop earlier)
     steps: int = _setting(1500, help="optimiser steps: the budget, whatever the plate's size; training stops "
-                          "earlier when the held-out loss stops improving", min=10, max=1_000_000, step=100)
+                          "earlier when the held-out loss stops improving", min=1, max=1_000_000, step=100)
     epochs: int | None = _setting(None, help="expert: passes over the training tiles instead of --steps",
-                                  where=CLI_ONLY)
+                                  where=CLI_ONLY, min=1, max=100_000)
     eval_every: int = _setting(50, help="steps between held-out evaluations (one point of the curves)",
                                label="evaluate every (steps)", where=ADVANCED, min=1, max=100_000, step=10)
     patience: int = _setting(6, help="evaluations without a better held-out loss before stopping early",
@@ -138,3 +140,48 @@ def field_spec(name: str) -> ConfigField:
         if spec.name == name:
             return spec
     raise KeyError(name)
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_value(spec: ConfigField, value, name: str | None = None) -> None:
+    """DcmixError if ``value`` is outside ``spec``'s bounds (or NaN/infinite), saying what to give.
+
+    ``name`` is how the user knows the field (the CLI flag by default; the docks pass the label).
+    Values are never clamped: a fraction of 20 is a percentage, not "as much as allowed".
+    """
+    name = name or spec.flag
+    if value is None or spec.type not in (int, float) or isinstance(value, bool):
+        return
+    if spec.min is None or spec.max is None:
+        return
+    span = f"between {_text(spec.min)} and {_text(spec.max)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise DcmixError(f"{name} {_text(value)} is not a finite number; give a value {span} ({spec.help})")
+    if spec.min <= value <= spec.max:
+        return
+    if spec.name.endswith("_fraction") and 1 < value <= 100:
+        raise DcmixError(f"{name} {_text(value)} looks like a percentage; use {_text(value / 100)} (fractions are "
+                         f"{span})")
+    raise DcmixError(f"{name} {_text(value)} is out of range; give a value {span} ({spec.help})")
+
+
+def check_settings(values: dict, name: Callable[[ConfigField], str] = lambda spec: spec.flag) -> None:
+    """Check the user-settable fields present in ``values`` (CLI arguments or a dock's form) against
+    the field spec, and the rules between fields; DcmixError naming the first bad one."""
+    specs = {spec.name: spec for spec in config_fields()}
+    for key, value in values.items():
+        if key in specs:
+            check_value(specs[key], value, name(specs[key]))
+    val, test = values.get("val_fraction"), values.get("test_fraction")
+    if val is not None and test is not None and val + test >= 1:
+        raise DcmixError(f"{name(specs['val_fraction'])} {_text(val)} and {name(specs['test_fraction'])} "
+                         f"{_text(test)} leave no well to train on; together they must be below 1")
+
+
+def check_config(config: TrainConfig, name: Callable[[ConfigField], str] = lambda spec: spec.flag) -> TrainConfig:
+    """``config`` itself if every user-settable field is within bounds (:func:`check_settings`)."""
+    check_settings({spec.name: getattr(config, spec.name) for spec in config_fields()}, name)
+    return config

@@ -137,6 +137,24 @@ class SiteSource:
         return self.plate.channel_stats(plate_id=plate_id).subset(self.order)
 
 
+MAX_PADDING = 0.5  # above this share of a tile, training would mostly look at padding: refused
+
+
+def tile_problem(shape: tuple[int, int], tile: int) -> str | None:
+    """A warning when tiles larger than the sites (``shape``: Y, X) must be padded; DcmixError when
+    most of every tile would be padding (a 160 px site in a 512 px tile is 90 % padding)."""
+    h, w = int(shape[0]), int(shape[1])
+    if h >= tile and w >= tile:
+        return None
+    padding = 1 - min(h, tile) * min(w, tile) / float(tile * tile)
+    what = (f"the tile ({tile} px) is larger than the sites ({h}×{w} px): {100 * padding:.0f}% of every tile "
+            "is padding")
+    fix = f"choose a tile of {max(16, min(h, w) // 16 * 16)} px or less (--tile in the CLI, tile size in the Train dock)"
+    if padding > MAX_PADDING:
+        raise DcmixError(f"{what}, so the model would learn mostly from padding; {fix}")
+    return f"{what} (mirrored edges); {fix}"
+
+
 def _fit(site: np.ndarray, tile: int) -> np.ndarray:
     """Pad a site smaller than the tile (reflect) so every tile has the model's input size."""
     _, h, w = site.shape

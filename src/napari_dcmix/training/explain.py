@@ -27,6 +27,28 @@ from .trainer import TrainConfig, Trainer, TrainEvent, reference_stats
 ALL_PHENOTYPES = "all phenotypes"
 
 
+MAX_FOLDS, MAX_SEEDS = 50, 50
+
+
+def check_folds(site_labels: dict, reference: str, phenotypes: list[str], folds: int) -> None:
+    """DcmixError before any training if a class has fewer wells than folds: some folds would hold out
+    no well of it (with fewer wells than folds in all, folds with no held-out well at all)."""
+    wells: dict[str, set] = {}
+    for key, label in site_labels.items():
+        wells.setdefault(label, set()).add((key.plate, key.well))
+    counts = {c: len(wells.get(c, ())) for c in (reference, *phenotypes)}
+    usable = min(counts.values())
+    if usable < 2:
+        few = ", ".join(f"{c} ({n} well{'s' if n != 1 else ''})" for c, n in counts.items() if n < 2)
+        raise DcmixError(f"explain holds out wells of every class, but {few} has fewer than 2 wells; "
+                         "label more wells of it, or leave it out")
+    if folds > usable:
+        few = ", ".join(f"{'reference ' if c == reference else 'phenotype '}{c} has {n} wells"
+                        for c, n in counts.items() if n < folds)
+        raise DcmixError(f"{folds} folds need at least {folds} wells of every class, but {few}: some folds would "
+                         f"hold out none of its wells; use at most {usable} folds")
+
+
 @dataclass
 class ExplainConfig:
     reference: str | None = None  # None: guessed from the class names
@@ -129,8 +151,11 @@ class Explainer:
         cfg = self.config
         if cfg.train.model != "dcmix":
             raise DcmixError("explain reads α off DCMIX models; choose the dcmix model")
-        if cfg.folds < 2 or cfg.seeds < 1:
-            raise DcmixError("explain needs at least 2 folds and 1 seed (3 repeats or more are recommended)")
+        if not 2 <= cfg.folds <= MAX_FOLDS:
+            raise DcmixError(f"{cfg.folds} folds: explain holds out every well once, so it needs 2 to {MAX_FOLDS} "
+                             "folds (3 or more are recommended)")
+        if not 1 <= cfg.seeds <= MAX_SEEDS:
+            raise DcmixError(f"{cfg.seeds} seeds: give 1 to {MAX_SEEDS} seeds per fold (repeats = folds x seeds)")
         self.labels = labels
         self.site_labels = labeled_sites(plate, labels, cfg.train.classes)
         classes = sorted(set(self.site_labels.values()))
@@ -141,6 +166,7 @@ class Explainer:
             raise DcmixError(f"reference class {self.reference!r} is not among the labeled classes "
                              f"({', '.join(classes)}); choose one of them")
         self.phenotypes = [c for c in classes if c != self.reference]
+        check_folds(self.site_labels, self.reference, self.phenotypes, cfg.folds)
         self.channels = plate.channels
         self.result: PhenotypeMatrix | None = None
         self.model: TrainedModel | None = None

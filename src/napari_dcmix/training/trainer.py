@@ -27,7 +27,7 @@ from ..model import ChannelClassifier
 from ..plate import ChannelStats, Plate, SiteKey
 from ..plate.label_book import class_problem
 from .config import NORMALIZATIONS, TrainConfig  # noqa: F401 - re-exported: the settings live beside their spec
-from .data import SiteSource, labeled_sites, split_wells
+from .data import SiteSource, labeled_sites, split_wells, tile_problem
 from .pipeline import TileStream, to_device
 from .predictor import batched_probabilities
 from .device import autocast_dtype, resolve_device
@@ -118,6 +118,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.stats = reference_stats(plate).subset(order)
         self.source = SiteSource(plate, "plate" if cfg.normalization == "plate" else self.stats, order)
+        self.notices = [n for n in [tile_problem(plate.first_readable_site()[1].shape[-2:], cfg.tile)] if n]
         self.train_keys, self.val_keys, self.test_keys = split_wells(
             site_labels, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_wells)
         self.site_labels = site_labels
@@ -174,6 +175,8 @@ class Trainer:
             yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(total),
                              snapshot=ImportanceSnapshot.live(self.model, self.channels, self.stats, history, 0, token),
                              **base)
+            for notice in self.notices:  # said once, before the first step
+                yield TrainEvent("notice", 0, step=0, message=notice, **base)
             while step < total:
                 self.model.train()
                 for x, y, keys in stream:

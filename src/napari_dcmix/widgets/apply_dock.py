@@ -16,7 +16,6 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFileDialog, QHBoxLayout, QLabel,
                             QPushButton, QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from .._io import output_problem
 from ..errors import DcmixError
 from ..plate import SiteKey
 from ..training.exports import FORMATS, in_plate_order, table_rows, write_table
@@ -26,6 +25,7 @@ from .apply_exports import ExportPanel
 from .apply_logic import (counts_text, model_summary, positive_choices, reference_choices, sort_key,
                           stream_predictions, z_prime_text)
 from .dock_base import DcmixDock
+from .session import APPLY_MODEL_FILE
 
 FLUSH_MS = 250           # publish streamed results at most 4 times a second
 LIVE_TABLE_ROWS = 2000   # bigger tables are filled when the run ends, not while it streams
@@ -144,6 +144,7 @@ class ApplyWidget(DcmixDock):
         except DcmixError as err:
             show_error(str(err))
             return
+        self.session.set_input_file(APPLY_MODEL_FILE, Path(path).expanduser())
         self.use_file.setChecked(True)
         self._refresh_model()
 
@@ -324,7 +325,7 @@ class ApplyWidget(DcmixDock):
             if not path:
                 return
         out = Path(path).expanduser().resolve()
-        problem = output_problem(out, [plate.root])
+        problem = self.session.output_problem(out, "predictions")
         if problem:
             return show_error(problem)
         try:

@@ -12,7 +12,6 @@ from pathlib import Path
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from .._io import output_problem
 from ..errors import DcmixError
 from ..figures.plate_map import PREDICTION
 
@@ -98,7 +97,7 @@ class ExportPanel(QWidget):
 
     def _checked_path(self, path, plate) -> Path | None:
         out = Path(path).expanduser().resolve()
-        problem = output_problem(out, [plate.root])
+        problem = self.dock.session.output_problem(out, "figure")
         if problem:
             show_error(problem)
             return None

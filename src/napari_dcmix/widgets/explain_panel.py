@@ -18,7 +18,6 @@ from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBo
 
 from ..training.explain import ExplainConfig
 from ..training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
-from .._io import output_problem
 from ..training.config import TrainConfig, field_spec
 from ..training.snapshot import ImportanceSnapshot
 from . import explain_logic as logic
@@ -51,7 +50,7 @@ class ExplainPanel(QGroupBox):
         self.stats = None      # normalisation statistics of its models (for the row composites)
         self.job = None  # the running Job
         self._job: logic.ExplainJob | None = None
-        self._cancelled = False
+        self._cancelled, self._said = False, set()  # said: the notices shown this run
         self._job_plate = None
         self._build()
         session.plate_changed.connect(self._on_plate_changed)
@@ -178,7 +177,7 @@ class ExplainPanel(QGroupBox):
         if problem:
             show_error(problem)
             return
-        self._job, self._cancelled = logic.ExplainJob(), False
+        self._job, self._cancelled, self._said = logic.ExplainJob(), False, set()
         self._job_plate = plate
         self.matrix, self.stats = None, None
         self.row_list.clear()
@@ -207,6 +206,14 @@ class ExplainPanel(QGroupBox):
             widget.setEnabled(not running)
 
     def _on_event(self, event) -> None:
+        inner = event.train_event
+        if inner is not None and inner.kind == "notice":  # a tile larger than the sites…: said once per run
+            if inner.message not in self._said:
+                from napari.utils.notifications import show_warning
+
+                self._said.add(inner.message)
+                show_warning(inner.message)
+            return
         self.progress_bar.setValue(int(PROGRESS_STEPS * event.fraction))
         if not self._cancelled:
             self.status_label.setText(logic.progress_text(event))
@@ -322,9 +329,8 @@ class ExplainPanel(QGroupBox):
         if self.matrix is None or not self.matrix.rows:
             show_error("nothing to export yet: click Explain per phenotype first")
             return False
-        plate = self.session.plate
         for path in (p for p in (csv_path, png_path) if p is not None):
-            problem = output_problem(path, [plate.root if plate is not None else None])
+            problem = self.session.output_problem(path, "matrix")
             if problem:
                 show_error(problem)
                 return False

@@ -231,8 +231,14 @@ class ImportanceWidget(DcmixDock):
 
     def export_png(self, path) -> bool:
         """Save the chart as shown (theme colours), atomically."""
+        from napari.utils.notifications import show_error
+
         from .._io import atomic_write
 
+        problem = self.session.output_problem(path, "chart")
+        if problem:
+            show_error(problem)
+            return False
         try:
             with atomic_write(Path(path), "wb") as handle:
                 self.figure.savefig(handle, format="png", dpi=150, facecolor=self.figure.get_facecolor())
@@ -249,6 +255,10 @@ class ImportanceWidget(DcmixDock):
         rows = logic.csv_rows(self.snapshot, self.permutation)
         if not rows:
             show_error("nothing to export yet: train or load a model first")
+            return False
+        problem = self.session.output_problem(path, "importance CSV")
+        if problem:
+            show_error(problem)
             return False
         try:
             logic.write_importance_csv(path, rows)

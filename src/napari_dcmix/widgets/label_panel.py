@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel,
 from ..errors import DcmixError
 from ..plate.labels import write_labels
 from .plate_logic import class_colors, default_labels_path, display_classes
+from .session import LABELS_FILE
 
 
 def _swatch(colour: str) -> QIcon:
@@ -259,6 +260,10 @@ class LabelPanel(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Save labels", str(default), "CSV table (*.csv)")
             if not path:
                 return None
+        problem = self.session.output_problem(path, "labels", keep=(LABELS_FILE,))  # saving edits back is fine
+        if problem:
+            notifications.show_error(f"Could not save the labels: {problem}")
+            return None
         try:
             out = write_labels(path, self.session.labels, self.session.label_column or "label")
         except (DcmixError, OSError) as err:

@@ -30,6 +30,12 @@ class LabelsFile:
     labels: Labels
 
 
+# names of the files the docks read (DcmixSession.input_files), as the output errors say them
+LABELS_FILE = "the labels file loaded in the plate browser"
+APPLY_MODEL_FILE = "the model file loaded in Apply"
+INIT_MODEL_FILE = "the model file the Train dock fine-tunes from"
+
+
 class DcmixSession(QObject):
     plate_changed = Signal(object)        # Plate | None, its labels (self.labels, self.labels_file) already in place
     site_changed = Signal(object)         # SiteKey | None
@@ -55,6 +61,8 @@ class DcmixSession(QObject):
         self.importance = None                          # the latest ImportanceSnapshot (α + verdict)
         self.training: bool = False                     # a train dock is training (others may lock edits)
         self.window_closed: bool = False                # the viewer's window closed (docks saw it go)
+        # files the docks have read, by a name the user knows: no dock may write over one (_io.output_problem)
+        self.input_files: dict[str, Any] = {}
 
     @property
     def viewer(self):
@@ -79,6 +87,25 @@ class DcmixSession(QObject):
         self.book.replace(labels.well_labels() if labels is not None else {}, reset_classes=True)
         self.label_column = labels.column if labels is not None else "label"
         self.labels_file = LabelsFile(Path(path), labels) if labels is not None and path is not None else None
+
+    def set_input_file(self, name: str, path) -> None:
+        """Remember (or with None forget) a model file a dock has read, so that no dock overwrites it
+        (the labels CSV is known as ``labels_file``)."""
+        if path is None:
+            self.input_files.pop(name, None)
+        else:
+            self.input_files[name] = path
+
+    def output_problem(self, path, what: str = "output", keep: tuple[str, ...] = ()) -> str | None:
+        """Why a dock must not write ``path`` (inside the plate folder, or one of the files read, except
+        those named in ``keep``), or None: the core's one output rule."""
+        from .._io import output_problem
+
+        files = dict(self.input_files)
+        if self.labels_file is not None:
+            files[LABELS_FILE] = self.labels_file.path
+        inputs = {name: p for name, p in files.items() if name not in keep}
+        return output_problem(path, [self.plate.root if self.plate is not None else None], inputs, what)
 
     def set_site(self, key: SiteKey | None) -> None:
         self.site = key

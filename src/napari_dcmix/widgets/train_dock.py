@@ -12,8 +12,8 @@ from pathlib import Path
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-from ..errors import CheckpointError
-from ..training.config import TrainConfig
+from ..errors import CheckpointError, DcmixError
+from ..training.config import TrainConfig, check_config
 from ..training.snapshot import ImportanceSnapshot, best_round
 from . import train_logic as logic
 from .config_form import ConfigForm
@@ -155,6 +155,11 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         problem = logic.start_problem(plate, labels, counts)
         if problem is None and self.session.training:
             problem = "Explain per phenotype is running in the Channel importance dock; wait for it or cancel it"
+        if problem is None:
+            try:  # the form's boxes keep each value in bounds; the rules between fields are the core's
+                check_config(self.config(), name=lambda spec: spec.label)
+            except DcmixError as err:
+                problem = str(err)
         if problem is None and self.init_model is not None:
             try:
                 self.init_model.channel_order(plate.channels)
@@ -200,6 +205,10 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
 
     def _on_update(self, event) -> None:
         """Record the event; the view (curves, status, progress bar) follows at ≤ 4 repaints a second."""
+        if event.kind == "notice":  # said, training goes on (a tile larger than the sites, a halved batch)
+            from napari.utils.notifications import show_warning
+
+            return show_warning(event.message)
         self._last_event = event
         self._curves.add(event)
         if event.kind in ("start", "epoch") and event.snapshot is not None:

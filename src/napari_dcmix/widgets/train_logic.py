@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._io import is_inside, output_problem
+from .._io import is_inside
 from ..plate.label_book import MIN_WELLS_PER_CLASS, class_warnings, class_well_counts, labels_problem  # noqa: F401
 
 MAX_CURVE_POINTS = 1500  # per-step loss is thinned beyond this, so long runs stay cheap to draw
@@ -113,8 +113,3 @@ def default_save_path(plate_root: Path | None, kind: str, last_folder: Path | No
                 plate_root and is_inside(folder, plate_root)):
             return folder / name
     return Path.home() / name
-
-
-def save_problem(path: Path, plate_root: Path | None) -> str | None:
-    """Why a model must not be written to ``path`` (None if fine): the core's one output rule."""
-    return output_problem(path, [plate_root])

@@ -14,6 +14,7 @@ from qtpy.QtWidgets import QFileDialog
 from ..errors import CheckpointError
 from . import train_logic as logic
 from .jobs import notify_error
+from .session import INIT_MODEL_FILE
 from .workers import load_model
 
 _last_save_folder: Path | None = None
@@ -43,12 +44,14 @@ class ModelFilesMixin:
                 show_error(f"cannot fine-tune from {path.name}: {err}")
                 return
         self.init_model, self.init_path = model, path
+        self.session.set_input_file(INIT_MODEL_FILE, path)
         self.init_label.setText(f"fine-tune from {path.name} ({model.kind}, {', '.join(model.classes)})")
         self.clear_init_button.setEnabled(True)
         self.session.set_model(model)
 
     def clear_init_model(self) -> None:
         self.init_model = self.init_path = None
+        self.session.set_input_file(INIT_MODEL_FILE, None)
         self.init_label.setText("from scratch")
         self.clear_init_button.setEnabled(False)
 
@@ -70,8 +73,7 @@ class ModelFilesMixin:
         path = Path(path).expanduser()
         if path.suffix == "":
             path = path.with_suffix(".pt")
-        plate = self.session.plate
-        problem = logic.save_problem(path, plate.root if plate is not None else None)
+        problem = self.session.output_problem(path, "model")
         if problem or self.trained is None:
             show_error(problem or "no trained model to save; train one first")
             return False
