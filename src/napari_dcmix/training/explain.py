@@ -163,7 +163,7 @@ class Explainer:
         self.result: PhenotypeMatrix | None = None
         self.model: TrainedModel | None = None
         self.panel: TrainedModel | None = None
-        self.panel_verdict: Verdict | None = None
+        self.panel_oof: dict = {}  # (plate, well) -> (true class index, out-of-fold probabilities)
 
     @property
     def total_models(self) -> int:
@@ -202,8 +202,7 @@ class Explainer:
                                message=f"{phenotype}: top channel {rows[-1].top_channel}; {verdict.summary()}")
         if cfg.panel:
             classes = sorted([self.reference, *self.phenotypes])
-            self.panel, self.panel_verdict, _ = build_panel(members, classes, self.reference, self.plate,
-                                                            self.site_labels)
+            self.panel, self.panel_oof = build_panel(members, classes, self.reference, self.plate, self.site_labels)
             yield ExplainEvent("panel", "", done, total, elapsed=time.perf_counter() - start,
                                message=f"Apply predicts with the {trust_line(self.panel)}")
         if cfg.include_all and len(self.phenotypes) > 1:

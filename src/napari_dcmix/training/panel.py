@@ -20,7 +20,7 @@ import torch
 from ..errors import DcmixError
 from ..model.panel import PhenotypePanel
 from ..plate import Plate, SiteKey
-from .gate import Verdict, assess
+from .gate import assess
 from .pipeline import prefetch
 from .trained import TrainedModel
 from .zfactor import z_prime
@@ -96,8 +96,9 @@ def phenotype_z_primes(oof: dict, classes: list[str], reference: str) -> dict[st
 
 
 def build_panel(members: list[PanelMember], classes: list[str], reference: str, plate: Plate,
-                site_labels: dict[SiteKey, str]) -> tuple[TrainedModel, Verdict, dict]:
-    """The panel model over ``classes`` (the output order), judged out of fold -> (model, verdict, Z′)."""
+                site_labels: dict[SiteKey, str]) -> tuple[TrainedModel, dict]:
+    """The panel model over ``classes`` (the output order), its verdict and Z′ per phenotype judged out of
+    fold in its metadata -> (model, the out-of-fold (true class, probabilities) per well)."""
     if not members:
         raise DcmixError("no per-phenotype model finished, so there is no phenotype panel; run explain to the end")
     first = members[0].trained
@@ -119,7 +120,7 @@ def build_panel(members: list[PanelMember], classes: list[str], reference: str, 
         "z_prime": z, "reference": reference, "members": len(members),
         "test_wells": sorted(f"{p}:{w}" if p else w for p, w in oof),
     })
-    return trained, verdict, z
+    return trained, oof
 
 
 def trust_line(trained: TrainedModel) -> str:
