@@ -9,19 +9,8 @@ import torch
 
 from napari_dcmix.errors import CheckpointError, DcmixError
 from napari_dcmix.model import ChannelClassifier, load_checkpoint, save_checkpoint
+from conftest import constant_member
 from napari_dcmix.model.panel import PANEL_KIND, PhenotypePanel
-
-
-def constant_member(log_odds: float, n_channels: int = 3, seed: int = 0) -> ChannelClassifier:
-    """A binary DCMIX model whose logits are [0, log_odds] for every input (weights zero, head bias set)."""
-    torch.manual_seed(seed)
-    model = ChannelClassifier("dcmix", n_channels, 2)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        model.head.bias.copy_(torch.tensor([0.0, log_odds]))
-        model.mixing.logits.copy_(torch.randn(1, n_channels))
-    return model.eval()
 
 
 def random_member(seed: int, n_channels: int = 3) -> ChannelClassifier:
