@@ -42,13 +42,25 @@ GOAL_ACCURACY, GOAL_Z = 0.95, 0.5
 
 
 def figures(classes: list[str], wells: dict) -> dict:
-    """Accuracy, AUC and Z′ per phenotype from (plate, well) -> (true class index, probabilities)."""
+    """Accuracy, AUC and Z′ per phenotype from (plate, well) -> (true class index, probabilities), with
+    each class's P(class) per well (mean and sd over its own wells and over the reference wells: what Z′ reads)."""
     values = list(wells.values())
     verdict = assess([label for label, _ in values], np.array([p for _, p in values]))
     z = phenotype_z_primes(wells, classes, NEGATIVE)
+    ref = classes.index(NEGATIVE)
+    spread = {}
+    for c, name in enumerate(classes):
+        own = [float(p[c]) for label, p in values if label == c]
+        neg = [float(p[c]) for label, p in values if label == ref]
+        if name != NEGATIVE and len(own) > 1 and len(neg) > 1:
+            spread[name] = {"mean": np.mean(own), "sd": np.std(own, ddof=1), "min": np.min(own),
+                            "reference_mean": np.mean(neg), "reference_sd": np.std(neg, ddof=1)}
     return {"accuracy": verdict.accuracy, "auc": verdict.auc, "n_wells": verdict.n_wells, "learned": verdict.learned,
-            "z_prime": z, "meets_goal": bool(verdict.accuracy >= GOAL_ACCURACY
-                                              and all(v is not None and v >= GOAL_Z for v in z.values()))}
+            "z_prime": z, "p_phenotype": spread,
+            "wells": {f"{w[0]}:{w[1]}" if w[0] else w[1]: [classes[label], [float(v) for v in p]]
+                      for w, (label, p) in wells.items()},
+            "meets_goal": bool(verdict.accuracy >= GOAL_ACCURACY
+                               and all(v is not None and v >= GOAL_Z for v in z.values()))}
 
 
 def labeled_well_probabilities(model, plate, site_labels: dict, wells: set | None = None) -> dict:
@@ -68,6 +80,10 @@ def run_seed(seed: int, plate, site_labels: dict, args) -> dict:
         if event.kind in ("panel", "done"):
             marks[event.kind] = time.perf_counter() - start
     panel, multi = explainer.panel, explainer.model
+    if args.keep:  # both models, to look at them again without training (predict, the docks)
+        args.keep.mkdir(parents=True, exist_ok=True)
+        panel.save(args.keep / f"phenotype_panel_seed{seed}.pt")
+        multi.save(args.keep / f"multi_class_seed{seed}.pt")
     classes = panel.classes
     test_wells = {tuple(w.split(":", 1)) if ":" in w else ("", w) for w in multi.metadata["test_wells"]}
     oof = explainer.panel_oof
@@ -108,6 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="training seeds 0..N-1, one explain run each")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smoke run: 40 steps per model, no JSON written")
+    parser.add_argument("--keep", type=Path, help="also save both models of every seed into this folder")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "apply_model.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
