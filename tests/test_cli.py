@@ -146,6 +146,7 @@ def test_train_warns_when_nothing_was_learned(plate, tmp_path, capsys):
     assert len(warning) == 1 and "learned nothing you can trust" in warning[0] and "label more wells" in warning[0]
 
 
+@pytest.mark.timeout(900)  # 7 models, the panel's out-of-fold scoring and a prediction, on shared cores
 def test_explain_end_to_end(tmp_path, capsys):
     from conftest import write_phenotype_plate
 
