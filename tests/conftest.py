@@ -66,6 +66,22 @@ def write_phenotype_plate(root: Path, phenotypes: dict[str, int], channels: int 
     return root, csv_path
 
 
+def constant_member(log_odds: float, n_channels: int = 3, seed: int = 0):
+    """A binary DCMIX model whose logits are [0, log_odds] for every input (weights zero, head bias set)."""
+    import torch
+
+    from napari_dcmix.model import ChannelClassifier
+
+    torch.manual_seed(seed)
+    model = ChannelClassifier("dcmix", n_channels, 2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.head.bias.copy_(torch.tensor([0.0, log_odds]))
+        model.mixing.logits.copy_(torch.randn(1, n_channels))
+    return model.eval()
+
+
 SIGNAL_PATTERN = r"(?P<well>[A-Z]\d+)_s(?P<site>\d+)_(?P<channel>ch\d)\.tif"
 
 

@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import SIGNAL_PATTERN, write_signal_plate
@@ -145,6 +146,7 @@ def test_train_warns_when_nothing_was_learned(plate, tmp_path, capsys):
     assert len(warning) == 1 and "learned nothing you can trust" in warning[0] and "label more wells" in warning[0]
 
 
+@pytest.mark.timeout(900)  # 7 models, the panel's out-of-fold scoring and a prediction, on shared cores
 def test_explain_end_to_end(tmp_path, capsys):
     from conftest import write_phenotype_plate
 
@@ -163,6 +165,17 @@ def test_explain_end_to_end(tmp_path, capsys):
     table = list(csv.DictReader(open(out_dir / "importance_per_phenotype.csv")))
     assert [r["phenotype"] for r in table] == ["ph_one", "ph_two", "all phenotypes"]
     assert (out_dir / "importance_per_phenotype.png").read_bytes()[:4] == b"\x89PNG"
+    # the prediction model: the phenotype panel, with its out-of-fold figures, and predict takes it
+    model = out_dir / "phenotype_panel.pt"
+    assert payload["model"] == str(model) and model.is_file()
+    assert set(payload["panel"]["z_prime"]) == {"ph_one", "ph_two"} and payload["panel"]["verdict"]["n_wells"] == 18
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # written atomically: no temp files left
+    code, out, err = run(capsys, "predict", model, root, "--pattern", SIGNAL_PATTERN, "--out", tmp_path / "calls.csv")
+    assert code == 0, err
+    calls = list(csv.DictReader(open(tmp_path / "calls.csv")))
+    assert len(calls) == 18 and {"p_negative", "p_ph_one", "p_ph_two"} <= set(calls[0])
+    truth = {r["well"]: r["phenotype"] for r in csv.DictReader(open(labels))}
+    assert np.mean([c["prediction"] == truth[c["well"]] for c in calls]) >= 0.8
 
 
 def test_explain_errors(tmp_path, capsys):

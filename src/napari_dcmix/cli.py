@@ -191,6 +191,7 @@ def cmd_train(args) -> None:
 def cmd_explain(args) -> None:
     from .training.explain import ExplainConfig, Explainer
     from .training.matrix_figure import save_matrix
+    from .training.panel import trust_line
 
     plate = _open(args)
     out = _check_output(args.out, plate.root, folder=True) if args.out else None
@@ -218,7 +219,17 @@ def cmd_explain(args) -> None:
         _warn_not_learned(f"the {row.phenotype} model", row.verdict)
     if out is not None and matrix.rows:
         save_matrix(matrix, out / "importance_per_phenotype.csv", out / "importance_per_phenotype.png")
+    panel = explainer.panel  # the prediction model: every phenotype's models combined
+    model_path = out / "phenotype_panel.pt" if out is not None and panel is not None else None
+    if model_path is not None:
+        panel.save(model_path)
     payload = matrix.to_dict()
+    payload["model"] = str(model_path) if model_path is not None else None
+    if panel is not None:
+        payload["panel"] = {k: panel.metadata[k] for k in ("test_accuracy", "learned", "z_prime", "verdict")}
+        if not panel.learned:
+            print(f"warning: the phenotype panel learned nothing you can trust ({panel.metadata['verdict']['reason']});"
+                  " do not trust its calls", file=sys.stderr)
     lines = [f"channel importance per phenotype (vs {matrix.reference}); α, then held-out accuracy / AUC:",
              f"  {'':>18}  " + "  ".join(f"{c:>6}" for c in matrix.channels)]
     for row in matrix.rows:
@@ -227,6 +238,10 @@ def cmd_explain(args) -> None:
                      + f"   acc {row.verdict.accuracy:.2f} AUC {row.verdict.auc:.2f}{flag}")
     if out is not None:
         lines.append(f"matrix written to {out / 'importance_per_phenotype.csv'} and .png")
+    if panel is not None:
+        lines.append(f"prediction model: the {trust_line(panel)}")
+        lines.append(f"  saved to {model_path}; predict with: napari-dcmix predict {model_path} PLATE" if model_path
+                     else "  not saved: give --out DIR to write it as DIR/phenotype_panel.pt for predict")
     _emit(args, payload, lines)
 
 

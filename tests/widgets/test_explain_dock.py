@@ -96,10 +96,15 @@ def test_matrix_rows_click_composite_and_exports(make_napari_viewer, qtbot, tmp_
     assert all(matrix.row(p).learned for p in ("alpha_up", "beta_up"))
     assert to_hex(panel.figure.get_facecolor()) != "#ffffff"  # themed like the other charts (dark)
     assert [panel.row_list.item(i).text().split(":")[0] for i in range(3)] == [
-        "alpha_up", "beta_up", "all phenotypes (the prediction model)"]
-    # the multi-class model became the session's model (Apply predicts with it), with its verdict beside α
-    assert session.model is not None and session.model.classes == ["alpha_up", "beta_up", "negative"]
-    assert "session's model" in panel.status_label.text()
+        "alpha_up", "beta_up", "all phenotypes (multi-class summary)"]
+    # the phenotype panel (not the multi-class model) became the session's model: Apply predicts with it,
+    # and the status line says so with its out-of-fold accuracy and Z′ of every phenotype
+    model = session.model
+    assert model is panel._job.explainer.panel and model.kind == "dcmix-panel"
+    assert model.classes == ["alpha_up", "beta_up", "negative"] and model.metadata["members"] == 6
+    status = panel.status_label.text()
+    assert "Apply now predicts with the phenotype panel" in status and "session's model" in status
+    assert f"held-out accuracy {model.metadata['test_accuracy']:.2f}" in status and "Z′ alpha_up" in status
     assert "held-out test accuracy" in dock.verdict_label.text() or "NOT LEARNED" in dock.verdict_label.text()
 
     for index, phenotype in ((1, "beta_up"), (0, "alpha_up")):  # a click on a row shows its composite
@@ -158,7 +163,9 @@ def test_shuffled_labels_row_is_greyed_with_the_reason(make_napari_viewer, qtbot
     assert to_hex(ax.get_yticklabels()[0].get_color()) == NOT_LEARNED_SHADE
     shown = [t.get_text() for t in ax.texts if t.get_visible()]
     assert shown == ["NOT LEARNED"]  # the row's α values are hidden under the band
-    assert session.model is None  # nothing to predict with: no multi-class model was trained
+    # one phenotype: the panel of its models is the session's model, NOT LEARNED, and says so
+    assert session.model.kind == "dcmix-panel" and session.model.learned is False
+    assert "(NOT LEARNED: do not trust its calls)" in panel.status_label.text()
     panel.select_row("noise")
     assert "NOT LEARNED" in dock.verdict_label.text() and row.verdict.reason in panel.reason_label.text()
     bars = [p for p in dock.ax.patches if p.get_gid()]

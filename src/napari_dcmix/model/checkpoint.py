@@ -20,6 +20,7 @@ from .. import __version__
 from .._io import atomic_write
 from ..errors import CheckpointError, DcmixError
 from .classifier import ChannelClassifier
+from .panel import PhenotypePanel, build_model
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "match_channels",
            "to_jsonable"]
@@ -52,7 +53,7 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in model metadata")
 
 
-def save_checkpoint(path: str | os.PathLike, model: ChannelClassifier, metadata: dict[str, Any]) -> None:
+def save_checkpoint(path: str | os.PathLike, model: ChannelClassifier | PhenotypePanel, metadata: dict[str, Any]) -> None:
     """Write ``model`` and ``metadata`` to ``path`` atomically (never a half-written file)."""
     meta = dict(metadata or {})
     meta["model"] = model.config()
@@ -106,7 +107,7 @@ def _load_failure_reason(err: BaseException) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike,
-                    map_location: str | torch.device = "cpu") -> tuple[ChannelClassifier, dict[str, Any]]:
+                    map_location: str | torch.device = "cpu") -> tuple[ChannelClassifier | PhenotypePanel, dict[str, Any]]:
     """Load a model saved by ``save_checkpoint``; returns (model in eval mode, metadata)."""
     path = Path(path)
     choose = "choose a model saved by napari-dcmix"
@@ -144,7 +145,7 @@ def load_checkpoint(path: str | os.PathLike,
     if not isinstance(metadata, dict) or not isinstance(metadata.get("model"), dict):
         raise CheckpointError(f"{path} is damaged (no model description in metadata); {choose}")
     try:
-        model = ChannelClassifier.from_config(metadata["model"])
+        model = build_model(metadata["model"])  # a classifier, or a phenotype panel of them
     except (DcmixError, TypeError, ValueError, KeyError) as err:
         raise CheckpointError(f"{path} describes a model this version cannot build ({_first_line(err)}); "
                               f"upgrade napari-dcmix or {choose}") from None

@@ -4,8 +4,10 @@ One α for several phenotypes collapses onto the easiest channel, so ``explain``
 phenotype, DCMIX models of that phenotype against a *reference* class (the negative control), each
 with a different fold of wells held out (and optionally several seeds). Each phenotype becomes one
 row of a phenotype x channel matrix: mean α, its spread over the repeats, and the held-out accuracy,
-AUC and honesty verdict of the out-of-fold well predictions. The multi-class model (the one used for
-prediction) adds its own α as the "all phenotypes" row. A generator of events, like the trainer.
+AUC and honesty verdict of the out-of-fold well predictions. All those models, combined into one
+phenotype panel (``training/panel.py``), are the model Apply predicts with: each phenotype keeps its own
+blends and the panel is as good as the rows it explains. The multi-class model adds its own α as the
+"all phenotypes" row (a summary; it is not the prediction model). A generator of events, like the trainer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..plate import Plate
 from .controls import guess_reference
 from .data import labeled_sites, well_folds
 from .gate import Verdict, assess
+from .panel import PanelMember, build_panel, trust_line
 from .trained import TrainedModel
 from .trainer import TrainConfig, Trainer, TrainEvent, reference_stats
 
@@ -55,6 +58,7 @@ class ExplainConfig:
     folds: int = 3  # repeats per phenotype = folds x seeds; every well is held out once per seed
     seeds: int = 1
     include_all: bool = True  # also train the multi-class model: the "all phenotypes" row
+    panel: bool = True  # combine the per-phenotype models into the phenotype panel (the prediction model)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -116,7 +120,7 @@ class PhenotypeMatrix:
 
 @dataclass
 class ExplainEvent:
-    kind: str  # "start", "train" (a TrainEvent of the current model), "row", "done"
+    kind: str  # "start", "train" (a TrainEvent of the current model), "row", "panel", "done"
     phenotype: str
     model_index: int  # models finished so far
     total_models: int
@@ -143,8 +147,9 @@ def _row(phenotype: str, channels: list[str], alphas: list[np.ndarray], verdict:
 
 
 class Explainer:
-    """``run()`` yields :class:`ExplainEvent`; ``result`` holds the matrix (partial if stopped early)
-    and ``model`` the multi-class model (for prediction) once trained."""
+    """``run()`` yields :class:`ExplainEvent`; ``result`` holds the matrix (partial if stopped early),
+    ``panel`` the phenotype panel (the prediction model, with its out-of-fold verdict and Z′) once every
+    phenotype is done, and ``model`` the multi-class model of the "all phenotypes" row once trained."""
 
     def __init__(self, plate: Plate, labels: dict, config: ExplainConfig | None = None):
         self.plate, self.config = plate, config or ExplainConfig()
@@ -170,6 +175,8 @@ class Explainer:
         self.channels = plate.channels
         self.result: PhenotypeMatrix | None = None
         self.model: TrainedModel | None = None
+        self.panel: TrainedModel | None = None
+        self.panel_oof: dict = {}  # (plate, well) -> (true class index, out-of-fold probabilities)
 
     @property
     def total_models(self) -> int:
@@ -185,6 +192,7 @@ class Explainer:
         yield ExplainEvent("start", "", 0, total, message=(
             f"explaining {len(self.phenotypes)} phenotypes against {self.reference}: {total} models "
             f"({cfg.folds} folds x {cfg.seeds} seeds each)"))
+        members: list[PanelMember] = []
         for phenotype in self.phenotypes:
             pair = {k: v for k, v in self.site_labels.items() if v in (phenotype, self.reference)}
             alphas, oof = [], {}
@@ -196,6 +204,8 @@ class Explainer:
                     yield from self._drive(trainer, phenotype, done, total, start)
                     done += 1
                     alphas.append(trainer.result.alpha_matrix())
+                    seen = frozenset((k.plate, k.well) for k in trainer.train_keys + trainer.val_keys)
+                    members.append(PanelMember(phenotype, trainer.result, seen))
                     for well, (label, probs) in trainer.test_predictions.items():
                         oof.setdefault(well, [label, []])[1].append(probs)
             wells = list(oof.values())
@@ -203,6 +213,11 @@ class Explainer:
             rows.append(_row(phenotype, self.channels, alphas, verdict))
             yield ExplainEvent("row", phenotype, done, total, row=rows[-1], elapsed=time.perf_counter() - start,
                                message=f"{phenotype}: top channel {rows[-1].top_channel}; {verdict.summary()}")
+        if cfg.panel:
+            classes = sorted([self.reference, *self.phenotypes])
+            self.panel, self.panel_oof = build_panel(members, classes, self.reference, self.plate, self.site_labels)
+            yield ExplainEvent("panel", "", done, total, elapsed=time.perf_counter() - start,
+                               message=f"Apply predicts with the {trust_line(self.panel)}")
         if cfg.include_all and len(self.phenotypes) > 1:
             trainer = Trainer(self.plate, self.site_labels, replace(cfg.train, classes=None))
             yield from self._drive(trainer, ALL_PHENOTYPES, done, total, start)

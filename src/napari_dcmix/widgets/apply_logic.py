@@ -48,6 +48,10 @@ def model_summary(model) -> str:
     if isinstance(verdict, dict) and verdict.get("n_wells"):
         gate = (f" · held-out test accuracy: {verdict['accuracy']:.0%}"
                 + ("" if verdict.get("learned") else " (NOT LEARNED: do not trust its calls)"))
+        z = model.metadata.get("z_prime")  # the phenotype panel's out-of-fold Z′ per phenotype
+        if isinstance(z, dict) and z:
+            gate += " · held-out Z′: " + ", ".join(
+                f"{k} {v:.2f}" if isinstance(v, (int, float)) else f"{k} n/a" for k, v in z.items())
     return (f"{model.kind} model · channels: {', '.join(model.channels)} · classes: {', '.join(model.classes)}"
             f" · validation accuracy: {acc_text}{gate}")
 

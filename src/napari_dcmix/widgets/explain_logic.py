@@ -10,6 +10,7 @@ from typing import Iterator
 
 from ..errors import DcmixError
 from ..training.explain import ALL_PHENOTYPES, ExplainConfig, Explainer, guess_reference
+from ..training.panel import trust_line
 
 CHOOSE_REFERENCE = "choose the negative control…"
 STEP_EVENTS_EVERY = 10  # step events forwarded to the GUI thread: enough for a smooth bar, cheap
@@ -73,7 +74,7 @@ def row_text(row) -> str:
     """One line of the row list: phenotype, its top channel and held-out accuracy, or NOT LEARNED."""
     acc = row.verdict.accuracy
     acc_text = "–" if acc is None or not math.isfinite(acc) else f"{acc:.2f}"
-    head = "all phenotypes (the prediction model)" if row.phenotype == ALL_PHENOTYPES else row.phenotype
+    head = "all phenotypes (multi-class summary)" if row.phenotype == ALL_PHENOTYPES else row.phenotype
     if not row.learned:
         return f"{head}: NOT LEARNED (held-out acc {acc_text}); hover for why"
     return f"{head}: top {row.top_channel} α {row.importance[row.top_channel]:.2f}, held-out acc {acc_text}"
@@ -85,7 +86,7 @@ def row_tooltip(row) -> str:
 
 def progress_text(event) -> str:
     """The status line while explaining: which phenotype, which model of how many."""
-    if event.kind in ("start", "done") or event.kind == "row" and event.message:
+    if event.kind in ("start", "panel", "done") or event.kind == "row" and event.message:
         return event.message
     what = "the all-phenotypes model" if event.phenotype == ALL_PHENOTYPES else f"{event.phenotype} vs reference"
     text = f"model {min(event.model_index + 1, event.total_models)}/{event.total_models}: {what}"
@@ -95,8 +96,8 @@ def progress_text(event) -> str:
     return text
 
 
-def finished_text(matrix, cancelled: bool, failed: bool, became_model: bool) -> str:
-    """What the status line says when the worker stops."""
+def finished_text(matrix, cancelled: bool, failed: bool, new_model=None) -> str:
+    """What the status line says when the worker stops; ``new_model``: the model Apply now predicts with."""
     if matrix is None or not matrix.rows:
         return "explain failed; see the notification" if failed else "explain stopped before any phenotype finished"
     kept = f"{len(matrix.rows)} row{'s' if len(matrix.rows) != 1 else ''}"
@@ -108,8 +109,8 @@ def finished_text(matrix, cancelled: bool, failed: bool, became_model: bool) -> 
     text = f"explained against {matrix.reference}: {kept}"
     if not_learned:
         text += f"; NOT LEARNED: {', '.join(not_learned)} (greyed; do not read their α)"
-    if became_model:
-        text += ". The all-phenotypes model is now the session's model (Apply predicts with it)"
+    if new_model is not None:
+        text += f". Apply now predicts with the {trust_line(new_model)} (the session's model)"
     return text
 
 
