@@ -122,6 +122,7 @@ if mode == "thumbnails":  # slow reads: the sweep is still going when Python exi
 browser.open_plate(str(plate_dir), pattern=SIGNAL_PATTERN, labels_csv=str(labels_csv), column="phenotype")
 if mode == "train":
     train.form["steps"].value = 100000
+    train.form["tile"].value = 16  # the test plate's sites are 32 px: the default 64 px tile is refused
     train.start()
     running = lambda: train.is_training
 elif mode == "predict":
