@@ -6,7 +6,8 @@ phenotype panel) and the multi-class model of the "all phenotypes" row. Measured
 
 * held-out: the multi-class model on its own test wells (never trained on); the panel out of fold
   (every well scored only by models that never saw it): accuracy, AUC, Z′ of every phenotype against
-  the negative control on P(phenotype) per well;
+  the negative control on P(phenotype vs control) = P(phenotype) / (P(phenotype) + P(control)) per well
+  (and, for comparison, on the multi-class P(phenotype) alone);
 * whole plate, as the Apply dock shows it (training wells included): accuracy and Z′ per phenotype;
 * seconds to train.
 
@@ -35,7 +36,9 @@ from napari_dcmix.plate.sample import LABEL_COLUMN, NEGATIVE, write_sample_plate
 from napari_dcmix.training import TrainConfig, predict_sites, well_probabilities
 from napari_dcmix.training.explain import ExplainConfig, Explainer
 from napari_dcmix.training.gate import assess
+from napari_dcmix.errors import DcmixError
 from napari_dcmix.training.panel import phenotype_z_primes
+from napari_dcmix.training.zfactor import z_prime
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_ACCURACY, GOAL_Z = 0.95, 0.5
@@ -48,6 +51,15 @@ def figures(classes: list[str], wells: dict) -> dict:
     verdict = assess([label for label, _ in values], np.array([p for _, p in values]))
     z = phenotype_z_primes(wells, classes, NEGATIVE)
     ref = classes.index(NEGATIVE)
+    # the readout before this version: the multi-class P(phenotype) alone, for comparison
+    z_alone = {}
+    for c, name in enumerate(classes):
+        if c != ref:
+            try:
+                z_alone[name] = z_prime([p[c] for label, p in values if label == c],
+                                        [p[c] for label, p in values if label == ref])
+            except DcmixError:
+                z_alone[name] = None
     spread = {}
     for c, name in enumerate(classes):
         own = [float(p[c]) for label, p in values if label == c]
@@ -56,7 +68,7 @@ def figures(classes: list[str], wells: dict) -> dict:
             spread[name] = {"mean": np.mean(own), "sd": np.std(own, ddof=1), "min": np.min(own),
                             "reference_mean": np.mean(neg), "reference_sd": np.std(neg, ddof=1)}
     return {"accuracy": verdict.accuracy, "auc": verdict.auc, "n_wells": verdict.n_wells, "learned": verdict.learned,
-            "z_prime": z, "p_phenotype": spread,
+            "z_prime": z, "z_prime_on_p_alone": z_alone, "p_phenotype": spread,
             "wells": {f"{w[0]}:{w[1]}" if w[0] else w[1]: [classes[label], [float(v) for v in p]]
                       for w, (label, p) in wells.items()},
             "meets_goal": bool(verdict.accuracy >= GOAL_ACCURACY
@@ -115,6 +127,9 @@ def table(results: list[dict]) -> list[str]:
                 goal = ("met" if f["meets_goal"] else "NOT met") if view == "held_out" else ""
                 lines.append(f"{r['seed']:>4} {name:>12} {view:>11} {f['accuracy']:8.2f} {f['auc']:5.2f} {zs} "
                              f"{seconds}  {goal}")
+                alone = " ".join(f"{f['z_prime_on_p_alone'][p]:16.2f}" if f["z_prime_on_p_alone"][p] is not None
+                                 else f"{'n/a':>16}" for p in phenotypes)
+                lines.append(f"{'':>4} {'':>12} {'(P alone)':>11} {'':>8} {'':>5} {alone}")
     lines.append(f"goal: held-out accuracy ≥ {GOAL_ACCURACY} and Z′ ≥ {GOAL_Z} for every phenotype")
     return lines
 

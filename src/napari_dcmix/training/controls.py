@@ -62,12 +62,22 @@ def resolve_reference(classes: list[str], given: str | None = None) -> str:
 
 def control_values(well_probs: Mapping, well_labels: Mapping, reference: str,
                    phenotype: str) -> tuple[list[float], list[float]]:
-    """P(phenotype) of the predicted wells labeled ``phenotype`` and of those labeled ``reference``.
+    """The phenotype-vs-reference score of the predicted wells labeled ``phenotype`` and of those labeled
+    ``reference``: P(phenotype) / (P(phenotype) + P(reference)).
 
+    Z′ compares two populations, so its readout is the two-class posterior: the share of the phenotype in
+    the well's phenotype-or-reference probability. With several phenotypes, P(phenotype) alone also drops
+    whenever another phenotype's score rises (a well called a bit of both), which widens the spread of a
+    phenotype's wells without saying anything about phenotype vs control. For a two-class model the two
+    readouts are the same number.
     ``well_probs``: well -> {class: probability}; ``well_labels``: well -> class (unlabeled wells are absent).
     """
+    def score(probs) -> float:
+        p, r = float(probs[phenotype]), float(probs.get(reference, 0.0))
+        return p / (p + r) if p + r > 0 else 0.5
+
     def values(cls):
-        return [float(well_probs[w][phenotype]) for w, label in well_labels.items()
+        return [score(well_probs[w]) for w, label in well_labels.items()
                 if label == cls and w in well_probs and phenotype in well_probs[w]]
     return values(phenotype), values(reference)
 
@@ -97,7 +107,7 @@ def z_primes_text(values: dict[str, float | None], reference: str) -> str:
                 "label and predict more wells")
     parts = " · ".join(f"{c} {v:.2f}" if v is not None else f"{c} –" for c, v in values.items())
     good = sum(v is not None and v >= 0.5 for v in values.values())
-    return (f"Z′ vs {reference} on P(phenotype): {parts}  ({good} of {len(values)} excellent, ≥ 0.5; "
+    return (f"Z′ vs {reference} on P(phenotype vs {reference}): {parts}  ({good} of {len(values)} excellent, ≥ 0.5; "
             f"< 0 means the controls overlap; – too few labeled wells)")
 
 
@@ -112,5 +122,5 @@ def z_prime_pair_text(well_probs: Mapping, well_labels: Mapping, reference: str,
         z = z_prime(pos, neg)
     except DcmixError as err:
         return f"Z′: {err}"
-    return (f"Z′ = {z:.2f} on P({phenotype}), {len(pos)} {phenotype} vs {len(neg)} {reference} wells: "
+    return (f"Z′ = {z:.2f} on P({phenotype} vs {reference}), {len(pos)} {phenotype} vs {len(neg)} {reference} wells: "
             f"{z_prime_quality(z)}")

@@ -23,7 +23,7 @@ from ..plate import Plate, SiteKey
 from .gate import assess
 from .pipeline import prefetch
 from .trained import TrainedModel
-from .zfactor import z_prime
+from .controls import z_primes
 
 
 @dataclass
@@ -80,19 +80,11 @@ def out_of_fold_probabilities(panel_model: TrainedModel, members: list[PanelMemb
 
 
 def phenotype_z_primes(oof: dict, classes: list[str], reference: str) -> dict[str, float | None]:
-    """Z′ of every phenotype against the reference on out-of-fold P(phenotype) per well (None: too few wells)."""
-    ref = classes.index(reference)
-    result = {}
-    for c, name in enumerate(classes):
-        if c == ref:
-            continue
-        pos = [p[c] for label, p in oof.values() if label == c]
-        neg = [p[c] for label, p in oof.values() if label == ref]
-        try:
-            result[name] = z_prime(pos, neg)
-        except DcmixError:
-            result[name] = None
-    return result
+    """Z′ of every phenotype against the reference on the out-of-fold wells, by the one rule of
+    :func:`controls.z_primes` (None: too few wells)."""
+    probs = {well: dict(zip(classes, (float(v) for v in p))) for well, (_, p) in oof.items()}
+    labels = {well: classes[label] for well, (label, _) in oof.items()}
+    return z_primes(probs, labels, reference, classes)
 
 
 def build_panel(members: list[PanelMember], classes: list[str], reference: str, plate: Plate,
