@@ -55,7 +55,7 @@ def test_z_prime_of_every_phenotype_against_the_guessed_reference(setup, tmp_pat
     assert payload["reference"] == "DMSO" and list(payload["z_prime"]) == ["er", "mito"]
     for cls in ("er", "mito"):
         assert payload["z_prime"][cls] == pytest.approx(expected[cls], abs=1e-9)
-    assert f"Z′ vs DMSO on P(phenotype): er {expected['er']:.2f} · mito {expected['mito']:.2f}" in err
+    assert f"Z′ vs DMSO on P(phenotype vs DMSO): er {expected['er']:.2f} · mito {expected['mito']:.2f}" in err
     assert len(list(csv.DictReader(open(tmp_path / "p.csv", newline="")))) == 9  # the CSV is unchanged
 
 
@@ -65,7 +65,7 @@ def test_a_given_reference_and_the_text_output(setup, tmp_path, capsys):
     assert code == 0, err
     expected = z_primes(well_probs, well_labels, "er", CLASSES)
     assert list(expected) == ["DMSO", "mito"]
-    assert f"Z′ vs er on P(phenotype): DMSO {expected['DMSO']:.2f} · mito {expected['mito']:.2f}" in err
+    assert f"Z′ vs er on P(phenotype vs er): DMSO {expected['DMSO']:.2f} · mito {expected['mito']:.2f}" in err
     assert out.startswith("predictions written to") and "Z′" not in out  # stdout: the results, as before
 
 

@@ -49,6 +49,6 @@ def test_unattended_demo_takes_every_screenshot(make_napari_viewer, qtbot, tmp_p
     apply = docks["Apply"]
     assert apply.positive_combo.currentText() == EVERY_PHENOTYPE  # no hand-picked pair
     out = capsys.readouterr().out
-    assert "explain: alpha_up" in out and "Z′ vs negative on P(phenotype): alpha_up" in out
+    assert "explain: alpha_up" in out and "Z′ vs negative on P(phenotype vs negative): alpha_up" in out
     docks["Plate browser"].stop_workers()
     del docks, train, explain, apply

@@ -70,14 +70,18 @@ LABELS = {("", "A01"): "er", ("", "A02"): "er", ("", "A03"): "er", ("", "B01"): 
           ("", "D01"): "DMSO"}  # D01 labeled, not predicted: not counted; B03 predicted, unlabeled: not counted
 
 
-def test_z_prime_of_every_phenotype_is_on_its_own_probability():
+ER_VS_DMSO = ([0.9 / 1.0, 0.8 / 0.9, 0.95 / 1.0], [0.1 / 0.9, 0.0, 0.05 / 1.0])  # P(er) / (P(er) + P(DMSO))
+
+
+def test_z_prime_of_every_phenotype_is_on_its_share_against_the_reference():
     values = z_primes(PROBS, LABELS, "DMSO", ["DMSO", "er", "mito", "golgi"])
     assert list(values) == ["er", "mito", "golgi"]
-    assert values["er"] == pytest.approx(z_prime([0.9, 0.8, 0.95], [0.1, 0.0, 0.05]))
-    assert values["mito"] == pytest.approx(z_prime([0.5, 0.6], [0.1, 0.0, 0.0]))
+    assert values["er"] == pytest.approx(z_prime(*ER_VS_DMSO))
+    assert values["mito"] == pytest.approx(z_prime([0.5 / 0.9, 0.6 / 1.0], [0.1 / 0.9, 0.0, 0.0]))
     assert values["golgi"] is None  # no labeled golgi wells
     text = z_primes_text(values, "DMSO")
-    assert text.startswith(f"Z′ vs DMSO on P(phenotype): er {values['er']:.2f} · mito {values['mito']:.2f} · golgi –")
+    assert text.startswith(f"Z′ vs DMSO on P(phenotype vs DMSO): er {values['er']:.2f} · mito {values['mito']:.2f} "
+                           "· golgi –")
     assert f"{sum(v is not None and v >= 0.5 for v in values.values())} of 3 excellent" in text
     assert "label and predict more wells" in z_primes_text(z_primes({}, LABELS, "DMSO", ["DMSO", "er"]), "DMSO")
 
@@ -92,6 +96,19 @@ def test_json_has_no_infinity():
 
 def test_one_pair_text():
     text = z_prime_pair_text(PROBS, LABELS, "DMSO", "er")
-    assert text.startswith(f"Z′ = {z_prime([0.9, 0.8, 0.95], [0.1, 0.0, 0.05]):.2f} on P(er), 3 er vs 3 DMSO wells")
+    assert text.startswith(f"Z′ = {z_prime(*ER_VS_DMSO):.2f} on P(er vs DMSO), 3 er vs 3 DMSO wells")
     assert "two different" in z_prime_pair_text(PROBS, LABELS, "DMSO", "DMSO")
     assert "at least 2" in z_prime_pair_text({}, LABELS, "DMSO", "er")
+
+
+def test_another_phenotype_rising_does_not_change_a_phenotypes_z_prime():
+    """Z′ of er vs DMSO reads er's share of P(er) + P(DMSO): mito's score taking probability from both
+    alike (a well called a bit mito too) leaves it unchanged; with two classes it is P(er) itself."""
+    base = z_primes(PROBS, LABELS, "DMSO", ["DMSO", "er", "mito"])["er"]
+    mixed = {w: {"er": p["er"] / 2, "DMSO": p["DMSO"] / 2, "mito": 0.5 + p["mito"] / 2} for w, p in PROBS.items()}
+    assert z_primes(mixed, LABELS, "DMSO", ["DMSO", "er", "mito"])["er"] == pytest.approx(base)
+    two = {w: {"er": p["er"], "DMSO": 1 - p["er"]} for w, p in PROBS.items()}
+    labels = {w: c for w, c in LABELS.items() if c != "mito"}
+    er = [two[w]["er"] for w, c in labels.items() if c == "er" and w in two]
+    ref = [two[w]["er"] for w, c in labels.items() if c == "DMSO" and w in two]
+    assert z_primes(two, labels, "DMSO", ["DMSO", "er"])["er"] == pytest.approx(z_prime(er, ref))

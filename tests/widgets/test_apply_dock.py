@@ -224,7 +224,7 @@ def test_z_prime_in_dock(qtbot, open_dock, setup):
     pos = [session.predictions[pw]["probabilities"]["positive"] for pw, c in setup.labels.items() if c == "positive"]
     neg = [session.predictions[pw]["probabilities"]["positive"] for pw, c in setup.labels.items() if c == "negative"]
     assert len(pos) == len(neg) == 8
-    assert widget.z_label.text().startswith(f"Z′ = {z_prime(pos, neg):.2f} on P(positive), 8 positive vs 8 negative")
+    assert widget.z_label.text().startswith(f"Z′ = {z_prime(pos, neg):.2f} on P(positive vs negative), 8 positive vs 8 negative")
     widget.positive_combo.setCurrentText("negative")
     assert "two different" in widget.z_label.text()
 
@@ -239,7 +239,7 @@ def test_z_prime_controls_the_names_do_not_tell_are_chosen_by_the_user(qtbot, op
     assert "cannot tell" in widget.z_label.text()  # still the user's choice, never a silent pick
     widget.negative_combo.setCurrentText("a")  # the phenotype box follows: the one class left
     assert widget.positive_combo.currentText() == "b"
-    assert widget.z_label.text().startswith("Z′ = ") and "on P(b), 8 b vs 8 a wells" in widget.z_label.text()
+    assert widget.z_label.text().startswith("Z′ = ") and "on P(b vs a), 8 b vs 8 a wells" in widget.z_label.text()
 
 
 def test_worker_error_is_a_notification_and_dock_stays_usable(qtbot, open_dock, monkeypatch, notes):

@@ -29,7 +29,7 @@ def test_z_prime_text_uses_labeled_wells_and_p_positive():
     labels = {("", "A01"): "pos", ("", "A02"): "pos", ("", "A03"): "pos",
               ("", "B01"): "neg", ("", "B02"): "neg", ("", "B03"): "neg", ("", "D01"): "neg"}  # D01 not predicted
     text = z_prime_text(preds, labels, "neg", "pos", ["neg", "pos"])
-    assert text.startswith("Z′ = 0.25 on P(pos), 3 pos vs 3 neg wells: marginal")
+    assert text.startswith("Z′ = 0.25 on P(pos vs neg), 3 pos vs 3 neg wells: marginal")
     assert "two different" in z_prime_text(preds, labels, "neg", "neg", ["neg", "pos"])
     assert "has no class 'hit'" in z_prime_text(preds, labels, "neg", "hit", ["neg", "pos"])
     assert "at least 2" in z_prime_text({}, labels, "neg", "pos", [])
@@ -55,7 +55,7 @@ def test_z_prime_of_every_phenotype_against_the_negative_control():
     values = z_primes({w: r["probabilities"] for w, r in preds.items()}, labels, "neg", ["er", "mito", "neg"])
     text = z_prime_text(preds, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])
     assert text == z_primes_text(values, "neg")  # the dock shows the core's line, the one predict --labels prints
-    assert text.startswith(f"Z′ vs neg on P(phenotype): er {values['er']:.2f} · mito {values['mito']:.2f}")
+    assert text.startswith(f"Z′ vs neg on P(phenotype vs neg): er {values['er']:.2f} · mito {values['mito']:.2f}")
     assert positive_choices(["er", "mito", "neg"], "neg") == ([EVERY_PHENOTYPE, "er", "mito", "neg"], EVERY_PHENOTYPE)
     assert positive_choices(["negative", "positive"], "negative") == (["negative", "positive"], "positive")
     assert "predict more wells" in z_prime_text({}, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])
