@@ -25,9 +25,10 @@ def folder_digest(root) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_no_dock_writes_inside_the_plate_folder(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+def docks_with_a_model(make_napari_viewer, qtbot, tmp_path, monkeypatch, **plate):
+    """The four docks on a plate with its labels and a briefly trained model (not yet published)."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    root, labels_csv = write_signal_plate(tmp_path / "plate", signal_channel=1)
+    root, labels_csv = write_signal_plate(tmp_path / "plate", signal_channel=1, **plate)
     viewer = make_napari_viewer()
     browser, train, importance, apply = (PlateBrowserWidget(viewer), TrainWidget(viewer), ImportanceWidget(viewer),
                                          ApplyWidget(viewer))
@@ -35,9 +36,14 @@ def test_no_dock_writes_inside_the_plate_folder(make_napari_viewer, qtbot, tmp_p
         viewer.window.add_dock_widget(dock)
     browser.open_plate(str(root), SIGNAL_PATTERN, labels_csv=str(labels_csv), column="phenotype")
     qtbot.waitUntil(lambda: not browser.busy(), timeout=20_000)
-    session = browser.session
-    model = Trainer(browser.plate, dict(session.labels), TrainConfig(tile=16, batch_size=16, steps=10,
-                                                                     device="cpu")).fit()
+    model = Trainer(browser.plate, dict(browser.session.labels), TrainConfig(tile=16, batch_size=16, steps=10,
+                                                                            device="cpu")).fit()
+    return root, labels_csv, (browser, train, importance, apply), browser.session, model
+
+
+def test_no_dock_writes_inside_the_plate_folder(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    root, labels_csv, (browser, train, importance, apply), session, model = docks_with_a_model(
+        make_napari_viewer, qtbot, tmp_path, monkeypatch)
     train.trained = model
     session.set_model(model)
     apply.predict_plate()
@@ -84,18 +90,8 @@ def test_the_guard_proposes_a_place_outside(tmp_path, name):
 def test_no_dock_writes_over_a_file_it_read(make_napari_viewer, qtbot, tmp_path, monkeypatch):
     """Save model onto the loaded labels CSV, labels onto the model file, Apply's exports onto the model
     file, the matrix onto the labels: each refused with one notification, both files byte-identical."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    root, labels_csv = write_signal_plate(tmp_path / "plate", signal_channel=1, wells_per_class=3, sites=1, size=32)
-    viewer = make_napari_viewer()
-    browser, train, importance, apply = (PlateBrowserWidget(viewer), TrainWidget(viewer), ImportanceWidget(viewer),
-                                         ApplyWidget(viewer))
-    for dock in (browser, train, importance, apply):
-        viewer.window.add_dock_widget(dock)
-    browser.open_plate(str(root), SIGNAL_PATTERN, labels_csv=str(labels_csv), column="phenotype")
-    qtbot.waitUntil(lambda: not browser.busy(), timeout=20_000)
-    session = browser.session
-    model = Trainer(browser.plate, dict(session.labels), TrainConfig(tile=16, batch_size=16, steps=10,
-                                                                     device="cpu")).fit()
+    root, labels_csv, (browser, train, importance, apply), session, model = docks_with_a_model(
+        make_napari_viewer, qtbot, tmp_path, monkeypatch, wells_per_class=3, sites=1, size=32)
     model_file = tmp_path / "loaded.pt"
     model.save(model_file)
     apply.load_model(str(model_file))
