@@ -204,7 +204,7 @@ def main(argv=None) -> int:
         session.set_plate(plate, PATTERN)
         session.set_labels(labels, LABEL_COLUMN)
         try:
-            from napari_dcmix.widgets.site_layers import show_site
+            from napari_dcmix.widgets.plate_browser.site_layers import show_site
 
             show_site(viewer, plate, plate.sites[0], pattern=PATTERN)
         except ImportError:

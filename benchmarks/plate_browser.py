@@ -92,7 +92,7 @@ def main(argv=None) -> int:
 
     from napari_dcmix.plate import open_plate
     from napari_dcmix.plate.reader import SiteCache
-    from napari_dcmix.widgets.plate_dock import PlateBrowserWidget
+    from napari_dcmix.widgets.plate_browser.dock import PlateBrowserWidget
 
     tmp = Path(tempfile.mkdtemp(prefix="dcmix-plate-browser-bench-"))
     viewer = napari.Viewer(show=True)

@@ -272,7 +272,7 @@ def browser(make_napari_viewer, tmp_path, monkeypatch):
     """A factory for a shown viewer with the plate dock; HOME is a temporary folder (labels are
     saved there). A factory, because a fixture value holding the viewer would outlive napari's
     viewer teardown and count as a leaked viewer."""
-    from napari_dcmix.widgets.plate_dock import PlateBrowserWidget  # Qt only for the dock tests
+    from napari_dcmix.widgets.plate_browser.dock import PlateBrowserWidget  # Qt only for the dock tests
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 

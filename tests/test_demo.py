@@ -4,7 +4,7 @@ unattended run takes every screenshot, explains every phenotype and reports Z′
 from conftest import SIGNAL_PATTERN, write_phenotype_plate
 from napari_dcmix.demo import DOCKS, _Unattended, open_viewer
 from napari_dcmix.training import TrainConfig
-from napari_dcmix.widgets.apply_logic import EVERY_PHENOTYPE
+from napari_dcmix.widgets.apply.results import EVERY_PHENOTYPE
 from napari_dcmix.widgets.session import get_session
 
 TINY = TrainConfig(eval_every=20, patience=100, tile=16, batch_size=16, coverage=2, device="cpu", seed=0)

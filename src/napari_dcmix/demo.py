@@ -33,10 +33,10 @@ def open_viewer(plate: str | None = None, viewer=None, pattern: str | None = Non
     else:
         path, labels = Path(plate).expanduser(), Path(labels).expanduser() if labels else None
     viewer = viewer or napari.Viewer(title="napari-dcmix")
-    from .widgets.apply_dock import ApplyWidget
-    from .widgets.importance_dock import ImportanceWidget
-    from .widgets.plate_dock import PlateBrowserWidget
-    from .widgets.train_dock import TrainWidget
+    from .widgets.apply.dock import ApplyWidget
+    from .widgets.importance.dock import ImportanceWidget
+    from .widgets.plate_browser.dock import PlateBrowserWidget
+    from .widgets.train.dock import TrainWidget
 
     # Plate browser and the train/apply tabs on the right, the α chart under the layer list on the
     # left: the grid, the chart and the image all stay in view while training.
@@ -107,7 +107,7 @@ class _Unattended:
         print(f"screenshot: {path}", flush=True)
 
     def _script(self):
-        from .widgets.explain_logic import row_text as explain_row_text
+        from .training.explain_text import row_text as explain_row_text
 
         browser, train, importance, apply = (self.docks[n] for n in DOCKS)
         explain = importance.explain

@@ -20,8 +20,8 @@ from qtpy.QtCore import QThreadPool, Qt
 from napari_dcmix.model import ChannelClassifier
 from napari_dcmix.plate import ChannelStats, SiteKey, open_plate
 from napari_dcmix.training import TrainedModel
-from napari_dcmix.widgets import apply_logic
-from napari_dcmix.widgets.apply_dock import ApplyWidget
+from napari_dcmix.widgets.apply import results as apply_logic
+from napari_dcmix.widgets.apply.dock import ApplyWidget
 from napari_dcmix.widgets.session import get_session
 
 GUID = "9A1E2A7D-1234-ABCD"
@@ -298,7 +298,7 @@ def test_closing_napari_mid_prediction_leaves_no_thread_and_no_file(apply, qtbot
 
 
 def test_closing_napari_mid_thumbnails_leaves_no_thread(browser, qtbot, tmp_path, monkeypatch):
-    from napari_dcmix.widgets import thumbnails
+    from napari_dcmix.widgets.plate_browser import thumbnails as thumbnails
 
     real = thumbnails.make_thumbnail
     monkeypatch.setattr(thumbnails, "make_thumbnail", lambda *a, **k: time.sleep(0.02) or real(*a, **k))

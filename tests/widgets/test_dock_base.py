@@ -3,7 +3,7 @@ asked for confirmation (the dock learns it from the window's hide, not from the 
 
 from __future__ import annotations
 
-from napari_dcmix.widgets.train_dock import TrainWidget
+from napari_dcmix.widgets.train.dock import TrainWidget
 
 
 def shown_dock(make_napari_viewer, qtbot):

@@ -9,7 +9,7 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 from qtpy.QtCore import Qt
 
 from conftest import write_imagexpress
-from napari_dcmix.widgets.train_dock import TrainWidget
+from napari_dcmix.widgets.train.dock import TrainWidget
 
 
 def test_train_dock_refuses_fractions_that_leave_no_well(make_napari_viewer, qtbot, tmp_path):

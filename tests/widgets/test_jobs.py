@@ -98,10 +98,10 @@ sys.path.insert(0, {tests!r})
 import napari
 from qtpy.QtWidgets import QApplication
 from conftest import SIGNAL_PATTERN, write_signal_plate
-from napari_dcmix.widgets.apply_dock import ApplyWidget
-from napari_dcmix.widgets.importance_dock import ImportanceWidget
-from napari_dcmix.widgets.plate_dock import PlateBrowserWidget
-from napari_dcmix.widgets.train_dock import TrainWidget
+from napari_dcmix.widgets.apply.dock import ApplyWidget
+from napari_dcmix.widgets.importance.dock import ImportanceWidget
+from napari_dcmix.widgets.plate_browser.dock import PlateBrowserWidget
+from napari_dcmix.widgets.train.dock import TrainWidget
 
 plate_dir, labels_csv = write_signal_plate(__import__("pathlib").Path({tmp!r}), signal_channel=1, channels=3,
                                            wells_per_class=24)
@@ -113,7 +113,7 @@ browser, train, importance, apply = docks
 app = QApplication.instance()
 mode = {mode!r}
 if mode == "thumbnails":  # slow reads: the sweep is still going when Python exits
-    import napari_dcmix.widgets.thumbnails as thumbnails
+    import napari_dcmix.widgets.plate_browser.thumbnails as thumbnails
     real_read = thumbnails.read_channels
     def slow_read(*args, **kwargs):
         time.sleep(0.2)
@@ -129,7 +129,7 @@ elif mode == "predict":
     from napari_dcmix.training import TrainConfig, Trainer
     apply.session.set_model(Trainer(browser.plate, dict(apply.session.labels),
                                     TrainConfig(tile=16, batch_size=16, steps=5, device="cpu")).fit())
-    import napari_dcmix.widgets.apply_logic as apply_logic
+    import napari_dcmix.widgets.apply.results as apply_logic
     real = apply_logic.predict_sites
     def slow(*args, **kwargs):
         for pred in real(*args, **kwargs):

@@ -14,10 +14,10 @@ from napari.utils.notifications import notification_manager
 from napari_dcmix.training import TrainConfig, Trainer
 from napari_dcmix.training.explain import PhenotypeMatrix, PhenotypeRow
 from napari_dcmix.training.gate import Verdict
-from napari_dcmix.widgets.apply_dock import ApplyWidget
-from napari_dcmix.widgets.importance_dock import ImportanceWidget
-from napari_dcmix.widgets.plate_dock import PlateBrowserWidget
-from napari_dcmix.widgets.train_dock import TrainWidget
+from napari_dcmix.widgets.apply.dock import ApplyWidget
+from napari_dcmix.widgets.importance.dock import ImportanceWidget
+from napari_dcmix.widgets.plate_browser.dock import PlateBrowserWidget
+from napari_dcmix.widgets.train.dock import TrainWidget
 
 
 def folder_digest(root) -> dict[str, str]:

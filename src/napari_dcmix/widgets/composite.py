@@ -57,7 +57,7 @@ def _normalised_site(session, plate, key, mosaic: bool, snapshot) -> np.ndarray:
     if hit is not None and hit[0] == cache_key:
         return hit[1]
     if mosaic:
-        from .site_layers import read_mosaic
+        from .plate_browser.site_layers import read_mosaic
 
         raw = read_mosaic(plate, key)
     else:

@@ -1,0 +1,369 @@
+"""*Explain per phenotype* inside the Channel importance dock: one DCMIX model per phenotype against
+the reference class, run in a napari thread worker, shown as the phenotype x channel matrix.
+
+A row (clicked in the matrix or chosen in the list) is published as the session's importance
+snapshot, so the α bars, the verdict line and the "DCMIX composite" layer all show that phenotype.
+When the run completes, the phenotype panel (every phenotype's models combined) becomes the session's
+model: Apply predicts with it, and the status line says its out-of-fold accuracy and Z′ per phenotype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+                            QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
+
+from ...training.explain import ExplainConfig
+from ...training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
+from ...training.config import TrainConfig, field_spec
+from ...training.snapshot import ImportanceSnapshot
+from ...training import explain_text as logic
+from ..charts import make_canvas, theme_colors
+from ..forms import make_widget
+from ..jobs import TORCH_THREADS, notify_error
+
+PROGRESS_STEPS = 1000
+
+
+def fit_to_dock(fig, matrix, colors) -> None:
+    """The compact matrix (no colour bar, channels on top) in the napari theme's colours."""
+    draw_matrix(fig, matrix, colors.text, compact=True)
+    ax = fig.axes[0]
+    ax.set_facecolor(colors.background)
+    for spine in ax.spines.values():
+        spine.set_color(colors.grid)
+
+
+class ExplainPanel(QGroupBox):
+    """Reference class, Explain/Cancel, progress, the matrix, its rows and exports."""
+
+    def __init__(self, dock, parent=None):
+        super().__init__("Per phenotype", parent)
+        self.dock = dock  # runs the job (and ends it with the dock)
+        self.viewer, self.session = dock.viewer, dock.session
+        session = self.session
+        self.base_config = TrainConfig()  # settings of every explain model (tests make it tiny)
+        self.matrix = None     # the last PhenotypeMatrix shown (partial after Cancel)
+        self.stats = None      # normalisation statistics of its models (for the row composites)
+        self.job = None  # the running Job
+        self._job: logic.ExplainJob | None = None
+        self._cancelled, self._said = False, set()  # said: the notices shown this run
+        self._job_plate = None
+        self._build()
+        session.plate_changed.connect(self._on_plate_changed)
+        session.labels_changed.connect(self.refresh_classes)
+        self.refresh_classes()
+        self.draw()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.reference_combo = QComboBox()
+        self.reference_combo.setToolTip("the negative control: every other class is explained against it")
+        self.steps_field = make_widget(replace(field_spec("steps"), min=20, max=100_000,  # the Train dock's, per model
+                                               help="optimiser steps per model (each phenotype trains one model per fold)"))
+        self.steps = self.steps_field.native  # a spin box: value(), setValue(), setEnabled()
+        self.folds = QSpinBox()
+        self.folds.setRange(2, 10)
+        self.folds.setValue(ExplainConfig().folds)
+        self.folds.setToolTip("repeats per phenotype: every well is held out once; the spread of α is over them")
+        form.addRow("Reference", self.reference_combo)
+        row = QHBoxLayout()
+        row.addWidget(self.steps)
+        row.addWidget(QLabel("folds"))
+        row.addWidget(self.folds)
+        form.addRow("Steps per model", row)
+        layout.addLayout(form)
+        self.reference_hint = QLabel()
+        self.reference_hint.setWordWrap(True)
+        layout.addWidget(self.reference_hint)
+
+        self.explain_button = QPushButton("Explain per phenotype")
+        self.explain_button.setToolTip("train one DCMIX model per phenotype against the reference (in the "
+                                       "background): which channels tell each phenotype from the control?")
+        self.explain_button.clicked.connect(self._explain_clicked)
+        layout.addWidget(self.explain_button)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, PROGRESS_STEPS)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setMaximumHeight(8)
+        self.progress_bar.setVisible(False)
+        layout.addWidget(self.progress_bar)
+        self.status_label = QLabel("not explained yet")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+
+        self.figure, self.canvas = make_canvas(200)
+        self.canvas.mpl_connect("button_press_event", self._on_canvas_click)
+        self.canvas.mpl_connect("resize_event", lambda *_: self._relayout())
+        self.canvas.setToolTip("click a row to see that phenotype's composite of the current site")
+        layout.addWidget(self.canvas)
+        self.row_list = QListWidget()
+        self.row_list.setMaximumHeight(110)
+        self.row_list.setWordWrap(True)
+        self.row_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.row_list.currentRowChanged.connect(self._on_row_chosen)
+        layout.addWidget(self.row_list)
+        self.reason_label = QLabel()
+        self.reason_label.setWordWrap(True)
+        layout.addWidget(self.reason_label)
+        row = QHBoxLayout()
+        self.csv_button = QPushButton("Export matrix CSV…")
+        self.png_button = QPushButton("Export matrix PNG…")
+        self.csv_button.clicked.connect(lambda: self._choose_export("csv"))
+        self.png_button.clicked.connect(lambda: self._choose_export("png"))
+        row.addWidget(self.csv_button)
+        row.addWidget(self.png_button)
+        layout.addLayout(row)
+
+    # --- classes ------------------------------------------------------------------------------
+    def classes(self) -> list[str]:
+        return list(self.session.book.counts_on(self.session.plate))
+
+    def refresh_classes(self, *_) -> None:
+        """Fill the Reference box from the labels; keep the user's pick, else pre-select the guess."""
+        classes = self.classes()
+        items, guess, hint = logic.reference_choices(classes)
+        keep = self.reference_combo.currentText()
+        self.reference_combo.blockSignals(True)
+        self.reference_combo.clear()
+        self.reference_combo.addItems(items)
+        self.reference_combo.setCurrentText(keep if keep in classes else (guess or logic.CHOOSE_REFERENCE))
+        self.reference_combo.blockSignals(False)
+        self.reference_hint.setText(hint if self.reference_combo.currentText() not in classes or not guess else "")
+
+    def config(self) -> ExplainConfig:
+        """ExplainConfig from the panel; DcmixError while no reference class is chosen."""
+        reference = logic.chosen_reference(self.reference_combo.currentText(), self.classes())
+        train = replace(self.base_config, steps=self.steps.value(), epochs=None,
+                        label_column=self.session.label_column)
+        return ExplainConfig(reference=reference, folds=self.folds.value(), train=train)
+
+    # --- running ------------------------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        return self.job is not None
+
+    @property
+    def worker(self):
+        """The running explain worker (None when idle): tests connect to its signals."""
+        return self.job.worker if self.job is not None else None
+
+    def _explain_clicked(self) -> None:
+        if self.is_running:
+            self.cancel()
+        else:
+            self.start()
+
+    def start(self) -> None:
+        """Explain every phenotype in a thread worker (a notification, nothing else, if it cannot start)."""
+        from napari.utils.notifications import show_error
+
+        from ...errors import DcmixError
+
+        if self.is_running:
+            return
+        plate, labels = self.session.plate, dict(self.session.labels)
+        problem = ("no plate is open; open one in the plate browser" if plate is None else
+                   "training is running in the Train dock; wait for it or stop it" if self.session.training else
+                   None)
+        try:
+            config = None if problem else self.config()
+        except DcmixError as err:
+            problem = str(err)
+        if problem:
+            show_error(problem)
+            return
+        self._job, self._cancelled, self._said = logic.ExplainJob(), False, set()
+        self._job_plate = plate
+        self.matrix, self.stats = None, None
+        self.row_list.clear()
+        self.reason_label.setText("")
+        self.draw()
+        self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(True)
+        self.status_label.setText("reading the plate…")
+        self._set_running(True)
+        self.session.set_training(True)
+        self.job = self.dock.run(logic.explain_updates, self._job, plate, labels, config, TORCH_THREADS,
+                                 on_yield=self._on_event, on_finish=self._on_finished)
+
+    def cancel(self) -> None:
+        """Stop after the current step; the phenotypes already explained stay in the matrix."""
+        if self.job is not None:
+            self._cancelled = True
+            self.explain_button.setEnabled(False)
+            self.status_label.setText("cancelling… (keeping the finished rows)")
+            self.job.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.explain_button.setText("Cancel explain" if running else "Explain per phenotype")
+        self.explain_button.setEnabled(True)
+        for widget in (self.reference_combo, self.steps, self.folds):
+            widget.setEnabled(not running)
+
+    def _on_event(self, event) -> None:
+        inner = event.train_event
+        if inner is not None and inner.kind == "notice":  # a tile larger than the sites…: said once per run
+            if inner.message not in self._said:
+                from napari.utils.notifications import show_warning
+
+                self._said.add(inner.message)
+                show_warning(inner.message)
+            return
+        self.progress_bar.setValue(int(PROGRESS_STEPS * event.fraction))
+        if not self._cancelled:
+            self.status_label.setText(logic.progress_text(event))
+        if event.kind == "row" and self._job is not None and self._job.explainer is not None:
+            self.show_matrix(self._job.explainer.result)
+
+    def _on_finished(self) -> None:
+        job, run, self.job = self._job, self.job, None
+        failed = run is not None and run.failed is not None
+        self._set_running(False)
+        self.progress_bar.setVisible(False)
+        if not self.dock._torn_down:  # teardown already freed it; the Train dock may be running by now
+            self.session.set_training(False)
+        explainer = job.explainer if job is not None else None
+        if self.session.plate is not self._job_plate:  # the plate changed meanwhile: its rows are stale
+            self.status_label.setText("explain stopped: another plate was opened")
+            return
+        matrix = explainer.result if explainer is not None else None
+        if matrix is not None:
+            self.show_matrix(matrix)
+        panel = explainer.panel if matrix is not None and matrix.complete and not failed else None
+        self.status_label.setText(logic.finished_text(matrix, self._cancelled, failed, panel))
+        if panel is not None:
+            self.session.set_model(panel)  # the phenotype panel: Apply predicts with it
+
+    # --- the matrix ---------------------------------------------------------------------------
+    def show_matrix(self, matrix) -> None:
+        """Draw ``matrix`` and list its rows (not-learned rows greyed, the reason in the tooltip)."""
+        self.matrix, self.stats = matrix, matrix.stats
+        current = self.row_list.currentRow()
+        self.row_list.blockSignals(True)
+        self.row_list.clear()
+        for row in matrix.rows:
+            item = QListWidgetItem(logic.row_text(row))
+            item.setToolTip(logic.row_tooltip(row))
+            if not row.learned:
+                item.setForeground(QColor(NOT_LEARNED_SHADE))
+            self.row_list.addItem(item)
+        if 0 <= current < len(matrix.rows):
+            self.row_list.setCurrentRow(current)
+        self.row_list.blockSignals(False)
+        self.draw()
+
+    def draw(self) -> None:
+        """The matrix in the theme's colours, fitted to the dock (hidden before the first row)."""
+        colors = theme_colors(self.viewer)
+        shown = self.matrix is not None and bool(self.matrix.rows)
+        for widget in (self.canvas, self.row_list):  # nothing to show before the first row
+            widget.setVisible(shown)
+        if not shown:
+            self.figure.clear()
+            return
+        self.canvas.setMinimumHeight(70 + 46 * len(self.matrix.rows))
+        fit_to_dock(self.figure, self.matrix, colors)
+        self.figure.patch.set_facecolor(colors.background)
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """Fit labels to the canvas's current size (the dock resizes it after the first draw)."""
+        if self.matrix is None or not self.figure.axes:
+            return
+        try:
+            self.figure.tight_layout(pad=0.4)
+        except ValueError:  # too small to lay out (dock collapsed): draw as is
+            pass
+        self.canvas.draw_idle()
+
+    def row_at(self, ydata) -> int | None:
+        """Index of the matrix row at data coordinate ``ydata`` of the heat map (None outside it)."""
+        if self.matrix is None or ydata is None:
+            return None
+        index = int(round(ydata))
+        return index if 0 <= index < len(self.matrix.rows) else None
+
+    def _on_canvas_click(self, event) -> None:
+        axes = self.figure.axes
+        if not axes or event.inaxes is not axes[0]:
+            return
+        index = self.row_at(event.ydata)
+        if index is not None:
+            self.row_list.setCurrentRow(index)
+
+    def select_row(self, phenotype: str) -> None:
+        """Show ``phenotype``'s α and composite (what a click on its row does)."""
+        names = [r.phenotype for r in self.matrix.rows] if self.matrix is not None else []
+        self.row_list.setCurrentRow(names.index(phenotype))
+
+    def _on_row_chosen(self, index: int) -> None:
+        if self.matrix is None or not 0 <= index < len(self.matrix.rows):
+            return
+        row = self.matrix.rows[index]
+        self.reason_label.setText(logic.row_tooltip(row))
+        self.reason_label.setStyleSheet("" if row.learned else f"color: {theme_colors(self.viewer).warning}")
+        token = ("explain", id(self.matrix), row.phenotype)
+        self.session.set_importance(ImportanceSnapshot.of_row(row, self.matrix.channels, self.stats,
+                                                              self.matrix.reference, token))
+
+    # --- exports ------------------------------------------------------------------------------
+    def _choose_export(self, kind: str) -> None:
+        plate = self.session.plate
+        folder = plate.root.parent if plate is not None and plate.root.parent.is_dir() else Path.home()
+        filters = "PNG image (*.png)" if kind == "png" else "CSV table (*.csv)"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export the matrix as {kind.upper()}",
+                                              str(folder / f"importance_per_phenotype.{kind}"), filters)
+        if path:
+            self.export(**{f"{kind}_path": path})
+
+    def export(self, csv_path=None, png_path=None) -> bool:
+        """Write the matrix (CSV and/or PNG); refuses the plate folder, with a notification saying where."""
+        from napari.utils.notifications import show_error, show_info
+
+        if self.matrix is None or not self.matrix.rows:
+            show_error("nothing to export yet: click Explain per phenotype first")
+            return False
+        for path in (p for p in (csv_path, png_path) if p is not None):
+            problem = self.session.output_problem(path, "matrix")
+            if problem:
+                show_error(problem)
+                return False
+        try:
+            save_matrix(self.matrix, csv_path, png_path)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
+            notify_error(err)
+            return False
+        show_info("matrix written to " + " and ".join(str(p) for p in (csv_path, png_path) if p is not None))
+        return True
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def _on_plate_changed(self, *_) -> None:
+        """Rows of another plate mean nothing here: stop a run and forget the matrix."""
+        if self.is_running:
+            self.cancel()
+        self.matrix = self.stats = None
+        self.row_list.clear()
+        self.reason_label.setText("")
+        self.draw()
+        self.refresh_classes()
+
+    def restyle(self) -> None:
+        self.draw()
+
+    def on_teardown(self) -> None:
+        """The dock ends: the job is cancelled (its finished rows are kept) and the Train dock freed."""
+        self._cancelled = True
+        if self.job is not None:
+            self.session.set_training(False)
+
+    def shutdown(self) -> None:
+        """Cancel a run and wait for its thread (tests; the dock's teardown ends it otherwise)."""
+        self._cancelled = True
+        if self.job is not None:
+            self.job.stop()
