@@ -201,10 +201,10 @@ def main(argv=None) -> int:
         viewer.window.add_dock_widget(train, name="Train", area="right")
         viewer.window.add_dock_widget(importance, name="Channel importance", area="right")
         session = get_session(viewer)
-        session.set_plate(plate, PATTERN)
+        session.open_plate(plate, PATTERN)
         session.set_labels(labels, LABEL_COLUMN)
         try:
-            from napari_dcmix.widgets.plate_browser.site_layers import show_site
+            from napari_dcmix.widgets.site_layers import show_site
 
             show_site(viewer, plate, plate.sites[0], pattern=PATTERN)
         except ImportError:

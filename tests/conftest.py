@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+
+# the dock tests live in a folder per dock (mirroring src/napari_dcmix/widgets); their shared helpers
+# (``dcmix_dock_helpers``) sit in tests/widgets, importable from every sub-folder
+sys.path.insert(0, str(Path(__file__).parent / "widgets"))
 
 WELLS_6 = ["B02", "B03", "C02", "C03", "D02", "D03"]
 

@@ -4,7 +4,7 @@ unattended run takes every screenshot, explains every phenotype and reports Z′
 from conftest import SIGNAL_PATTERN, write_phenotype_plate
 from napari_dcmix.demo import DOCKS, _Unattended, open_viewer
 from napari_dcmix.training import TrainConfig
-from napari_dcmix.widgets.apply.results import EVERY_PHENOTYPE
+from napari_dcmix.training.controls import EVERY_PHENOTYPE
 from napari_dcmix.widgets.session import get_session
 
 TINY = TrainConfig(eval_every=20, patience=100, tile=16, batch_size=16, coverage=2, device="cpu", seed=0)
@@ -31,7 +31,7 @@ def test_unattended_demo_takes_every_screenshot(make_napari_viewer, qtbot, tmp_p
     root, labels = write_phenotype_plate(tmp_path / "plate", {"alpha_up": 1, "beta_up": 2})
     viewer, docks = open_viewer(str(root), viewer=make_napari_viewer(), pattern=SIGNAL_PATTERN, labels=labels,
                                 column="phenotype")
-    train, explain = docks["Train"], docks["Channel importance"].explain
+    train, explain = docks["Train"], docks["Explain per phenotype"]
     for panel in (train, explain):  # the demo's workflow at test size
         panel.base_config = TINY
     train.form.load(TINY)

@@ -18,7 +18,7 @@ def test_npe2_discovers_the_plugin():
     pm.discover()
     manifest = pm.get_manifest("napari-dcmix")
     widgets = {w.display_name for w in manifest.contributions.widgets}
-    assert widgets >= {"Plate browser", "Train", "Channel importance", "Apply"}
+    assert widgets >= {"Plate browser", "Train", "Channel importance", "Explain per phenotype", "Apply"}
     assert manifest.contributions.readers[0].accepts_directories
     assert manifest.contributions.sample_data[0].key == "cell_painting_plate"
     # every command resolves to an importable callable
@@ -54,7 +54,7 @@ def test_docks_are_listed_under_layers_classify(make_napari_viewer):
     pm.discover()
     items = pm.get_manifest("napari-dcmix").contributions.menus["napari/layers/classify"]
     assert [i.command for i in items] == ["napari-dcmix.plate_browser", "napari-dcmix.train",
-                                          "napari-dcmix.importance", "napari-dcmix.apply"]
+                                          "napari-dcmix.importance", "napari-dcmix.explain", "napari-dcmix.apply"]
     make_napari_viewer()
     from napari._app_model import get_app_model
 

@@ -138,3 +138,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str, *, into_plate: bool = False) -> None:
     with atomic_write(path, "w", into_plate=into_plate) as handle:
         handle.write(text)
+
+
+# --- where the docks propose to save (never inside the plate folder) ---------------------------------
+def default_export_path(plate_root: Path | None, name: str) -> Path:
+    """Where an export (chart, matrix, predictions, figure) is proposed: beside the plate folder (never
+    inside it), else the home folder; ``name`` may use ``{plate}`` for the plate folder's name."""
+    name = name.format(plate=Path(plate_root).name if plate_root else "plate")
+    if plate_root is not None and Path(plate_root).parent.is_dir():
+        return Path(plate_root).parent / name
+    return Path.home() / name
+
+
+def default_labels_path(plate_root: Path, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
+    """Where "Save labels" proposes to write: beside the CSV the labels came from, else
+    ~/napari-dcmix/; never inside the plate folder (images stay untouched) and never over the
+    loaded CSV itself (it may hold columns the plugin does not write)."""
+    plate_root = Path(plate_root)
+    folder = Path(home or Path.home()) / "napari-dcmix"
+    if loaded_csv is not None and not is_inside(Path(loaded_csv).parent, plate_root):
+        folder = Path(loaded_csv).parent
+    name = f"{plate_root.name or 'plate'}_labels.csv"
+    path = folder / name
+    if loaded_csv is not None and path.resolve() == Path(loaded_csv).resolve():
+        path = folder / f"{plate_root.name or 'plate'}_labels_edited.csv"
+    return path
+
+
+def default_model_path(plate_root: Path | None, kind: str, last_folder: Path | None = None) -> Path:
+    """A model path outside the plate folder (image folders stay read-only): last folder, else home."""
+    name = f"{Path(plate_root).name if plate_root else 'dcmix'}_{kind}.pt"
+    for folder in (last_folder, Path.home()):
+        if folder is not None and folder.is_dir() and os.access(folder, os.W_OK) and not (
+                plate_root and is_inside(folder, plate_root)):
+            return folder / name
+    return Path.home() / name

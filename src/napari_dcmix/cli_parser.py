@@ -21,7 +21,44 @@ def build(commands: dict) -> argparse.ArgumentParser:
     p = _Parser(prog="napari-dcmix", description="DCMIX channel importance for high-content screens.")
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_sample_plate, _add_inspect, _add_train, _add_explain, _add_predict, _add_importance, _add_demo):
+        add(sub, commands)  # in this order: the order --help lists them
+    return p
 
+
+def _channel_names_arg(q) -> None:
+    """--channel-names, shared by every command that reads a plate."""
+    q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER: the names layers, CSVs and models use")
+
+
+def _plate_args(q, labels_required=False, labels_help="CSV with a well column and a label column") -> None:
+    """How to read a plate and its labels: the same flags for every command that opens one."""
+    q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
+    _channel_names_arg(q)
+    q.add_argument("--labels", required=labels_required, help=labels_help)
+    q.add_argument("--label-column", help="column of the labels CSV holding the classes")
+    q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _train_args(q, skip=()) -> None:
+    """The training flags, from TrainConfig's field spec: the dock's form shows the same defaults."""
+    from .training import config_fields
+
+    for f in config_fields():
+        if f.name in skip:
+            continue
+        default = "" if f.default is None else f" (default: {f.default})"
+        kwargs = dict(default=f.default, help=f.help + default, metavar=f.metavar)
+        if f.parse is not None or f.type is not str:
+            kwargs["type"] = f.parse or f.type
+        if f.choices and f.cli_choices:
+            kwargs["choices"] = list(f.choices)
+            kwargs.pop("metavar")
+        q.add_argument(f.flag, **kwargs)
+
+
+def _add_sample_plate(sub, commands: dict) -> None:
+    """``sample-plate``: write the synthetic plate."""
     s = sub.add_parser("sample-plate", help="write the synthetic Cell Painting plate with a known answer")
     s.add_argument("out")
     s.add_argument("--wells", type=int, default=96, choices=[96, 384])
@@ -31,63 +68,49 @@ def build(commands: dict) -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=commands["sample-plate"])
 
-    def channel_names_arg(q):
-        q.add_argument("--channel-names", metavar="OLD=NEW,…", help="rename channels, e.g. w1=DNA,w2=ER: the names layers, CSVs and models use")
 
-    def plate_args(q, labels_required=False, labels_help="CSV with a well column and a label column"):
-        q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
-        channel_names_arg(q)
-        q.add_argument("--labels", required=labels_required, help=labels_help)
-        q.add_argument("--label-column", help="column of the labels CSV holding the classes")
-        q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
+def _add_inspect(sub, commands: dict) -> None:
+    """``inspect``: report what is on a plate."""
     s = sub.add_parser("inspect", help="what is on a plate: layout, wells, sites, channels, labels, problems")
     s.add_argument("plate")
-    plate_args(s)
+    _plate_args(s)
     s.add_argument("--check", action="store_true", help="read every site: the full data-quality report")
     s.set_defaults(func=commands["inspect"])
 
-    def train_args(q, skip=()):
-        """The training flags, from TrainConfig's field spec: the dock's form shows the same defaults."""
-        from .training import config_fields
 
-        for f in config_fields():
-            if f.name in skip:
-                continue
-            default = "" if f.default is None else f" (default: {f.default})"
-            kwargs = dict(default=f.default, help=f.help + default, metavar=f.metavar)
-            if f.parse is not None or f.type is not str:
-                kwargs["type"] = f.parse or f.type
-            if f.choices and f.cli_choices:
-                kwargs["choices"] = list(f.choices)
-                kwargs.pop("metavar")
-            q.add_argument(f.flag, **kwargs)
-
+def _add_train(sub, commands: dict) -> None:
+    """``train``: one classifier on a labeled plate."""
     s = sub.add_parser("train", help="train a DCMIX (or baseline) classifier on a labeled plate")
     s.add_argument("plate")
-    plate_args(s, labels_required=True)
+    _plate_args(s, labels_required=True)
     s.add_argument("--out", required=True, help="model file to write (.pt)")
-    train_args(s)
+    _train_args(s)
     s.add_argument("--init", help="fine-tune from this model file (channels matched by name)")
     s.set_defaults(func=commands["train"])
 
+
+def _add_explain(sub, commands: dict) -> None:
+    """``explain``: per-phenotype importance against the negative control (always the DCMIX model)."""
     s = sub.add_parser("explain", help="channel importance per phenotype: each phenotype against the negative control")
     s.add_argument("plate")
-    plate_args(s, labels_required=True)
+    _plate_args(s, labels_required=True)
     s.add_argument("--reference", help="the negative-control class (default: guessed from names like control, DMSO, NT)")
     s.add_argument("--out", help="folder for importance_per_phenotype.csv and .png (outside the plate folder)")
     s.add_argument("--folds", type=int, default=3, help="well folds per phenotype (each well held out once)")
     s.add_argument("--seeds", type=int, default=1, help="seeds per fold (repeats = folds x seeds)")
     s.add_argument("--no-all", action="store_true", help="skip the multi-class 'all phenotypes' row")
-    train_args(s, skip=("model",))
+    _train_args(s, skip=("model",))
     s.set_defaults(func=commands["explain"], model="dcmix")
 
+
+def _add_predict(sub, commands: dict) -> None:
+    """``predict``: apply a model to a plate, with its optional Z′, plate map and montage."""
     s = sub.add_parser("predict", help="class probabilities per well (or site) of a plate")
     s.add_argument("model")
     s.add_argument("plate")
     s.add_argument("--out", required=True, help="CSV to write")
-    plate_args(s, labels_help="labels CSV (well and label columns): also report each phenotype's Z′ against "
-                              "the negative control, on the per-well predicted P(phenotype)")
+    _plate_args(s, labels_help="labels CSV (well and label columns): also report each phenotype's Z′ against "
+                               "the negative control, on the per-well predicted P(phenotype)")
     s.add_argument("--reference", help="the negative-control class of --labels for Z′ (default: guessed from "
                                        "names like control, DMSO, NT)")
     s.add_argument("--per-site", action="store_true")
@@ -101,15 +124,20 @@ def build(commands: dict) -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.set_defaults(func=commands["predict"])
 
+
+def _add_importance(sub, commands: dict) -> None:
+    """``importance``: a model's α, optionally with permutation importance on a plate."""
     s = sub.add_parser("importance", help="channel importance of a model (α), optionally with permutation importance")
     s.add_argument("model")
     s.add_argument("--permutation", metavar="PLATE", help="also measure permutation importance on this plate")
-    plate_args(s)
+    _plate_args(s)
     s.add_argument("--device", default="auto")
     s.set_defaults(func=commands["importance"])
 
+
+def _add_demo(sub, commands: dict) -> None:
+    """``demo``: napari with the docks (or unattended screenshots)."""
     s = sub.add_parser("demo", help="open napari with the docks and the sample plate")
     s.add_argument("--plate", help="plate folder to open instead of the sample plate")
     s.add_argument("--screenshots", metavar="DIR", help="run the workflow unattended and save screenshots here")
     s.set_defaults(func=commands["demo"])
-    return p

@@ -1,4 +1,4 @@
-"""The demo: napari with all four docks on the sample plate (or a plate of the user's).
+"""The demo: napari with all five docks on the sample plate (or a plate of the user's).
 
 ``run_demo(screenshots=DIR)`` drives the whole workflow unattended — open, click a well, train,
 explain per phenotype, apply (Z′ of every phenotype against the negative control), compare side by
@@ -12,7 +12,7 @@ import time
 import weakref
 from pathlib import Path
 
-DOCKS = ("Plate browser", "Train", "Channel importance", "Apply")
+DOCKS = ("Plate browser", "Train", "Channel importance", "Explain per phenotype", "Apply")
 DEMO_WELL = "B03"
 #: id(widget) -> napari's dock widget around it (to raise a tab); weak, so closed viewers are freed
 DOCK_WRAPPERS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
@@ -20,7 +20,7 @@ DOCK_WRAPPERS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
 def open_viewer(plate: str | None = None, viewer=None, pattern: str | None = None, labels=None,
                 column: str | None = None):
-    """A viewer with the four docks, the plate open and its labels loaded (the sample plate's, or
+    """A viewer with the five docks, the plate open and its labels loaded (the sample plate's, or
     ``labels``/``column`` for a plate of the user's; ``pattern`` for its own file naming)."""
     import napari
 
@@ -34,17 +34,20 @@ def open_viewer(plate: str | None = None, viewer=None, pattern: str | None = Non
         path, labels = Path(plate).expanduser(), Path(labels).expanduser() if labels else None
     viewer = viewer or napari.Viewer(title="napari-dcmix")
     from .widgets.apply.dock import ApplyWidget
+    from .widgets.explain.dock import ExplainWidget
     from .widgets.importance.dock import ImportanceWidget
     from .widgets.plate_browser.dock import PlateBrowserWidget
     from .widgets.train.dock import TrainWidget
 
-    # Plate browser and the train/apply tabs on the right, the α chart under the layer list on the
-    # left: the grid, the chart and the image all stay in view while training.
+    # Plate browser on the right; the α chart under the layer list on the left with the train / explain /
+    # apply tabs beside it: the grid, the chart and the image all stay in view while training.
     docks = {"Plate browser": PlateBrowserWidget(viewer), "Train": TrainWidget(viewer),
-             "Channel importance": ImportanceWidget(viewer), "Apply": ApplyWidget(viewer)}
-    for name in ("Plate browser", "Channel importance", "Train", "Apply"):
+             "Channel importance": ImportanceWidget(viewer), "Explain per phenotype": ExplainWidget(viewer),
+             "Apply": ApplyWidget(viewer)}
+    for name in ("Plate browser", "Channel importance", "Train", "Explain per phenotype", "Apply"):
         area = "right" if name == "Plate browser" else "left"
-        dock = viewer.window.add_dock_widget(docks[name], name=name, area=area, tabify=name in ("Train", "Apply"))
+        dock = viewer.window.add_dock_widget(docks[name], name=name, area=area,
+                                             tabify=name in ("Train", "Explain per phenotype", "Apply"))
         DOCK_WRAPPERS[id(docks[name])] = dock
     viewer.window.resize(1880, 1160)
     from qtpy.QtCore import QTimer
@@ -109,8 +112,7 @@ class _Unattended:
     def _script(self):
         from .training.explain_text import row_text as explain_row_text
 
-        browser, train, importance, apply = (self.docks[n] for n in DOCKS)
-        explain = importance.explain
+        browser, train, importance, explain, apply = (self.docks[n] for n in DOCKS)
         yield lambda: not browser.thumbnails_running, 60
         _arrange(self.viewer, self.docks)
         browser.show_well(browser.plate_id, DEMO_WELL)
@@ -122,16 +124,15 @@ class _Unattended:
         DOCK_WRAPPERS[id(importance)].raise_()
         yield None, 1.5
         self._shot("02_trained_importance_composite.png")
+        DOCK_WRAPPERS[id(explain)].raise_()
         explain.start()  # one model per phenotype against the negative control, then the multi-class one
         yield lambda: not explain.is_running, 7200
         if explain.matrix is not None and explain.matrix.rows:
             for row in explain.matrix.rows:
                 print(f"explain: {explain_row_text(row)}", flush=True)
-            explain.row_list.setCurrentRow(0)  # the first phenotype's composite of the current site
-            importance.scroll_area.verticalScrollBar().setValue(explain.geometry().top())  # the matrix in view
+            explain.row_list.setCurrentRow(0)  # the first phenotype's α beside the matrix, its composite
             yield None, 2.0
             self._shot("05_per_phenotype_matrix.png")
-            importance.scroll_area.verticalScrollBar().setValue(0)
         DOCK_WRAPPERS[id(apply)].raise_()  # the Apply tab: predicts with the session's model
         apply.predict_plate()  # Z′ of every phenotype against the negative control (the default choice)
         yield lambda: bool(apply.rows()) and not apply.cancel_button.isEnabled(), 600

@@ -319,3 +319,11 @@ def test_guess_labels_csv_takes_only_the_plates_own_csv(tmp_path):
     inside = plate / "labels.csv"
     inside.write_text("well,label\n")
     assert guess_labels_csv(plate) == inside  # the plate's own labels.csv comes first
+
+
+def test_csv_columns_sniffs_separators(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("well;phenotype;dose\nB02;a;1\n", encoding="utf-8")
+    from napari_dcmix.plate.labels import csv_columns
+
+    assert csv_columns(path) == ["well", "phenotype", "dose"]

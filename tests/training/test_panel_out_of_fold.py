@@ -55,9 +55,8 @@ def test_out_of_fold_scores_use_only_models_that_never_saw_the_well(two_phenotyp
     np.testing.assert_allclose(probs[wells[0]][[0, 2]], [0.5, 0.5], atol=1e-6)
     assert panel.metadata["verdict"]["n_wells"] == len(wells) and set(panel.metadata["z_prime"]) == {"alpha_up",
                                                                                                        "beta_up"}
-    from napari_dcmix.widgets.apply.results import model_summary  # what Apply shows before predicting
 
-    summary = model_summary(panel)
+    summary = panel.summary()  # what Apply shows before predicting
     assert summary.startswith("dcmix-panel model") and "held-out test accuracy" in summary
     assert "held-out Z′: alpha_up" in summary and "NOT LEARNED" in summary  # half the wells called wrong
 

@@ -17,7 +17,7 @@ def publish_signal_plate(viewer, tmp_path, channels: int = 3, signal_channel: in
     plate = open_plate(plate_dir, SIGNAL_PATTERN)
     labels = read_labels(labels_csv, plate.sites, "phenotype").well_labels()
     session = get_session(viewer)
-    session.set_plate(plate, SIGNAL_PATTERN)
+    session.open_plate(plate, SIGNAL_PATTERN)
     session.set_labels(labels, "phenotype")
     session.set_site(plate.sites[0])
     return session, plate, labels

@@ -20,7 +20,7 @@ from qtpy.QtCore import QThreadPool, Qt
 from napari_dcmix.model import ChannelClassifier
 from napari_dcmix.plate import ChannelStats, SiteKey, open_plate
 from napari_dcmix.training import TrainedModel
-from napari_dcmix.widgets.apply import results as apply_logic
+from napari_dcmix.training import predictor as apply_logic
 from napari_dcmix.widgets.apply.dock import ApplyWidget
 from napari_dcmix.widgets.session import get_session
 
@@ -243,7 +243,7 @@ def apply(make_napari_viewer, tmp_path):
         viewer = make_napari_viewer(show=True)
         widget = ApplyWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Apply")
-        get_session(viewer).set_plate(open_plate(root, SIGNAL_PATTERN), SIGNAL_PATTERN)
+        get_session(viewer).open_plate(open_plate(root, SIGNAL_PATTERN), SIGNAL_PATTERN)
         return viewer, widget, root
 
     return make
@@ -298,7 +298,7 @@ def test_closing_napari_mid_prediction_leaves_no_thread_and_no_file(apply, qtbot
 
 
 def test_closing_napari_mid_thumbnails_leaves_no_thread(browser, qtbot, tmp_path, monkeypatch):
-    from napari_dcmix.widgets.plate_browser import thumbnails as thumbnails
+    from napari_dcmix.figures import thumbnails
 
     real = thumbnails.make_thumbnail
     monkeypatch.setattr(thumbnails, "make_thumbnail", lambda *a, **k: time.sleep(0.02) or real(*a, **k))

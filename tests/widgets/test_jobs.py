@@ -113,7 +113,7 @@ browser, train, importance, apply = docks
 app = QApplication.instance()
 mode = {mode!r}
 if mode == "thumbnails":  # slow reads: the sweep is still going when Python exits
-    import napari_dcmix.widgets.plate_browser.thumbnails as thumbnails
+    import napari_dcmix.figures.thumbnails as thumbnails
     real_read = thumbnails.read_channels
     def slow_read(*args, **kwargs):
         time.sleep(0.2)
@@ -129,7 +129,7 @@ elif mode == "predict":
     from napari_dcmix.training import TrainConfig, Trainer
     apply.session.set_model(Trainer(browser.plate, dict(apply.session.labels),
                                     TrainConfig(tile=16, batch_size=16, steps=5, device="cpu")).fit())
-    import napari_dcmix.widgets.apply.results as apply_logic
+    import napari_dcmix.training.predictor as apply_logic
     real = apply_logic.predict_sites
     def slow(*args, **kwargs):
         for pred in real(*args, **kwargs):

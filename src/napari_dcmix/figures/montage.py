@@ -20,6 +20,7 @@ from ..errors import DcmixError
 from ..plate import Plate, SiteKey
 from ..plate.stats import ChannelStats
 from .plate_map import figure_png
+from .tint import tint
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,6 @@ def top_sites(site_probs: Mapping[SiteKey, np.ndarray], classes: list[str], k: i
     return {c: sorted(p, key=lambda pick: (-pick.probability, pick.key))[:k] for c, p in picks.items()}
 
 
-def _hex_rgb(colour: str) -> np.ndarray:
-    colour = colour.lstrip("#")
-    return np.array([int(colour[i:i + 2], 16) / 255.0 for i in (0, 2, 4)], np.float32)
-
-
 def composite(site: np.ndarray, stats: ChannelStats, colours: list[str], tile: int) -> np.ndarray:
     """(C, Y, X) -> (tile, tile, 3) float in [0, 1]: centre square, block-averaged to about ``tile``."""
     c, h, w = site.shape
@@ -53,10 +49,7 @@ def composite(site: np.ndarray, stats: ChannelStats, colours: list[str], tile: i
     f = max(1, side // tile)
     n = side // f
     small = square[:, : n * f, : n * f].reshape(c, n, f, n, f).mean(axis=(2, 4))
-    low = np.asarray(stats.low, np.float32).reshape(-1, 1, 1)
-    high = np.asarray(stats.high, np.float32).reshape(-1, 1, 1)
-    norm = np.clip((small - low) / np.maximum(high - low, 1e-6), 0.0, 1.0)
-    rgb = np.clip(np.tensordot(norm, np.stack([_hex_rgb(col) for col in colours]), axes=([0], [0])), 0.0, 1.0)
+    rgb = tint(small, stats.low, stats.high, colours)
     if n != tile:  # nearest-neighbour to the exact tile size, so tiles line up in the grid
         idx = (np.arange(tile) * n // tile).clip(0, n - 1)
         rgb = rgb[idx][:, idx]

@@ -148,15 +148,36 @@ def build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateInd
 def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
     """Index ``root``; raises PlateError with a fix when nothing usable is found."""
     root = Path(root).expanduser()
-    if not root.exists():
-        raise PlateError(f"{root} does not exist; choose the folder that holds the plate's images")
-    if not root.is_dir():
-        raise PlateError(f"{root} is not a folder; choose the folder that holds the plate's images")
+    _check_folder(root)
     if is_hcs_plate(root):
         index = build_zarr_index(root)
         if pattern:
             index.problems.append("--pattern ignored: an OME-Zarr plate names its wells and fields itself")
         return index
+    files = _image_files(root)
+    layout = _choose_layout(root, files, pattern)
+    problems: list[Problem] = []
+    matched = _first_time_point_and_plane(_match_files(root, layout, files, problems), problems)
+    if layout.multichannel:
+        return _multichannel_index(root, layout, matched, problems)
+    keys = _channel_keys(layout, matched)
+    channels = _channel_names(root, layout, matched, keys, problems)
+    sites = _complete_sites(matched, keys, channels, problems)
+    if not sites:
+        raise PlateError(f"no site in {root} has a file for every channel ({', '.join(channels)}); check the folder or the pattern")
+    return PlateIndex(root, layout.name, keys, channels, sites, problems)
+
+
+def _check_folder(root: Path) -> None:
+    """A plate is an existing folder: say so before anything is listed."""
+    if not root.exists():
+        raise PlateError(f"{root} does not exist; choose the folder that holds the plate's images")
+    if not root.is_dir():
+        raise PlateError(f"{root} is not a folder; choose the folder that holds the plate's images")
+
+
+def _image_files(root: Path) -> list[str]:
+    """The images under ``root``, or a PlateError that points at the OME-Zarr plates inside, if any."""
     files = list_image_files(root)
     if not files:
         inside = plates_inside(root)
@@ -164,8 +185,12 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
             raise PlateError(f"{root} holds OME-Zarr plates ({', '.join(inside)}); open one .zarr folder itself")
         raise PlateError(f"{root} holds no images (.tif, .tiff, .png) and is not an OME-Zarr plate; "
                          "choose the folder that holds the plate's images")
-    layout = _choose_layout(root, files, pattern)
+    return files
 
+
+def _match_files(root: Path, layout: Layout, files: list[str], problems: list[Problem]) -> list[tuple]:
+    """(key, channel, path, timepoint, plane) of every file the layout names; files whose well id or
+    numbers cannot be read become problems, and a layout that matches nothing is a PlateError."""
     matched: list[tuple[SiteKey, str, str, int, int]] = []  # key, channel, path, timepoint, plane
     bad_wells: list[str] = []
     bad_numbers: list[str] = []
@@ -201,28 +226,34 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
         raise PlateError(
             f"no file in {root} matches the {layout.name} layout; check the pattern against a file name such as {files[0]}"
         )
-    problems: list[Problem] = []
     per_file(problems, bad_wells, "well-id", "the well id could not be read", SKIPPED,
             "rename the file (e.g. B02) or fix the pattern's well group")
     per_file(problems, bad_numbers, "file-name", "the site, time point or plane is not a number", SKIPPED,
             "fix the pattern's site group")
+    return matched
 
+
+def _first_time_point_and_plane(matched: list[tuple], problems: list[Problem]) -> list[tuple]:
+    """A time series or z-stack is indexed at its first time point and plane (and says so)."""
     first_t = min(m[3] for m in matched)
     first_p = min(m[4] for m in matched)
     if any(m[3] != first_t for m in matched):
         problems.append(make("stack", f"time series found: using time point {first_t} only", action=REPLANED))
     if any(m[4] != first_p for m in matched):
         problems.append(make("stack", f"z-stack found: using plane {first_p} only", action=REPLANED))
-    matched = [m for m in matched if m[3] == first_t and m[4] == first_p]
+    return [m for m in matched if m[3] == first_t and m[4] == first_p]
 
-    if layout.multichannel:
-        return _multichannel_index(root, layout, matched, problems)
 
+def _channel_keys(layout: Layout, matched: list[tuple]) -> list[str]:
+    """The channel ids found in the file names: the layout's order first, the rest naturally sorted."""
     present = {m[1] for m in matched}
     if layout.channel_order:
-        keys = [c for c in layout.channel_order if c in present] + sorted(present - set(layout.channel_order), key=_natural_key)
-    else:
-        keys = sorted(present, key=_natural_key)
+        return [c for c in layout.channel_order if c in present] + sorted(present - set(layout.channel_order), key=_natural_key)
+    return sorted(present, key=_natural_key)
+
+
+def _channel_names(root: Path, layout: Layout, matched: list[tuple], keys: list[str], problems: list[Problem]) -> list[str]:
+    """Display names of the channels: from the layout, Harmony's Index.idx.xml or MetaXpress's .HTD."""
     names = dict(layout.channel_names)
     prefix = "w"
     if layout is OPERETTA:
@@ -234,9 +265,13 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
         if mismatch:
             problems.append(make("htd", mismatch, "check that the export is complete (or the .HTD belongs to "
                                  "this plate); the channels found in the file names are used"))
-    channels = distinct_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
-    slot = {k: i for i, k in enumerate(keys)}
+    return distinct_names([names.get(k) or (f"{prefix}{k}" if k.isdigit() else k) or "channel" for k in keys], keys)
 
+
+def _complete_sites(matched: list[tuple], keys: list[str], channels: list[str],
+                    problems: list[Problem]) -> dict[SiteKey, list[ChannelRef]]:
+    """Sites with one file per channel, in key order; duplicate files and incomplete sites become problems."""
+    slot = {k: i for i, k in enumerate(keys)}
     per_site: dict[SiteKey, list[ChannelRef | None]] = defaultdict(lambda: [None] * len(keys))
     duplicates: list[str] = []
     for key, channel, path, _, _ in matched:
@@ -259,9 +294,7 @@ def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIn
                                  action=SKIPPED))
         else:
             sites[key] = refs  # type: ignore[assignment]
-    if not sites:
-        raise PlateError(f"no site in {root} has a file for every channel ({', '.join(channels)}); check the folder or the pattern")
-    return PlateIndex(root, layout.name, keys, channels, sites, problems)
+    return sites
 
 
 def _multichannel_index(root: Path, layout: Layout, matched, problems: list[str]) -> PlateIndex:

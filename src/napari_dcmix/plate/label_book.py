@@ -136,3 +136,14 @@ class LabelBook:
 
     def warnings(self, plate) -> list[str]:
         return class_warnings(self.counts_on(plate))
+
+
+def display_classes(classes: Iterable[str], predictions: dict | None = None) -> list[str]:
+    """The class list in display (and colour) order: the user's classes, then any class a model
+    predicts that the user has not listed."""
+    out = list(dict.fromkeys(classes))
+    for pred in (predictions or {}).values():
+        name = pred.get("prediction")
+        if name and name not in out:
+            out.append(name)
+    return out

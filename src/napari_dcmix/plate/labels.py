@@ -199,6 +199,36 @@ def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | Non
     """Join the CSV at ``path`` onto ``sites``; PlateError for a CSV that cannot be used at all."""
     path = Path(path).expanduser()
     columns, rows = _read_table(path)
+    cols = _label_columns(path, columns, column)
+    sites = [SiteKey(*key) for key in sites]
+    plates = sorted({k.plate for k in sites})
+    csv_plates = {row[cols.plate] for row in rows if row.get(cols.plate)} if cols.plate else set()
+    experiments = {row[cols.experiment] for row in rows if row.get(cols.experiment)} if cols.experiment else set()
+    match_plate, plate_problem = _plate_matcher([p for p in plates if p], experiments)
+    # a folder of one unnamed plate takes every row, unless the CSV names several plates
+    use_plates = bool(csv_plates) and plates != [""]
+    unnamed_but_many = bool(csv_plates) and plates == [""] and len(csv_plates) > 1
+    join = _Join()
+    join.add_rows([] if unnamed_but_many else rows, cols, sites, plates, match_plate, use_plates)
+    problems = join.problems(path.name, plate_problem, csv_plates if unnamed_but_many else set())
+    labels = Labels(cols.label, join.site_labels, columns, problems)
+    problems.extend(class_warnings(labels, path.name))
+    return labels
+
+
+@dataclass
+class _Columns:
+    """The labels table's columns that the join reads (as the CSV spells them)."""
+
+    well: str
+    label: str
+    plate: str | None
+    site: str | None
+    experiment: str | None
+
+
+def _label_columns(path: Path, columns: list[str], column: str | None) -> _Columns:
+    """Find the well and label columns (the label one named or guessed), or say which is missing."""
     well_col = _find(columns, "well")
     if well_col is None:
         raise PlateError(f"{path.name} has no 'well' column (columns: {', '.join(columns)}); add one with ids like B02")
@@ -209,96 +239,110 @@ def read_labels(path: str | os.PathLike, sites: list[SiteKey], column: str | Non
     elif _find(columns, column) is None:
         raise PlateError(f"{path.name} has no column '{column}'; choose one of: {', '.join(columns)}")
     column = _find(columns, column) or column
-    plate_col, site_col, exp_col = _find(columns, "plate"), _find(columns, "site"), _find(columns, "experiment")
+    return _Columns(well_col, column, _find(columns, "plate"), _find(columns, "site"), _find(columns, "experiment"))
 
-    sites = [SiteKey(*key) for key in sites]
-    plates = sorted({k.plate for k in sites})
-    by_well: dict[tuple[str, str], list[SiteKey]] = defaultdict(list)
-    for key in sites:
-        by_well[(key.plate, key.well)].append(key)
-    csv_plates = {row[plate_col] for row in rows if row.get(plate_col)} if plate_col else set()
-    experiments = {row[exp_col] for row in rows if row.get(exp_col)} if exp_col else set()
-    match_plate, plate_problem = _plate_matcher([p for p in plates if p], experiments)
-    # a folder of one unnamed plate takes every row, unless the CSV names several plates
-    use_plates = bool(csv_plates) and plates != [""]
-    unnamed_but_many = bool(csv_plates) and plates == [""] and len(csv_plates) > 1
 
-    site_labels: dict[SiteKey, str] = {}
-    absent: set[tuple[str, str]] = set()
-    absent_sites: set[str] = set()
-    bad_ids, unknown_plates, ambiguous, conflicts = [], set(), set(), set()
-    if unnamed_but_many:
-        rows = []
-    for row in rows:
-        label = row.get(column, "")
-        try:
-            well = normalize_well(row.get(well_col, ""))
-        except PlateError:
-            bad_ids.append(row.get(well_col, "") or "(empty)")
-            continue
+@dataclass
+class _Join:
+    """The labels the rows give the plate's sites, and every row that could not be used (and why)."""
+
+    site_labels: dict[SiteKey, str] = field(default_factory=dict)
+    absent: set[tuple[str, str]] = field(default_factory=set)
+    absent_sites: set[str] = field(default_factory=set)
+    bad_ids: list[str] = field(default_factory=list)
+    unknown_plates: set[str] = field(default_factory=set)
+    ambiguous: set[str] = field(default_factory=set)
+    conflicts: set[str] = field(default_factory=set)
+
+    def add_rows(self, rows: list[dict[str, str]], cols: _Columns, sites: list[SiteKey], plates: list[str],
+             match_plate, use_plates: bool) -> None:
+        """Label the sites each row names (its well, on its plate when plates are named, at its site if given)."""
+        by_well: dict[tuple[str, str], list[SiteKey]] = defaultdict(list)
+        for key in sites:
+            by_well[(key.plate, key.well)].append(key)
+        for row in rows:
+            label = row.get(cols.label, "")
+            try:
+                well = normalize_well(row.get(cols.well, ""))
+            except PlateError:
+                self.bad_ids.append(row.get(cols.well, "") or "(empty)")
+                continue
+            targets = self._target_plates(row, cols, plates, match_plate, use_plates)
+            if targets is None:
+                continue
+            site_text = row.get(cols.site, "") if cols.site else ""
+            for plate in targets:
+                self._label_well(by_well, plate, well, site_text, label)
+
+    def _target_plates(self, row: dict[str, str], cols: _Columns, plates: list[str], match_plate,
+                       use_plates: bool) -> list[str] | None:
+        """The plates a row's label goes to; None (and noted) when its plate is unknown or ambiguous."""
         targets = plates or [""]  # no site at all: every labeled well is reported as absent
-        if use_plates and row.get(plate_col):
-            experiment = row.get(exp_col, "") if exp_col else ""
-            targets = match_plate(experiment, row[plate_col])
+        if use_plates and row.get(cols.plate):
+            experiment = row.get(cols.experiment, "") if cols.experiment else ""
+            targets = match_plate(experiment, row[cols.plate])
             if not targets:
-                unknown_plates.add(f"{experiment}/{row[plate_col]}" if experiment else row[plate_col])
-                continue
+                self.unknown_plates.add(f"{experiment}/{row[cols.plate]}" if experiment else row[cols.plate])
+                return None
             if len(targets) > 1:
-                ambiguous.add(row[plate_col])
-                continue
-        site_text = row.get(site_col, "") if site_col else ""
-        for plate in targets:
-            keys = by_well.get((plate, well), [])
+                self.ambiguous.add(row[cols.plate])
+                return None
+        return targets
+
+    def _label_well(self, by_well: dict, plate: str, well: str, site_text: str, label: str) -> None:
+        """Give ``label`` to the well's sites (only the named site when the row gives one)."""
+        keys = by_well.get((plate, well), [])
+        if not keys:
+            self.absent.add((plate, well))
+            return
+        if site_text.isdigit():
+            keys = [k for k in keys if k.site == int(site_text)]
             if not keys:
-                absent.add((plate, well))
-                continue
-            if site_text.isdigit():
-                keys = [k for k in keys if k.site == int(site_text)]
-                if not keys:
-                    absent_sites.add(f"{plate + ' ' if plate else ''}{well} s{int(site_text)}")
-            if label:
-                for key in keys:
-                    if site_labels.get(key, label) != label:
-                        conflicts.add(key.label())
-                    site_labels[key] = label
+                self.absent_sites.add(f"{plate + ' ' if plate else ''}{well} s{int(site_text)}")
+        if label:
+            for key in keys:
+                if self.site_labels.get(key, label) != label:
+                    self.conflicts.add(key.label())
+                self.site_labels[key] = label
 
-    problems: list[Problem] = []
+    def problems(self, file: str, plate_problem: str | None, unused_plates: set[str]) -> list[Problem]:
+        """One problem line per kind of unused row; ``unused_plates``: the CSV's plates when it names
+        several but the folder holds one unnamed plate (then no row was used)."""
+        problems: list[Problem] = []
 
-    def note(text: str, fix: str = "", action: str = IGNORED) -> None:
-        # the texts already say "(ignored)": the action is recorded, not repeated
-        problems.append(Problem("labels", text + (f"; {fix}" if fix else ""), file=path.name, action=action, fix=fix))
+        def note(text: str, fix: str = "", action: str = IGNORED) -> None:
+            # the texts already say "(ignored)": the action is recorded, not repeated
+            problems.append(Problem("labels", text + (f"; {fix}" if fix else ""), file=file, action=action, fix=fix))
 
-    if absent:
-        uniq = sorted(absent, key=lambda pw: (pw[0], well_position(pw[1])))
-        words = [f"{p} {w}" if p else w for p, w in uniq]
-        shown = ", ".join(words[:20]) + (f", … ({len(words)} wells)" if len(words) > 20 else "")
-        note(f"labels for wells not on the plate (ignored): {shown}", "check the plate or the well ids")
-    if absent_sites:
-        shown = sorted(absent_sites)
-        note(f"labels for sites not on the plate (ignored): {', '.join(shown[:20])}"
-             + (f", … ({len(shown)} sites)" if len(shown) > 20 else ""))
-    if bad_ids:
-        note(f"rows with unreadable well ids (ignored): {', '.join(sorted(set(bad_ids))[:10])}", "write wells like B02")
-    if plate_problem and unknown_plates:
-        note(plate_problem)
-    if unknown_plates:
-        shown = sorted(unknown_plates)
-        note(f"labels for plates not in the folder (ignored): {', '.join(shown[:10])}"
-             + (f", … ({len(shown)} plates)" if len(shown) > 10 else ""))
-    if ambiguous:
-        note(f"plate names that fit several plates of the folder (ignored): {', '.join(sorted(ambiguous)[:10])}; "
-             "add an 'experiment' column or write the full plate id (e.g. HUVEC-01/Plate1)")
-    if unnamed_but_many:
-        shown = ", ".join(sorted(csv_plates)[:5]) + (", …" if len(csv_plates) > 5 else "")
-        note(f"the labels name {len(csv_plates)} plates ({shown}) but this folder holds one unnamed plate: "
-             "no label was used; keep only this plate's rows in the CSV, or drop its plate column")
-    if conflicts:
-        shown = sorted(conflicts)
-        note(f"sites labeled twice with different labels (the last row wins): {', '.join(shown[:10])}"
-             + (f", … ({len(shown)} sites)" if len(shown) > 10 else ""))
-    labels = Labels(column, site_labels, columns, problems)
-    problems.extend(class_warnings(labels, path.name))
-    return labels
+        if self.absent:
+            uniq = sorted(self.absent, key=lambda pw: (pw[0], well_position(pw[1])))
+            words = [f"{p} {w}" if p else w for p, w in uniq]
+            shown = ", ".join(words[:20]) + (f", … ({len(words)} wells)" if len(words) > 20 else "")
+            note(f"labels for wells not on the plate (ignored): {shown}", "check the plate or the well ids")
+        if self.absent_sites:
+            shown = sorted(self.absent_sites)
+            note(f"labels for sites not on the plate (ignored): {', '.join(shown[:20])}"
+                 + (f", … ({len(shown)} sites)" if len(shown) > 20 else ""))
+        if self.bad_ids:
+            note(f"rows with unreadable well ids (ignored): {', '.join(sorted(set(self.bad_ids))[:10])}", "write wells like B02")
+        if plate_problem and self.unknown_plates:
+            note(plate_problem)
+        if self.unknown_plates:
+            shown = sorted(self.unknown_plates)
+            note(f"labels for plates not in the folder (ignored): {', '.join(shown[:10])}"
+                 + (f", … ({len(shown)} plates)" if len(shown) > 10 else ""))
+        if self.ambiguous:
+            note(f"plate names that fit several plates of the folder (ignored): {', '.join(sorted(self.ambiguous)[:10])}; "
+                 "add an 'experiment' column or write the full plate id (e.g. HUVEC-01/Plate1)")
+        if unused_plates:
+            shown = ", ".join(sorted(unused_plates)[:5]) + (", …" if len(unused_plates) > 5 else "")
+            note(f"the labels name {len(unused_plates)} plates ({shown}) but this folder holds one unnamed plate: "
+                 "no label was used; keep only this plate's rows in the CSV, or drop its plate column")
+        if self.conflicts:
+            shown = sorted(self.conflicts)
+            note(f"sites labeled twice with different labels (the last row wins): {', '.join(shown[:10])}"
+                 + (f", … ({len(shown)} sites)" if len(shown) > 10 else ""))
+        return problems
 
 
 def class_warnings(labels: Labels, file: str = "") -> list[Problem]:

@@ -2,8 +2,9 @@
 
 Each user-settable :class:`TrainConfig` field carries its help text, bounds, choices and where it is
 shown in ``dataclasses.field(metadata=...)``; :func:`config_fields` reads them back. The CLI's
-``train``/``explain`` flags (``cli.py``) and the Train dock's form (``widgets/config_form.py``) are
-both generated from it, so their defaults, choices and help cannot drift apart.
+``train``/``explain`` flags (``cli_parser.py``) and the docks' forms (``widgets/forms.py``) are
+generated from it, so their defaults, bounds, choices and help cannot drift apart; ExplainConfig
+declares its own fields (folds, seeds) the same way.
 """
 
 from __future__ import annotations
@@ -38,52 +39,53 @@ def _ui(help: str, label: str = "", where: str = BASIC, *, min: float | None = N
                           choices=choices, cli_choices=cli_choices, parse=parse, metavar=metavar)}
 
 
-def _setting(default, **ui):
+def setting(default, **ui):
+    """A user-settable field: its default and what the CLI flag and the dock's widget are made from."""
     return field(default=default, metadata=_ui(**ui))
 
 
 @dataclass
 class TrainConfig:
-    model: str = _setting("dcmix", help="classifier: DCMIX (learned channel mixing) or a baseline",
+    model: str = setting("dcmix", help="classifier: DCMIX (learned channel mixing) or a baseline",
                           choices=MODEL_KINDS)
-    backbone: str = _setting("small", help="the CNN after the channel mixing", choices=tuple(BACKBONES))
+    backbone: str = setting("small", help="the CNN after the channel mixing", choices=tuple(BACKBONES))
     # optimiser steps: the budget, whatever the plate's size (converged runs stop earlier)
-    steps: int = _setting(1500, help="optimiser steps: the budget, whatever the plate's size; training stops "
+    steps: int = setting(1500, help="optimiser steps: the budget, whatever the plate's size; training stops "
                           "earlier when the held-out loss stops improving", min=1, max=1_000_000, step=100)
-    epochs: int | None = _setting(None, help="expert: passes over the training tiles instead of --steps",
+    epochs: int | None = setting(None, help="expert: passes over the training tiles instead of --steps",
                                   where=CLI_ONLY, min=1, max=100_000)
-    eval_every: int = _setting(50, help="steps between held-out evaluations (one point of the curves)",
+    eval_every: int = setting(50, help="steps between held-out evaluations (one point of the curves)",
                                label="evaluate every (steps)", where=ADVANCED, min=1, max=100_000, step=10)
-    patience: int = _setting(6, help="evaluations without a better held-out loss before stopping early",
+    patience: int = setting(6, help="evaluations without a better held-out loss before stopping early",
                              where=ADVANCED, min=1, max=100_000)
-    tile: int = _setting(64, help="tile size in pixels", label="tile size (px)", min=16, max=1024, step=16)
-    batch_size: int = _setting(32, help="tiles per optimiser step", label="batch size", min=1, max=1024)
-    lr: float = _setting(3e-3, help="learning rate of the network", label="learning rate", min=1e-5, max=1.0,
+    tile: int = setting(64, help="tile size in pixels", label="tile size (px)", min=16, max=1024, step=16)
+    batch_size: int = setting(32, help="tiles per optimiser step", label="batch size", min=1, max=1024)
+    lr: float = setting(3e-3, help="learning rate of the network", label="learning rate", min=1e-5, max=1.0,
                          step=5e-4, decimals=5)
     # α's own lr: 0.1 locked onto bright channels, the backbone's barely moves α
-    mixing_lr: float = _setting(0.05, help="learning rate of the α logits", label="α learning rate", min=1e-4,
+    mixing_lr: float = setting(0.05, help="learning rate of the α logits", label="α learning rate", min=1e-4,
                                 max=10.0, step=0.01, decimals=4)
     # on the sample plate exploration took er_stress from 0.72 to 0.98 held-out; on digits α ends sparser
-    exploration: float = _setting(3.0, help="Gumbel noise on α at the start, annealed away (0: plain DCMIX)",
+    exploration: float = setting(3.0, help="Gumbel noise on α at the start, annealed away (0: plain DCMIX)",
                                   where=ADVANCED, min=0.0, max=20.0, step=0.5, decimals=2)
     explore_fraction: float = 0.3  # share of the budget over which the exploration noise decays
-    weight_decay: float = _setting(1e-4, help="weight decay of the optimiser", label="weight decay",
+    weight_decay: float = setting(1e-4, help="weight decay of the optimiser", label="weight decay",
                                    where=ADVANCED, min=0.0, max=1.0, step=1e-4, decimals=6)
-    val_fraction: float = _setting(0.2, help="wells that choose the checkpoint", label="validation fraction",
+    val_fraction: float = setting(0.2, help="wells that choose the checkpoint", label="validation fraction",
                                    min=0.0, max=0.5, step=0.05, decimals=2)
-    test_fraction: float = _setting(0.2, help="wells never trained on, that judge whether the model learned "
+    test_fraction: float = setting(0.2, help="wells never trained on, that judge whether the model learned "
                                     "anything", label="test fraction", where=ADVANCED, min=0.0, max=0.5,
                                     step=0.05, decimals=2)
-    seed: int = _setting(0, help="random seed (well split, tiles, initial weights)", min=0, max=2**31 - 1)
-    device: str = _setting("auto", help=f"where to train: {', '.join(DEVICES)} or cuda:N", choices=DEVICES,
+    seed: int = setting(0, help="random seed (well split, tiles, initial weights)", min=0, max=2**31 - 1)
+    device: str = setting("auto", help=f"where to train: {', '.join(DEVICES)} or cuda:N", choices=DEVICES,
                            cli_choices=False)
     coverage: float = 1.0  # random tiles per site cover its area this many times per pass
-    classes: list[str] | None = _setting(None, help="comma-separated classes to use (default: all labeled)",
+    classes: list[str] | None = setting(None, help="comma-separated classes to use (default: all labeled)",
                                          where=CLI_ONLY, parse=parse_classes, metavar="CLASS,…")
     temperature: float = 1.0
     n_mix_outputs: int = 0  # 0: one blend for two classes, else one per phenotype up to 3
     label_column: str = "label"
-    normalization: str = _setting("plate", help="plate: every plate on its own statistics; model: the training "
+    normalization: str = setting("plate", help="plate: every plate on its own statistics; model: the training "
                                   "plate's", where=ADVANCED, choices=NORMALIZATIONS)
 
 
@@ -122,11 +124,13 @@ def _base_type(hint) -> type:
     return typing.get_origin(hint) or hint
 
 
-def config_fields(where: tuple[str, ...] = (BASIC, ADVANCED, CLI_ONLY)) -> list[ConfigField]:
-    """The user-settable fields in TrainConfig's order, optionally only those shown ``where``."""
-    hints = typing.get_type_hints(TrainConfig)
+def config_fields(where: tuple[str, ...] = (BASIC, ADVANCED, CLI_ONLY), of: type | None = None) -> list[ConfigField]:
+    """The user-settable fields of ``of`` (TrainConfig, or another settings dataclass declared with
+    ``setting``, e.g. ExplainConfig) in their order, optionally only those shown ``where``."""
+    of = of or TrainConfig
+    hints = typing.get_type_hints(of)
     out = []
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(of):
         ui = f.metadata.get("dcmix")
         if ui is None or ui["where"] not in where:
             continue
@@ -135,8 +139,8 @@ def config_fields(where: tuple[str, ...] = (BASIC, ADVANCED, CLI_ONLY)) -> list[
     return out
 
 
-def field_spec(name: str) -> ConfigField:
-    for spec in config_fields():
+def field_spec(name: str, of: type | None = None) -> ConfigField:
+    for spec in config_fields(of=of):
         if spec.name == name:
             return spec
     raise KeyError(name)
@@ -168,13 +172,17 @@ def check_value(spec: ConfigField, value, name: str | None = None) -> None:
     raise DcmixError(f"{name} {_text(value)} is out of range; give a value {span} ({spec.help})")
 
 
-def check_settings(values: dict, name: Callable[[ConfigField], str] = lambda spec: spec.flag) -> None:
+def check_settings(values: dict, name: Callable[[ConfigField], str] = lambda spec: spec.flag,
+                   of: type | None = None) -> None:
     """Check the user-settable fields present in ``values`` (CLI arguments or a dock's form) against
-    the field spec, and the rules between fields; DcmixError naming the first bad one."""
-    specs = {spec.name: spec for spec in config_fields()}
+    the field spec of ``of`` (TrainConfig by default), and the rules between fields; DcmixError naming
+    the first bad one."""
+    specs = {spec.name: spec for spec in config_fields(of=of)}
     for key, value in values.items():
         if key in specs:
             check_value(specs[key], value, name(specs[key]))
+    if of not in (None, TrainConfig):
+        return
     val, test = values.get("val_fraction"), values.get("test_fraction")
     if val is not None and test is not None and val + test >= 1:
         raise DcmixError(f"{name(specs['val_fraction'])} {_text(val)} and {name(specs['test_fraction'])} "

@@ -60,6 +60,42 @@ def resolve_reference(classes: list[str], given: str | None = None) -> str:
     return given
 
 
+#: the negative-control box's item while the class names do not tell which class it is (every dock)
+CHOOSE_REFERENCE = "choose the negative control…"
+#: the Z′ "positive control" item that judges each phenotype against the negative control
+EVERY_PHENOTYPE = "every phenotype"
+
+
+def reference_choices(classes: list[str]) -> tuple[list[str], str, str]:
+    """The one negative-control picker of the docks: (items, pre-selected item, hint). The guess by
+    name is pre-selected; without one, a 'choose' item comes first and the hint says why."""
+    classes = list(classes)
+    guess, why = reference_guess(classes)
+    if guess is None:
+        return [CHOOSE_REFERENCE, *classes], CHOOSE_REFERENCE, why
+    return classes, guess, why
+
+
+def chosen_reference(text: str, classes: list[str]) -> str:
+    """The reference picked in a box showing :func:`reference_choices`; DcmixError (saying what to do)
+    while none is chosen and the names do not tell."""
+    if text in classes:
+        return text
+    guess, _why = reference_guess(list(classes))
+    if guess is None:
+        raise DcmixError("choose the reference class (the negative control) in the Reference box; "
+                         "no class is named like one")
+    return guess
+
+
+def positive_choices(classes: list[str], reference: str) -> tuple[list[str], str]:
+    """(Z′ positive-control items, default): with several phenotypes, every one of them by default."""
+    others = [c for c in classes if c != reference]
+    if len(others) > 1:
+        return [EVERY_PHENOTYPE, *classes], EVERY_PHENOTYPE
+    return list(classes), (others or [""])[0]
+
+
 def control_values(well_probs: Mapping, well_labels: Mapping, reference: str,
                    phenotype: str) -> tuple[list[float], list[float]]:
     """The phenotype-vs-reference score of the predicted wells labeled ``phenotype`` and of those labeled
@@ -124,3 +160,16 @@ def z_prime_pair_text(well_probs: Mapping, well_labels: Mapping, reference: str,
         return f"Z′: {err}"
     return (f"Z′ = {z:.2f} on P({phenotype} vs {reference}), {len(pos)} {phenotype} vs {len(neg)} {reference} wells: "
             f"{z_prime_quality(z)}")
+
+
+def z_prime_text(predictions: dict, labels: dict, negative: str, positive: str, classes: list[str]) -> str:
+    """The dock's Z′ line (the core's text) for the chosen controls, on the session's per-well records."""
+    classes = classes or sorted({c for c in labels.values() if c})
+    if not negative or negative == CHOOSE_REFERENCE:
+        return f"Z′: {reference_guess(classes)[1]}"
+    well_probs = {w: rec["probabilities"] for w, rec in predictions.items()}
+    if positive == EVERY_PHENOTYPE:
+        return z_primes_text(z_primes(well_probs, labels, negative, classes), negative)
+    if classes and positive not in classes:
+        return f"Z′: the model has no class '{positive}'; choose one of {', '.join(classes)}"
+    return z_prime_pair_text(well_probs, labels, negative, positive)

@@ -12,6 +12,7 @@ blends and the panel is as good as the rows it explains. The multi-class model a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..errors import DcmixError
 from ..plate import Plate
+from .config import CLI_ONLY, field_spec, setting
 from .controls import guess_reference
 from .data import labeled_sites, well_folds
 from .gate import Verdict, assess
@@ -55,11 +57,19 @@ def check_folds(site_labels: dict, reference: str, phenotypes: list[str], folds:
 @dataclass
 class ExplainConfig:
     reference: str | None = None  # None: guessed from the class names
-    folds: int = 3  # repeats per phenotype = folds x seeds; every well is held out once per seed
-    seeds: int = 1
+    # repeats per phenotype = folds x seeds; every well is held out once per seed
+    folds: int = setting(3, help="well folds per phenotype (each well held out once)", min=2, max=MAX_FOLDS)
+    seeds: int = setting(1, help="seeds per fold (repeats = folds x seeds)", min=1, max=MAX_SEEDS,
+                         where=CLI_ONLY)
     include_all: bool = True  # also train the multi-class model: the "all phenotypes" row
     panel: bool = True  # combine the per-phenotype models into the phenotype panel (the prediction model)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+FOLDS, SEEDS = field_spec("folds", ExplainConfig), field_spec("seeds", ExplainConfig)
+#: the budget of each explain model: the Train dock's steps field, bounded for per-phenotype models
+STEPS_PER_MODEL = dataclasses.replace(field_spec("steps"), min=20, max=100_000,
+                                      help="optimiser steps per model (each phenotype trains one model per fold)")
 
 
 @dataclass
@@ -156,11 +166,11 @@ class Explainer:
         cfg = self.config
         if cfg.train.model != "dcmix":
             raise DcmixError("explain reads α off DCMIX models; choose the dcmix model")
-        if not 2 <= cfg.folds <= MAX_FOLDS:
-            raise DcmixError(f"{cfg.folds} folds: explain holds out every well once, so it needs 2 to {MAX_FOLDS} "
+        if not FOLDS.min <= cfg.folds <= FOLDS.max:
+            raise DcmixError(f"{cfg.folds} folds: explain holds out every well once, so it needs {FOLDS.min:g} to {FOLDS.max:g} "
                              "folds (3 or more are recommended)")
-        if not 1 <= cfg.seeds <= MAX_SEEDS:
-            raise DcmixError(f"{cfg.seeds} seeds: give 1 to {MAX_SEEDS} seeds per fold (repeats = folds x seeds)")
+        if not SEEDS.min <= cfg.seeds <= SEEDS.max:
+            raise DcmixError(f"{cfg.seeds} seeds: give {SEEDS.min:g} to {SEEDS.max:g} seeds per fold (repeats = folds x seeds)")
         self.labels = labels
         self.site_labels = labeled_sites(plate, labels, cfg.train.classes)
         classes = sorted(set(self.site_labels.values()))

@@ -1,73 +1,12 @@
-"""Per-phenotype explain for the Channel importance dock, without Qt: the worker's generator, the
-reference-class choice, row texts and the export guard. Kept apart so the panel stays thin.
-"""
+"""What explain says in words: a matrix row's line and tooltip, the progress and the finished line.
+One wording for the Explain dock and the demo's printout."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Iterator
 
-from ..errors import DcmixError
-from .explain import ALL_PHENOTYPES, ExplainConfig, Explainer, guess_reference
+from .explain import ALL_PHENOTYPES
 from .panel import trust_line
-
-CHOOSE_REFERENCE = "choose the negative control…"
-STEP_EVENTS_EVERY = 10  # step events forwarded to the GUI thread: enough for a smooth bar, cheap
-
-
-@dataclass
-class ExplainJob:
-    """What the panel needs after the worker stops: the explainer (its partial ``result``, ``model``)
-    and the normalisation statistics the row composites are drawn with."""
-
-    token: object = field(default_factory=object)
-    explainer: Explainer | None = None
-
-
-def explain_updates(job: ExplainJob, plate, labels: dict, config: ExplainConfig,
-                    torch_threads: int | None = None) -> Iterator:
-    """Worker body: build the Explainer and run it; closing this closes it (finished rows are kept)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    try:
-        job.explainer = Explainer(plate, labels, config)
-        run = job.explainer.run()
-        try:
-            for event in run:
-                inner = event.train_event
-                if inner is not None and inner.kind == "step" and inner.step % STEP_EVENTS_EVERY:
-                    continue
-                yield event
-        finally:
-            run.close()
-    finally:
-        torch.set_num_threads(previous)
-
-
-def reference_choices(classes: list[str]) -> tuple[list[str], str | None, str]:
-    """(combo items, pre-selected class or None, hint): the guessed negative control, else ask the user."""
-    if len(classes) < 2:
-        return [], None, "label wells of a negative control and at least one phenotype to explain"
-    try:
-        guess = guess_reference(classes)
-    except DcmixError as err:
-        return [CHOOSE_REFERENCE, *classes], None, str(err)
-    return list(classes), guess, f"reference guessed from the class names: {guess}"
-
-
-def chosen_reference(text: str, classes: list[str]) -> str:
-    """The reference the user picked; DcmixError (saying what to do) while none is chosen."""
-    if text in classes:
-        return text
-    try:
-        return guess_reference(classes)
-    except DcmixError:
-        raise DcmixError("choose the reference class (the negative control) in the Reference box; "
-                         "no class is named like one") from None
 
 
 def row_text(row) -> str:

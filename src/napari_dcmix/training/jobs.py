@@ -1,29 +1,43 @@
-"""What the docks' background jobs run (each in a :class:`~napari_dcmix.widgets.jobs.Job`): training,
-loading a model, permutation importance, warming torch up. Plain generators and functions, no Qt.
+"""The bodies of the docks' background jobs: training, explain, prediction, loading a model,
+permutation importance, warming torch up. Plain generators and functions, no Qt: a dock runs them in
+a :class:`~napari_dcmix.widgets.jobs.Job`, and nothing here writes the docks' session (workers
+yield; the dock writes on the GUI thread).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from ..errors import DcmixError
 
-# --- training -------------------------------------------------------------------------------------
-@dataclass
-class TrainJob:
-    """What the dock needs after the job stops: the trainer (its ``result``); and ``view_ready``, set by
-    the dock once its composite layer and charts exist, so that one-off GUI work runs before the
-    training loop competes with it for the interpreter."""
+log = logging.getLogger(__name__)
 
-    trainer: Any = None
-    view_ready: threading.Event = field(default_factory=threading.Event)
-
-#: longest the run waits for the dock's first draw (a dock that is gone never sets it)
+#: longest a training run waits for the dock's first draw (a dock that is gone never sets it)
 VIEW_READY_TIMEOUT_S = 5.0
+#: explain's step events forwarded to the GUI thread: enough for a smooth bar, cheap
+STEP_EVENTS_EVERY = 10
 
 
-_warm_up_started = False
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch threads (per pool thread: OpenMP), restored afterwards for the
+    next job of the same pool thread; ``None`` leaves torch's setting alone."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+_warm_up_started = False  # once per process: importing is what it warms
 
 
 def warm_up_torch():
@@ -38,35 +52,82 @@ def warm_up_torch():
     import torch._dynamo  # noqa: F401
 
 
-def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
-                     torch_threads: int | None = None) -> Iterator:
-    """Build the Trainer (reads plate statistics) and run it, all in the worker thread."""
-    import torch
+# --- training -------------------------------------------------------------------------------------
+@dataclass
+class TrainJob:
+    """What the dock needs after the job stops: the trainer (its ``result``); and ``view_ready``, set by
+    the dock once its composite layer and charts exist, so that one-off GUI work runs before the
+    training loop competes with it for the interpreter."""
 
+    trainer: Any = None
+    view_ready: threading.Event = field(default_factory=threading.Event)
+
+
+def training_updates(job: TrainJob, plate, labels: dict, config, init=None,
+                     threads: int | None = None) -> Iterator:
+    """Build the Trainer (reads plate statistics) and run it, all in the worker thread."""
     from . import Trainer
 
-    previous_threads = torch.get_num_threads()  # per pool thread (OpenMP): restore for the next job
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    try:
+    with torch_threads(threads):
         trainer = Trainer(plate, labels, config, init=init)
         job.trainer = trainer
-        run = trainer.run()
-        try:
+        with closing(trainer.run()) as run:  # on Stop: Trainer.run's finally keeps the best model
             for event in run:  # TrainEvents; start/epoch/done carry the ImportanceSnapshot
                 yield event
                 if event.kind == "start":
                     job.view_ready.wait(VIEW_READY_TIMEOUT_S)
-        finally:
-            run.close()  # on Stop: Trainer.run's finally keeps the best model in trainer.result
-    finally:
-        torch.set_num_threads(previous_threads)
     return trainer.result
+
+
+# --- explain --------------------------------------------------------------------------------------
+@dataclass
+class ExplainJob:
+    """What the Explain dock needs after the worker stops: the explainer (its partial ``result``, its
+    ``panel``)."""
+
+    token: object = field(default_factory=object)
+    explainer: Any = None
+
+
+def explain_updates(job: ExplainJob, plate, labels: dict, config, threads: int | None = None) -> Iterator:
+    """Build the Explainer and run it; closing this closes it (finished rows are kept)."""
+    from .explain import Explainer
+
+    with torch_threads(threads):
+        job.explainer = Explainer(plate, labels, config)
+        with closing(job.explainer.run()) as run:
+            for event in run:
+                inner = event.train_event
+                if inner is not None and inner.kind == "step" and inner.step % STEP_EVENTS_EVERY:
+                    continue
+                yield event
+
+
+# --- prediction, models, importance -----------------------------------------------------------------
+def stream_predictions(run_id, trained, plate, keys, device):
+    """Yields (run_id, SitePrediction), returns (run_id, error message or None).
+
+    It never raises (an error becomes one notification, not a traceback); cancelling the job closes
+    it, which closes the site generator (and torch's per-thread no_grad state) in the worker thread.
+    """
+    from .predictor import predict_sites
+
+    try:
+        with closing(predict_sites(trained, plate, keys, device=device)) as predictions:
+            for pred in predictions:
+                yield run_id, pred
+    except DcmixError as err:
+        return run_id, str(err)
+    except Exception as err:  # noqa: BLE001 - an unexpected failure must not take napari down
+        log.exception("prediction failed")
+        return run_id, (f"prediction stopped by an unexpected error ({type(err).__name__}: {err}); "
+                        "the results so far are kept; please report this with the napari log")
+    return run_id, None
 
 
 def load_model(path):
     """Load a TrainedModel in a job (big checkpoints take a while)."""
-    from . import TrainedModel
+    from .trained import TrainedModel
 
     return TrainedModel.load(path)
 
@@ -76,7 +137,7 @@ def permutation_updates(trained, plate, labels: dict, device: str = "auto") -> I
     eval mode, while the session's model is shared with docks that may be predicting at the same time."""
     import copy
 
-    from . import permutation_importance
+    from .importance import permutation_importance
 
     private = copy.copy(trained)
     private.model = copy.deepcopy(trained.model)

@@ -1,14 +1,12 @@
-"""Train-dock logic without Qt: live curves, texts, save paths (the label checks are plate.label_book's)."""
+"""How a training run is shown, without Qt: its live curves, its status line, the device a choice means
+(the label checks are plate.label_book's; where a model is saved, _io's)."""
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .._io import is_inside
-from ..plate.label_book import MIN_WELLS_PER_CLASS, class_warnings, class_well_counts, labels_problem  # noqa: F401
+from ..plate.label_book import labels_problem
 
 MAX_CURVE_POINTS = 1500  # per-step loss is thinned beyond this, so long runs stay cheap to draw
 
@@ -101,15 +99,3 @@ class Curves:
             self.val_accuracy.append(float(event.val_accuracy))
             return True
         return False
-
-
-
-
-def default_save_path(plate_root: Path | None, kind: str, last_folder: Path | None = None) -> Path:
-    """A model path outside the plate folder (image folders stay read-only): last folder, else home."""
-    name = f"{Path(plate_root).name if plate_root else 'dcmix'}_{kind}.pt"
-    for folder in (last_folder, Path.home()):
-        if folder is not None and folder.is_dir() and os.access(folder, os.W_OK) and not (
-                plate_root and is_inside(folder, plate_root)):
-            return folder / name
-    return Path.home() / name

@@ -2,9 +2,11 @@
 reads (bar chart, composite, verdict line, CSV), whether α comes from a live training round, a
 finished or loaded model, or a row of the per-phenotype matrix.
 
-α travels ``ChannelMixing.alpha()`` → :class:`ImportanceSnapshot` (made here, carried on the
-trainer's events and the docks' session) → the chart (``widgets/charts.py``). It never travels without
-the verdict beside it, so no view can show α as an answer on its own.
+α is read off a model in one place — here (``of_model``, ``live``, ``of_row``) — and turned into bars in
+one place, the chart (``widgets/importance/bars.py``). Everything between (the trainer's events, the
+jobs, the session, the docks) passes the snapshot on without reading its numbers; the texts, the CSV
+rows, the α history and the composite's blend are the snapshot's own methods. It never travels without
+the verdict beside it, so no view can show α as an answer on its own (``tests/test_alpha_path.py``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,88 @@ class ImportanceSnapshot:
         if verdict.get("learned"):
             return f"learned: {head}"
         return f"NOT LEARNED: {head}; {verdict.get('reason', '')}"
+
+
+    def verdict_line(self, with_alpha: bool = False) -> str:
+        """:meth:`verdict_text` marked ⚠ when the model learned nothing; ``with_alpha`` adds α, largest first."""
+        text = self.verdict_text()
+        if with_alpha and self.importance:
+            ranked = sorted(self.importance.items(), key=lambda kv: -kv[1])
+            text += " · α " + ", ".join(f"{c} {v:.2f}" for c, v in ranked)
+        return ("⚠ " if self.learned is False else "") + text
+
+    def describe(self) -> str:
+        """What the α shown belongs to: a phenotype's row, a live round, or a model."""
+        if self.phenotype:
+            return (f"α of {self.phenotype} vs {self.reference or 'the reference'} "
+                    "(per-phenotype models, mean over the folds)")
+        if not self.final:
+            return f"{self.kind}: live α during training, evaluation round {self.epoch}"
+        return f"{self.kind} model" + (f" (kept from evaluation round {self.epoch})" if self.epoch else "")
+
+    # --- what the views draw and write ------------------------------------------------------------
+    def history_series(self) -> tuple[list[int], dict[str, list[float]]]:
+        """(rounds, {channel: importance per evaluation round}) for the α-history lines."""
+        if not self.history:
+            return [], {}
+        epochs = list(range(1, len(self.history) + 1))
+        return epochs, {c: [float(h.get(c, math.nan)) for h in self.history] for c in self.channels}
+
+    def csv_rows(self, permutation: dict | None = None) -> list[dict]:
+        """One row per channel (``CSV_COLUMNS``): α, permutation drop and its normalised share (blank if
+        unknown), and the held-out test accuracy and verdict (α is never exported without them)."""
+        verdict = self.verdict or {}
+        gate = self.learned
+        importance = self.importance or {}
+        drop = (permutation or {}).get("drop", {})
+        normalized = (permutation or {}).get("normalized", {})
+
+        def fmt(value):
+            return "" if value is None else f"{float(value):.6g}"
+
+        return [{"channel": c, "alpha": fmt(importance.get(c)), "permutation_drop": fmt(drop.get(c)),
+                 "permutation_normalized": fmt(normalized.get(c)), "test_accuracy": fmt(verdict.get("accuracy")),
+                 "learned": "" if gate is None else str(gate).lower()} for c in self.channels]
+
+    @property
+    def blends(self) -> int:
+        """How many composites α calls for (one per mixing output; 0 without α)."""
+        return 0 if self.alpha is None else len(np.atleast_2d(self.alpha))
+
+    def channel_order(self, plate_channels) -> list[int]:
+        """Where each of the snapshot's channels is among ``plate_channels`` (DcmixError if one is missing)."""
+        from ..model import match_channels
+
+        return match_channels(self.channels, plate_channels)
+
+    def normalize(self, raw: np.ndarray) -> np.ndarray:
+        """A site (C, Y, X) in the snapshot's channel order, normalised as the model sees it."""
+        return self.stats.normalize(raw)
+
+    def normalization_key(self) -> tuple:
+        """Identifies the normalisation (a cached normalised site is valid while this is unchanged)."""
+        return self.stats.low.tobytes(), self.stats.high.tobytes()
+
+    def blend(self, normalised: np.ndarray) -> np.ndarray:
+        """The composite Σ_c α_c x_c of a normalised site, one image per mixing output: (K, Y, X)."""
+        from ..model.mixing import composite
+
+        return composite(normalised, np.atleast_2d(self.alpha))
+
+
+CSV_COLUMNS = ("channel", "alpha", "permutation_drop", "permutation_normalized", "test_accuracy", "learned")
+
+
+def write_importance_csv(path, rows: list[dict]) -> None:
+    """Write :meth:`ImportanceSnapshot.csv_rows` atomically (a crash never leaves half a CSV)."""
+    import csv
+
+    from .._io import atomic_write
+
+    with atomic_write(path, "w") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def best_round(metadata: dict) -> int:

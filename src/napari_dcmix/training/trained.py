@@ -29,6 +29,22 @@ class TrainedModel:
 
         return f"{Path(self.source).name} ({self.kind})" if self.source else f"{self.kind} (trained in this session)"
 
+    def summary(self) -> str:
+        """What a biologist checks before predicting: kind, channels, classes, validation accuracy."""
+        acc = self.metadata.get("val_accuracy")
+        acc_text = f"{acc:.0%}" if isinstance(acc, (int, float)) and acc == acc else "not measured"
+        verdict = self.metadata.get("verdict")
+        gate = ""
+        if isinstance(verdict, dict) and verdict.get("n_wells"):
+            gate = (f" · held-out test accuracy: {verdict['accuracy']:.0%}"
+                    + ("" if verdict.get("learned") else " (NOT LEARNED: do not trust its calls)"))
+            z = self.metadata.get("z_prime")  # the phenotype panel's out-of-fold Z′ per phenotype
+            if isinstance(z, dict) and z:
+                gate += " · held-out Z′: " + ", ".join(
+                    f"{k} {v:.2f}" if isinstance(v, (int, float)) else f"{k} n/a" for k, v in z.items())
+        return (f"{self.kind} model · channels: {', '.join(self.channels)} · classes: {', '.join(self.classes)}"
+                f" · validation accuracy: {acc_text}{gate}")
+
     @property
     def kind(self) -> str:
         return self.model.kind

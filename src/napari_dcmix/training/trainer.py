@@ -16,7 +16,7 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from typing import Generator, Iterator
 
 import numpy as np
 import torch
@@ -32,29 +32,10 @@ from .pipeline import TileStream, to_device
 from .predictor import batched_probabilities
 from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
+from .events import RunState, TrainEvent  # noqa: F401 - TrainEvent re-exported: what run() yields
 from .gate import Verdict, assess
 from .snapshot import ImportanceSnapshot
 from .trained import TrainedModel
-
-
-@dataclass
-class TrainEvent:
-    kind: str  # "start", "step", "epoch" (one held-out evaluation), "notice" (say it, go on), "done"
-    epoch: int  # evaluation round
-    epochs: int  # evaluation rounds planned
-    step: int
-    total_steps: int
-    loss: float = math.nan
-    train_accuracy: float = math.nan
-    val_accuracy: float = math.nan
-    best_val_accuracy: float = math.nan
-    importance: dict[str, float] | None = None
-    elapsed: float = 0.0
-    eta: float = math.nan
-    device: str = "cpu"
-    message: str = ""
-    verdict: Verdict | None = None  # on "done": judged on the test wells
-    snapshot: ImportanceSnapshot | None = None  # α with its verdict: on "start", "epoch" and "done"
 
 
 @dataclass
@@ -141,14 +122,40 @@ class Trainer:
         return cfg.steps, max(1, min(cfg.eval_every, cfg.steps))
 
     def run(self) -> Iterator[TrainEvent]:
+        """Train, yielding progress events ("start", notices, "step"s and "epoch"s, then "done").
+
+        The clean-up is this generator's own ``finally``: closing it part-way (Stop, Ctrl-C) still
+        leaves the best model so far in ``result``; the helpers it delegates to hold no clean-up.
+        """
+        run = self._prepare_run()
+        mixing = self.model.mixing
+        finished = False
+        try:
+            yield from self._opening_events(run)
+            while run.step < run.total:
+                self.model.train()
+                for x, y, keys in run.stream:
+                    stepped = yield from self._train_batch(run, x, y, keys)
+                    if not stepped or (run.step % run.every and run.step < run.total):
+                        continue
+                    yield from self._end_round(run)
+                    if run.step >= run.total:
+                        break
+            finished = True
+        finally:
+            if mixing is not None:
+                mixing.exploration = 0.0
+            self.result = self._finish(cancelled=not finished, steps=run.step)
+        yield self._done_event(run)
+
+    def _prepare_run(self) -> RunState:
+        """The optimiser, this rank's tile stream, the step budget and the schedules of one run."""
         cfg, device, ctx = self.config, self.device, self.dist
         if not self.train_keys:
             raise DcmixError("every labeled well is held out for validation; label more wells per class")
         optimizer = torch.optim.AdamW(self.model.param_groups(cfg.lr, cfg.mixing_lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         train_labels = [self.class_index[self.site_labels[k]] for k in self.train_keys]
-        counts = np.bincount(train_labels, minlength=len(self.classes)).astype(np.float64)
-        weights = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(self.classes), 0.0),
-                               dtype=torch.float32, device=device)
+        weights = self._class_weights(train_labels)
         # data parallel: each rank its shard of the sites and its share of the batch (same global batch)
         shard = slice(ctx.rank, None, ctx.world_size)
         stream = TileStream(self.source, self.train_keys[shard], train_labels[shard], cfg.tile,
@@ -157,95 +164,113 @@ class Trainer:
         if not tiles:
             raise DcmixError("none of the labeled training sites could be read; see the plate's problems")
         total, every = self.plan_budget(math.ceil(tiles / cfg.batch_size))
-        net = self.model
-        if ctx.active:
-            from torch.nn.parallel import DistributedDataParallel
-
-            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")  # channels-last CPU input
-            net = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = self._parallel_model()
         rounds = math.ceil(total / every)
         warmup = max(1, total // 20)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
         mixing = self.model.mixing
         explore_until = int(cfg.explore_fraction * total) if mixing is not None and cfg.exploration > 0 else 0
-        amp = autocast_dtype(device)
-        start, step, round_, stale = time.perf_counter(), 0, 0, 0
-        base = dict(epochs=rounds, total_steps=total, device=str(device))
-        finished, message = False, ""
-        seen, correct, loss_sum = 0, 0, 0.0
+        return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every, explore_until,
+                        base=dict(epochs=rounds, total_steps=total, device=str(device)), start=time.perf_counter())
+
+    def _class_weights(self, train_labels: list[int]) -> torch.Tensor:
+        """Loss weights that balance the classes of the training sites (0 for a class without any)."""
+        counts = np.bincount(train_labels, minlength=len(self.classes)).astype(np.float64)
+        return torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(self.classes), 0.0),
+                            dtype=torch.float32, device=self.device)
+
+    def _parallel_model(self) -> torch.nn.Module:
+        """The module the optimiser steps through: the model itself, or its DDP wrapper across ranks."""
+        if not self.dist.active:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")  # channels-last CPU input
+        device = self.device
+        return DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def _opening_events(self, run: RunState) -> Iterator[TrainEvent]:
+        """"start" (the plan and the initial α), then each notice once, before the first step."""
+        yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(run.total),
+                         snapshot=ImportanceSnapshot.live(self.model, self.channels, self.stats, run.history, 0, run.token),
+                         **run.base)
+        for notice in self.notices:  # said once, before the first step
+            yield TrainEvent("notice", 0, step=0, message=notice, **run.base)
+
+    def _train_batch(self, run: RunState, x, y, keys: list[SiteKey]) -> Generator[TrainEvent, None, bool]:
+        """One batch: an optimiser step and its "step" event, or, out of memory, a halved batch and a
+        notice; returns whether a step was taken."""
+        cfg, device, mixing = self.config, self.device, self.model.mixing
+        if mixing is not None:  # α's exploration noise fades out linearly until explore_until
+            mixing.exploration = (cfg.exploration * max(0.0, 1 - run.step / run.explore_until)
+                                  if run.explore_until else 0.0)
+        xb, yb = x.to(device), to_device(y, device)  # pinned, non-blocking on CUDA
         try:
-            token, history = object(), []  # the run's α, round by round, for the live chart
-            yield TrainEvent("start", 0, step=0, importance=self._importance(), message=self._start_message(total),
-                             snapshot=ImportanceSnapshot.live(self.model, self.channels, self.stats, history, 0, token),
-                             **base)
-            for notice in self.notices:  # said once, before the first step
-                yield TrainEvent("notice", 0, step=0, message=notice, **base)
-            while step < total:
-                self.model.train()
-                for x, y, keys in stream:
-                    if mixing is not None:
-                        mixing.exploration = cfg.exploration * max(0.0, 1 - step / explore_until) if explore_until else 0.0
-                    xb, yb = x.to(device), to_device(y, device)  # pinned, non-blocking on CUDA
-                    try:
-                        logits, value = self._step(net, xb, yb, weights, optimizer, amp, step, keys)
-                    except torch.OutOfMemoryError:
-                        if stream.batch_size <= 1:
-                            raise DcmixError("out of memory even with a batch of one tile; use a smaller --tile "
-                                             "or the CPU (--device cpu)") from None
-                        stream.batch_size //= 2
-                        optimizer.zero_grad(set_to_none=True)
-                        if device.type == "cuda":
-                            torch.cuda.empty_cache()
-                        yield TrainEvent("notice", round_ + 1, step=step, message=(
-                            f"out of memory on the {device.type.upper()}: halving the batch to {stream.batch_size} "
-                            "tiles and going on"), **base)
-                        continue
-                    scheduler.step()
-                    step += 1
-                    self.images_seen += len(y)
-                    seen += len(y)
-                    correct += int((logits.argmax(1) == yb).sum())
-                    loss_sum += value * len(y)
-                    elapsed = time.perf_counter() - start
-                    yield TrainEvent("step", round_ + 1, step=step, loss=loss_sum / seen, train_accuracy=correct / seen,
-                                     best_val_accuracy=self._best.val_accuracy, importance=self._importance(),
-                                     elapsed=elapsed, eta=elapsed / step * (total - step), **base)
-                    if step % every and step < total:
-                        continue
-                    round_ += 1
-                    record = self._evaluate_round(round_, step, loss_sum / seen, correct / seen, start,
-                                                  selectable=step >= explore_until)
-                    # a run still at the chance-level loss has not started to learn: it gets the whole budget
-                    waiting = record["improved"] or step < explore_until or not self._learning()
-                    stale = 0 if waiting else stale + 1
-                    seen, correct, loss_sum = 0, 0, 0.0
-                    elapsed = time.perf_counter() - start
-                    if record["importance"]:
-                        history.append(dict(record["importance"]))
-                    snapshot = ImportanceSnapshot.live(self.model, self.channels, self.stats, history, round_, token,
-                                                       val_accuracy=record["val_accuracy"])
-                    yield TrainEvent("epoch", round_, step=step, loss=record["loss"], train_accuracy=record["train_accuracy"],
-                                     val_accuracy=record["val_accuracy"], best_val_accuracy=self._best.val_accuracy,
-                                     importance=record["importance"], elapsed=elapsed,
-                                     eta=elapsed / step * (total - step), snapshot=snapshot, **base)
-                    self.model.train()
-                    if self.val_keys and stale >= cfg.patience:
-                        message = (f"stopped early at step {step} of {total}: the held-out loss has not improved "
-                                   f"for {cfg.patience} evaluations")
-                        total = step
-                    if step >= total:
-                        break
-            finished = True
-        finally:
-            if mixing is not None:
-                mixing.exploration = 0.0
-            self.result = self._finish(cancelled=not finished, steps=step)
+            logits, value = self._step(run.net, xb, yb, run.weights, run.optimizer, run.amp, run.step, keys)
+        except torch.OutOfMemoryError:
+            yield self._halve_batch(run)
+            return False
+        run.scheduler.step()
+        run.step += 1
+        self.images_seen += len(y)
+        run.seen += len(y)
+        run.correct += int((logits.argmax(1) == yb).sum())
+        run.loss_sum += value * len(y)
+        elapsed = time.perf_counter() - run.start
+        yield TrainEvent("step", run.round_ + 1, step=run.step, loss=run.loss_sum / run.seen,
+                         train_accuracy=run.correct / run.seen, best_val_accuracy=self._best.val_accuracy,
+                         importance=self._importance(), elapsed=elapsed, eta=elapsed / run.step * (run.total - run.step),
+                         **run.base)
+        return True
+
+    def _halve_batch(self, run: RunState) -> TrainEvent:
+        """Out of memory: go on with half the batch (the notice says so), or give up at one tile."""
+        stream, device = run.stream, self.device
+        if stream.batch_size <= 1:
+            raise DcmixError("out of memory even with a batch of one tile; use a smaller --tile "
+                             "or the CPU (--device cpu)") from None
+        stream.batch_size //= 2
+        run.optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return TrainEvent("notice", run.round_ + 1, step=run.step, message=(
+            f"out of memory on the {device.type.upper()}: halving the batch to {stream.batch_size} "
+            "tiles and going on"), **run.base)
+
+    def _end_round(self, run: RunState) -> Iterator[TrainEvent]:
+        """A held-out evaluation and its "epoch" event; cuts the budget short once the held-out loss
+        has not improved for ``patience`` evaluations."""
+        cfg = self.config
+        run.round_ += 1
+        record = self._evaluate_round(run.round_, run.step, run.loss_sum / run.seen, run.correct / run.seen, run.start,
+                                      selectable=run.step >= run.explore_until)
+        # a run still at the chance-level loss has not started to learn: it gets the whole budget
+        waiting = record["improved"] or run.step < run.explore_until or not self._learning()
+        run.stale = 0 if waiting else run.stale + 1
+        run.seen, run.correct, run.loss_sum = 0, 0, 0.0
+        elapsed = time.perf_counter() - run.start
+        if record["importance"]:
+            run.history.append(dict(record["importance"]))
+        snapshot = ImportanceSnapshot.live(self.model, self.channels, self.stats, run.history, run.round_, run.token,
+                                           val_accuracy=record["val_accuracy"])
+        yield TrainEvent("epoch", run.round_, step=run.step, loss=record["loss"], train_accuracy=record["train_accuracy"],
+                         val_accuracy=record["val_accuracy"], best_val_accuracy=self._best.val_accuracy,
+                         importance=record["importance"], elapsed=elapsed,
+                         eta=elapsed / run.step * (run.total - run.step), snapshot=snapshot, **run.base)
+        self.model.train()
+        if self.val_keys and run.stale >= cfg.patience:
+            run.message = (f"stopped early at step {run.step} of {run.total}: the held-out loss has not improved "
+                           f"for {cfg.patience} evaluations")
+            run.total = run.step
+
+    def _done_event(self, run: RunState) -> TrainEvent:
+        """"done": the kept model's α and its verdict on the test wells, and why the run ended."""
         best = f"best model from step {self._best.step}" if self._best.state is not None else "final model"
-        yield TrainEvent("done", round_, step=step, val_accuracy=self._best.val_accuracy,
-                         best_val_accuracy=self._best.val_accuracy, importance=self.result.importance(),
-                         elapsed=time.perf_counter() - start, eta=0.0, verdict=self.verdict,
-                         snapshot=ImportanceSnapshot.of_model(self.result),
-                         message="; ".join(m for m in (message, best, self.verdict.summary()) if m), **base)
+        return TrainEvent("done", run.round_, step=run.step, val_accuracy=self._best.val_accuracy,
+                          best_val_accuracy=self._best.val_accuracy, importance=self.result.importance(),
+                          elapsed=time.perf_counter() - run.start, eta=0.0, verdict=self.verdict,
+                          snapshot=ImportanceSnapshot.of_model(self.result),
+                          message="; ".join(m for m in (run.message, best, self.verdict.summary()) if m), **run.base)
 
     def _step(self, net, xb, yb, weights, optimizer, amp, step: int, keys: list[SiteKey]):
         """One optimiser step -> (logits, loss value); a non-finite loss or an overflow is a clear error

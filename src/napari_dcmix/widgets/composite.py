@@ -13,8 +13,6 @@ import numpy as np
 
 from .._layers import META_KEY
 from ..errors import DcmixError
-from ..model import match_channels
-from ..model.mixing import composite
 from .session import real_viewer
 
 COMPOSITE_NAME = "DCMIX composite"
@@ -50,19 +48,18 @@ _NORMALISED: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDiction
 
 def _normalised_site(session, plate, key, mosaic: bool, snapshot) -> np.ndarray:
     """Normalised site in the model's channel order, cached so per-epoch updates only re-blend."""
-    order = match_channels(snapshot.channels, plate.channels)
-    stats = snapshot.stats
-    cache_key = (id(plate), tuple(key), mosaic, tuple(order), stats.low.tobytes(), stats.high.tobytes())
+    order = snapshot.channel_order(plate.channels)
+    cache_key = (id(plate), tuple(key), mosaic, tuple(order), snapshot.normalization_key())
     hit = _NORMALISED.get(session)
     if hit is not None and hit[0] == cache_key:
         return hit[1]
     if mosaic:
-        from .plate_browser.site_layers import read_mosaic
+        from ..plate.mosaic import read_mosaic
 
         raw = read_mosaic(plate, key)
     else:
         raw = plate.read_site(key)
-    normalised = stats.normalize(np.asarray(raw)[order])
+    normalised = snapshot.normalize(np.asarray(raw)[order])
     _NORMALISED[session] = (cache_key, normalised)
     return normalised
 
@@ -79,7 +76,7 @@ def update_composite(viewer, session, snapshot=None, max_new: int | None = None)
         return []
     snapshot = session.importance if snapshot is None else snapshot
     plate, key = session.plate, session.site
-    if snapshot is None or snapshot.alpha is None or plate is None or key is None:
+    if snapshot is None or not snapshot.blends or plate is None or key is None:
         remove_composite(viewer)
         return []
     mosaic = _shows_mosaic(viewer)
@@ -94,7 +91,7 @@ def update_composite(viewer, session, snapshot=None, max_new: int | None = None)
     except DcmixError:  # unreadable site (the plate dock reports it) or another plate's channels
         remove_composite(viewer)
         return []
-    mixed = composite(normalised, np.atleast_2d(snapshot.alpha))
+    mixed = snapshot.blend(normalised)
     names = [COMPOSITE_NAME] if len(mixed) == 1 else [f"{COMPOSITE_NAME} {k + 1}" for k in range(len(mixed))]
     layers = composite_layers(viewer)
     if len(layers) > len(mixed):
@@ -120,9 +117,7 @@ def update_composite(viewer, session, snapshot=None, max_new: int | None = None)
 def composite_count(session) -> int:
     """How many composite layers the session's α calls for (one per mixing output; 0 without α)."""
     snapshot = session.importance
-    if snapshot is None or snapshot.alpha is None or session.site is None:
-        return 0
-    return len(np.atleast_2d(snapshot.alpha))
+    return 0 if snapshot is None or session.site is None else snapshot.blends
 
 
 def viewer_grid(viewer):
@@ -138,7 +133,8 @@ def set_side_by_side(viewer, enabled: bool) -> None:
 
 
 class _LiveUpdates:
-    """Per-session glue: a model set by any dock publishes its α; α, site or plate changes redraw.
+    """Per-session glue: α, site or plate changes redraw the composite (the session publishes a new
+    model's α itself).
 
     Redraws run on a short timer (coalesced), not inside the signal that caused them, so a training
     epoch's chart update and the composite's repaint never add up to one long event-loop stall.
@@ -150,17 +146,8 @@ class _LiveUpdates:
         self._viewer = weakref.ref(viewer)
         self._session = weakref.ref(session)
         self._scheduled = False
-        session.model_changed.connect(self._model_changed)
-        session.importance_changed.connect(self.schedule)
-        session.site_changed.connect(self.schedule)
-        session.plate_changed.connect(self.schedule)
-
-    def _model_changed(self, model) -> None:
-        from ..training.snapshot import ImportanceSnapshot
-
-        session = self._session()
-        if session is not None:
-            session.set_importance(ImportanceSnapshot.of_model(model))
+        for event in (session.events.importance, session.events.site, session.events.plate):
+            event.connect(self.schedule)
 
     def schedule(self, *_):
         if not self._scheduled:

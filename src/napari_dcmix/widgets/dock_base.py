@@ -91,7 +91,7 @@ class DcmixDock(QWidget):
 
     def window_closed(self) -> None:
         """The viewer's window closed: nothing may draw into it any more, and the dock ends."""
-        self.session.window_closed = True
+        self.session.close_window()
         self.teardown()
 
     def showEvent(self, ev) -> None:

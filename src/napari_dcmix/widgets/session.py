@@ -1,30 +1,44 @@
-"""State the docks of one viewer share: the open plate, the current site, labels, model, predictions.
+"""State the docks of one viewer share, as typed fields with one typed event each (psygnal, no Qt).
 
-The plate dock publishes, the train/importance/apply docks listen. One session per viewer, so two
-viewers in one process never see each other's plates. A plate arrives with its labels in one
-``plate_changed`` (``plate_opening`` is the one place that opens plates), so no dock ever sees a new
-plate with the old plate's labels.
+The plate browser opens plates, Train and Explain publish models and α, Apply streams predictions;
+every dock reads the fields and listens to ``session.events``. No dock keeps its own copy of a field.
+
+Rules that hold for every writer live here, not in the docks:
+
+* **Opening a plate is one atomic update**: plate, pattern, labels, labels file, site (none), channel
+  statistics (none yet) and predictions (none) are all in place before the single ``events.plate``;
+  no listener ever sees the new plate with the old labels, and the reset fields say nothing of their own.
+* **Importance follows the model**: a model set by any dock publishes its α (``events.importance``).
+* **Edits made in place have their own events**: ``labels_assigned`` (wells relabelled), ``classes``
+  (the class list edited), ``predictions_added`` (records streamed in); ``labels`` / ``predictions``
+  say the whole field was replaced.
+* **Writes happen on the GUI thread** (the thread that made the session): psygnal calls listeners in
+  the emitting thread, so a worker writing here would run Qt code off the GUI thread. Such a write
+  raises :class:`SessionThreadError`; workers yield, their dock writes.
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping, Optional
 
-from qtpy.QtCore import QObject, Signal
+from psygnal import Signal, SignalGroup
 
 from ..plate import Plate, SiteKey
 from ..plate.label_book import LabelBook
 from ..plate.labels import Labels
+from ..plate.stats import ChannelStats
+from ..training.snapshot import ImportanceSnapshot
+from ..training.trained import TrainedModel
 
 
 @dataclass(frozen=True, eq=False)
 class LabelsFile:
-    """The CSV the labels were last read from and what reading it found (column, problems).
-
-    A new object for every read, so a dock tells "a file was loaded" from "a well was relabelled"."""
+    """The CSV the labels were last read from and what reading it found (column, problems)."""
 
     path: Path
     labels: Labels
@@ -35,142 +49,298 @@ LABELS_FILE = "the labels file loaded in the plate browser"
 APPLY_MODEL_FILE = "the model file loaded in Apply"
 INIT_MODEL_FILE = "the model file the Train dock fine-tunes from"
 
+#: the long runs that hold the plate's labels while they train (one at a time per viewer)
+TRAIN_RUN, EXPLAIN_RUN = "training in the Train dock", "Explain per phenotype"
 
-class DcmixSession(QObject):
-    plate_changed = Signal(object)        # Plate | None, its labels (self.labels, self.labels_file) already in place
-    site_changed = Signal(object)         # SiteKey | None
-    labels_changed = Signal()             # self.labels / self.label_column edited, or another CSV loaded
-    model_changed = Signal(object)        # TrainedModel | None (see training.predictor)
-    predictions_changed = Signal()        # self.predictions edited
-    # live or final channel importance (training.snapshot.ImportanceSnapshot): every training round,
-    # every model set by any dock, a clicked row of the per-phenotype matrix
-    importance_changed = Signal(object)   # ImportanceSnapshot | None
-    training_changed = Signal(bool)       # a train dock started (True) or finished (False) training
+WellKey = tuple  # (plate id, well)
+
+
+class SessionEvents(SignalGroup):
+    """One event per field, each with the field's type as payload; plus the in-place edits."""
+
+    plate = Signal(Optional[Plate])              # a plate opened (with its labels), or none
+    site = Signal(Optional[SiteKey])             # the site shown in the viewer
+    stats = Signal(Optional[ChannelStats])       # the open plate's statistics, computed in the background
+    labels = Signal(LabelBook)                   # the labels replaced (a CSV loaded, a model's labels)
+    labels_file = Signal(Optional[LabelsFile])   # another CSV (or column) was read
+    label_column = Signal(str)
+    labels_assigned = Signal(str, tuple, Optional[str])  # plate id, wells, class (None: unlabelled)
+    classes = Signal(tuple)                      # the class list edited (added, renamed, removed)
+    model = Signal(Optional[TrainedModel])       # the model Apply predicts with and α is read from
+    importance = Signal(Optional[ImportanceSnapshot])  # live or final α with its verdict
+    predictions = Signal(dict)                   # every (plate, well) -> record replaced (or cleared)
+    predictions_added = Signal(dict)             # records that just streamed in (plate, well) -> record
+    running = Signal(Optional[str])              # the long run holding the labels (TRAIN_RUN…), or None
+    window_closed = Signal(bool)                 # the viewer's window closed: nothing may draw into it
+
+
+class SessionThreadError(RuntimeError):
+    """The session was written from a thread other than the GUI thread."""
+
+
+class DcmixSession:
+    """The shared state of one viewer's docks; read the properties, write through the methods."""
 
     def __init__(self, viewer=None):
-        super().__init__()
+        self.events = SessionEvents()
         self._viewer_ref = weakref.ref(viewer) if viewer is not None else (lambda: None)
-        self.plate: Plate | None = None
-        self.pattern: str | None = None
-        self.site: SiteKey | None = None
-        self.book = LabelBook()                          # the labels and the class list: edit them below
-        self.label_column: str = "label"
-        self.labels_file: LabelsFile | None = None      # where the labels were last loaded from
-        self.model: Any = None
-        self.predictions: dict[tuple[str, str], dict] = {}  # (plate, well) -> {prediction, confidence, probabilities}
-        self.importance = None                          # the latest ImportanceSnapshot (α + verdict)
-        self.training: bool = False                     # a train dock is training (others may lock edits)
-        self.window_closed: bool = False                # the viewer's window closed (docks saw it go)
-        # files the docks have read, by a name the user knows: no dock may write over one (_io.output_problem)
-        self.input_files: dict[str, Any] = {}
+        self._thread = threading.get_ident()
+        self._plate: Plate | None = None
+        self._pattern: str | None = None
+        self._site: SiteKey | None = None
+        self._stats: ChannelStats | None = None
+        self._book = LabelBook()
+        self._label_column = "label"
+        self._labels_file: LabelsFile | None = None
+        self._model: TrainedModel | None = None
+        self._importance: ImportanceSnapshot | None = None
+        self._predictions: dict[WellKey, dict] = {}
+        self._running: str | None = None
+        self._window_closed = False
+        self._input_files: dict[str, Path] = {}  # files the docks read, by a name the user knows
 
+    # --- fields (read-only) -------------------------------------------------------------------
     @property
     def viewer(self):
         return self._viewer_ref()
 
-    def set_plate(self, plate: Plate | None, pattern: str | None = None, labels: Labels | None = None,
-                  labels_path: Path | None = None) -> None:
+    @property
+    def plate(self) -> Plate | None:
+        return self._plate
+
+    @property
+    def pattern(self) -> str | None:
+        """The file-name pattern the plate was indexed with (None: guessed)."""
+        return self._pattern
+
+    @property
+    def site(self) -> SiteKey | None:
+        return self._site
+
+    @property
+    def stats(self) -> ChannelStats | None:
+        """Plate-wide channel statistics (contrast, thumbnails); None until computed."""
+        return self._stats
+
+    @property
+    def book(self) -> LabelBook:
+        """The labels and the class list (read it; edit through the methods below)."""
+        return self._book
+
+    @property
+    def labels(self) -> Mapping[tuple[str, str], str]:
+        """(plate, well) -> class, read-only."""
+        return MappingProxyType(self._book.labels)
+
+    @property
+    def classes(self) -> list[str]:
+        """The class list in display order, some maybe without wells yet."""
+        return list(self._book.classes)
+
+    @property
+    def label_column(self) -> str:
+        return self._label_column
+
+    @property
+    def labels_file(self) -> LabelsFile | None:
+        """Where the labels were last loaded from (None: not from a file)."""
+        return self._labels_file
+
+    @property
+    def model(self) -> TrainedModel | None:
+        return self._model
+
+    @property
+    def importance(self) -> ImportanceSnapshot | None:
+        return self._importance
+
+    @property
+    def predictions(self) -> Mapping[WellKey, dict]:
+        """(plate, well) -> {prediction, confidence, probabilities}, read-only."""
+        return MappingProxyType(self._predictions)
+
+    @property
+    def running(self) -> str | None:
+        """The long run (TRAIN_RUN, EXPLAIN_RUN) training on the labels now, or None."""
+        return self._running
+
+    @property
+    def training(self) -> bool:
+        return self._running is not None
+
+    @property
+    def window_closed(self) -> bool:
+        return self._window_closed
+
+    @property
+    def input_files(self) -> Mapping[str, Path]:
+        return MappingProxyType(self._input_files)
+
+    # --- writes -------------------------------------------------------------------------------
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._thread:
+            raise SessionThreadError("the dcmix session was written from a worker thread; workers yield "
+                                     "results and their dock writes them on the GUI thread")
+
+    def open_plate(self, plate: Plate | None, pattern: str | None = None, labels: Labels | None = None,
+                   labels_path: Path | None = None) -> None:
         """Publish ``plate`` with ``labels`` (read from ``labels_path``), or none: the old plate's labels,
-        classes, site and predictions mean nothing on it. One ``plate_changed``, after all is in place."""
-        self.plate, self.pattern = plate, pattern
-        self.site = None
-        self.predictions = {}
+        classes, site, statistics and predictions mean nothing on it. One ``events.plate``, after all is in place."""
+        self._check_thread()
+        self._plate, self._pattern = plate, pattern
+        self._site, self._stats, self._predictions = None, None, {}
         self._take_labels(labels, labels_path)
-        self.plate_changed.emit(plate)
+        self.events.plate.emit(plate)
 
     def load_labels(self, labels: Labels, path: Path) -> None:
         """Replace the labels of the open plate by those just read from the CSV ``path``."""
+        self._check_thread()
+        column = self._label_column
         self._take_labels(labels, path)
-        self.labels_changed.emit()
+        self.events.labels_file.emit(self._labels_file)
+        if self._label_column != column:
+            self.events.label_column.emit(self._label_column)
+        self.events.labels.emit(self._book)
 
     def _take_labels(self, labels: Labels | None, path: Path | None) -> None:
-        self.book.replace(labels.well_labels() if labels is not None else {}, reset_classes=True)
-        self.label_column = labels.column if labels is not None else "label"
-        self.labels_file = LabelsFile(Path(path), labels) if labels is not None and path is not None else None
+        self._book.replace(labels.well_labels() if labels is not None else {}, reset_classes=True)
+        self._label_column = labels.column if labels is not None else "label"
+        self._labels_file = LabelsFile(Path(path), labels) if labels is not None and path is not None else None
 
+    def set_labels(self, labels: dict[tuple[str, str], str], column: str | None = None,
+                   reset_classes: bool = False) -> None:
+        """Replace the labels by ``labels`` that came from no file (a CSV goes through :meth:`load_labels`);
+        ``reset_classes`` forgets the classes of the old ones."""
+        self._check_thread()
+        self._book.replace(labels, reset_classes)
+        if column and column != self._label_column:
+            self._label_column = column
+            self.events.label_column.emit(column)
+        self.events.labels.emit(self._book)
+
+    def assign_labels(self, plate: str, wells, cls: str | None) -> int:
+        """Label ``wells`` of ``plate`` with ``cls`` (None: unlabel); how many wells."""
+        self._check_thread()
+        wells = tuple(wells)
+        n = self._book.assign(plate, wells, cls)
+        self.events.labels_assigned.emit(plate, wells, cls)
+        return n
+
+    def add_class(self, name: str) -> str | None:
+        self._check_thread()
+        name = self._book.add_class(name)
+        self.events.classes.emit(tuple(self._book.classes))
+        return name
+
+    def add_classes(self, names) -> None:
+        """Make sure every class in ``names`` is listed (a model predicts classes nobody labelled)."""
+        self._check_thread()
+        before = list(self._book.classes)
+        self._book.add_classes(names)
+        if self._book.classes != before:
+            self.events.classes.emit(tuple(self._book.classes))
+
+    def rename_class(self, old: str, new: str) -> bool:
+        self._check_thread()
+        renamed = self._book.rename_class(old, new)
+        if renamed:
+            self.events.classes.emit(tuple(self._book.classes))
+        return renamed
+
+    def remove_class(self, name: str) -> int:
+        """Remove a class and unlabel its wells; how many were."""
+        self._check_thread()
+        used = self._book.remove_class(name)
+        self.events.classes.emit(tuple(self._book.classes))
+        return used
+
+    def set_site(self, key: SiteKey | None) -> None:
+        self._check_thread()
+        self._site = key
+        self.events.site.emit(key)
+
+    def set_stats(self, plate: Plate, stats: ChannelStats | None) -> bool:
+        """The statistics of ``plate``, computed in the background; ignored (False) if another plate is open."""
+        self._check_thread()
+        if plate is not self._plate:
+            return False
+        self._stats = stats
+        self.events.stats.emit(stats)
+        return True
+
+    def set_model(self, model: TrainedModel | None) -> None:
+        """The model Apply predicts with; its α (with its verdict) becomes the shown importance."""
+        self._check_thread()
+        self._model = model
+        self.events.model.emit(model)
+        self.set_importance(ImportanceSnapshot.of_model(model))
+
+    def set_importance(self, snapshot: ImportanceSnapshot | None) -> None:
+        """Publish live or final channel importance (α) so charts and the composite follow training."""
+        self._check_thread()
+        self._importance = snapshot
+        self.events.importance.emit(snapshot)
+
+    def set_predictions(self, predictions: dict[WellKey, dict]) -> None:
+        """Replace every prediction (an empty dict clears them)."""
+        self._check_thread()
+        self._predictions = dict(predictions)
+        self.events.predictions.emit(dict(self._predictions))
+
+    def add_predictions(self, records: dict[WellKey, dict]) -> None:
+        """Records that streamed in (new wells, or wells with more sites now)."""
+        self._check_thread()
+        if not records:
+            return
+        self._predictions.update(records)
+        self.events.predictions_added.emit(dict(records))
+
+    def begin_run(self, name: str) -> str | None:
+        """Claim the labels for the long run ``name``; why not (another run holds them), or None."""
+        self._check_thread()
+        if self._running is not None and self._running != name:
+            return f"{self._running} is running; wait for it or stop it"
+        self._running = name
+        self.events.running.emit(name)
+        return None
+
+    def end_run(self, name: str) -> None:
+        """Release the labels if ``name`` holds them (a dock that ends releases only its own run)."""
+        self._check_thread()
+        if self._running == name:
+            self._running = None
+            self.events.running.emit(None)
+
+    def close_window(self) -> None:
+        """The viewer's window closed (the docks saw it go): late refreshes must not draw."""
+        self._check_thread()
+        if not self._window_closed:
+            self._window_closed = True
+            self.events.window_closed.emit(True)
+
+    # --- files the docks read -----------------------------------------------------------------
     def set_input_file(self, name: str, path) -> None:
         """Remember (or with None forget) a model file a dock has read, so that no dock overwrites it
         (the labels CSV is known as ``labels_file``)."""
+        self._check_thread()
         if path is None:
-            self.input_files.pop(name, None)
+            self._input_files.pop(name, None)
         else:
-            self.input_files[name] = path
+            self._input_files[name] = Path(path)
 
     def output_problem(self, path, what: str = "output", keep: tuple[str, ...] = ()) -> str | None:
         """Why a dock must not write ``path`` (inside the plate folder, or one of the files read, except
         those named in ``keep``), or None: the core's one output rule."""
         from .._io import output_problem
 
-        files = dict(self.input_files)
-        if self.labels_file is not None:
-            files[LABELS_FILE] = self.labels_file.path
+        files: dict[str, Any] = dict(self._input_files)
+        if self._labels_file is not None:
+            files[LABELS_FILE] = self._labels_file.path
         inputs = {name: p for name, p in files.items() if name not in keep}
-        return output_problem(path, [self.plate.root if self.plate is not None else None], inputs, what)
-
-    def set_site(self, key: SiteKey | None) -> None:
-        self.site = key
-        self.site_changed.emit(key)
-
-    @property
-    def labels(self) -> dict[tuple[str, str], str]:
-        """(plate, well) -> class (read it; edit through the methods below, which say labels_changed)."""
-        return self.book.labels
-
-    @property
-    def classes(self) -> list[str]:
-        """The class list in display order, some maybe without wells yet."""
-        return self.book.classes
-
-    def set_labels(self, labels: dict[tuple[str, str], str], column: str | None = None,
-                   reset_classes: bool = False) -> None:
-        """Replace the labels by ``labels`` that came from no file (a CSV goes through :meth:`load_labels`);
-        ``reset_classes`` forgets the classes of the old ones."""
-        self.book.replace(labels, reset_classes)
-        if column:
-            self.label_column = column
-        self.labels_changed.emit()
-
-    def assign_labels(self, plate: str, wells, cls: str | None) -> int:
-        """Label ``wells`` of ``plate`` with ``cls`` (None: unlabel); how many wells."""
-        n = self.book.assign(plate, wells, cls)
-        self.labels_changed.emit()
-        return n
-
-    def add_class(self, name: str) -> str | None:
-        name = self.book.add_class(name)
-        self.labels_changed.emit()
-        return name
-
-    def rename_class(self, old: str, new: str) -> bool:
-        renamed = self.book.rename_class(old, new)
-        if renamed:
-            self.labels_changed.emit()
-        return renamed
-
-    def remove_class(self, name: str) -> int:
-        """Remove a class and unlabel its wells; how many were."""
-        used = self.book.remove_class(name)
-        self.labels_changed.emit()
-        return used
-
-    def set_model(self, model: Any) -> None:
-        self.model = model
-        self.model_changed.emit(model)
-
-    def set_importance(self, snapshot) -> None:
-        """Publish live or final channel importance (α) so charts and the composite follow training."""
-        self.importance = snapshot
-        self.importance_changed.emit(snapshot)
-
-    def set_training(self, running: bool) -> None:
-        self.training = bool(running)
-        self.training_changed.emit(self.training)
-
-    def set_predictions(self, predictions: dict[tuple[str, str], dict]) -> None:
-        self.predictions = dict(predictions)
-        self.predictions_changed.emit()
+        return output_problem(path, [self._plate.root if self._plate is not None else None], inputs, what)
 
 
+# the one module-level registry of sessions: weak, so a closed viewer's session goes with it
 _SESSIONS: "weakref.WeakKeyDictionary[Any, DcmixSession]" = weakref.WeakKeyDictionary()
 
 

@@ -15,7 +15,9 @@ from napari_dcmix.errors import DcmixError
 from napari_dcmix.plate import open_plate, read_labels
 from napari_dcmix.training import TrainConfig, Trainer, predict_sites, prediction_record, well_probabilities
 from napari_dcmix.training.zfactor import z_prime
-from napari_dcmix.widgets.apply import dock as apply_dock, apply_logic
+from napari_dcmix.training import predictor as apply_logic
+from napari_dcmix.training.controls import CHOOSE_REFERENCE
+from napari_dcmix.widgets.apply import dock as apply_dock
 from napari_dcmix.widgets.apply.dock import ApplyWidget
 from napari_dcmix.widgets.session import get_session
 
@@ -63,7 +65,7 @@ def open_dock(make_napari_viewer, setup):
         widget = ApplyWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Apply")
         session = get_session(viewer)
-        session.set_plate(open_plate(setup.root, SIGNAL_PATTERN), SIGNAL_PATTERN)
+        session.open_plate(open_plate(setup.root, SIGNAL_PATTERN), SIGNAL_PATTERN)
         session.set_model(setup.model)
         return viewer, widget, session
 
@@ -233,7 +235,7 @@ def test_z_prime_controls_the_names_do_not_tell_are_chosen_by_the_user(qtbot, op
     viewer, widget, session = open_dock()
     session.set_model(dataclasses.replace(setup.model, classes=["a", "b"]))  # neither named like a control
     session.set_labels({pw: {"negative": "a", "positive": "b"}[c] for pw, c in setup.labels.items()}, "phenotype")
-    assert widget.negative_combo.currentText() == apply_logic.CHOOSE_REFERENCE
+    assert widget.negative_combo.currentText() == CHOOSE_REFERENCE
     assert "cannot tell which class is the negative control among a, b" in widget.z_label.text()
     run_plate(qtbot, widget)
     assert "cannot tell" in widget.z_label.text()  # still the user's choice, never a silent pick
@@ -272,7 +274,7 @@ def test_closing_mid_run_stops_worker(qtbot, open_dock, setup, monkeypatch, note
     elif how == "viewer":
         viewer.close()
     else:
-        session.set_plate(open_plate(setup.root, SIGNAL_PATTERN), SIGNAL_PATTERN)
+        session.open_plate(open_plate(setup.root, SIGNAL_PATTERN), SIGNAL_PATTERN)
         assert widget.job is None and widget.plate_button.isEnabled() and widget.table.rowCount() == 0
     qtbot.waitUntil(lambda: job.cancelled, timeout=2000)
     assert QThreadPool.globalInstance().waitForDone(5000)

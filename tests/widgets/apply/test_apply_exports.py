@@ -39,7 +39,7 @@ def dock(make_napari_viewer, setup):
         viewer = make_napari_viewer()
         widget = ApplyWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Apply")
-        get_session(viewer).set_plate(open_plate(setup.root), None)
+        get_session(viewer).open_plate(open_plate(setup.root), None)
         widget.load_model(str(setup.path))
         return viewer, widget
 
@@ -72,13 +72,13 @@ def test_montage_layer_and_png(dock, qtbot, setup, tmp_path):
     widget.exports.montage(None)
     qtbot.waitUntil(lambda: MONTAGE_LAYER in viewer.layers, timeout=WAIT_MS)
     layer = viewer.layers[MONTAGE_LAYER]
-    site_probs = {k: p for sites in widget._by_well.values() for k, p in sites.items()}
+    site_probs = widget.results.site_probabilities()
     plate = get_session(viewer).plate
-    expected, _ = montage_image(plate, top_sites(site_probs, widget._classes, 2), 2, tile=32)
+    expected, _ = montage_image(plate, top_sites(site_probs, widget.results.classes, 2), 2, tile=32)
     assert layer.rgb and layer.data.shape == expected.shape
     np.testing.assert_array_equal(layer.data, expected)
     features = viewer.layers[CAPTIONS_LAYER].features
-    assert list(features["label"][features["label"] != ""]) == widget._classes  # one name per row
+    assert list(features["label"][features["label"] != ""]) == widget.results.classes  # one name per row
     assert any(" s1 · p " in c or " s2 · p " in c for c in features["caption"])
     qtbot.waitUntil(lambda: widget.exports.montage_button.isEnabled(), timeout=WAIT_MS)
     widget.exports.montage(str(tmp_path / "top.png"))

@@ -1,18 +1,33 @@
-from napari_dcmix.widgets.apply.results import (CHOOSE_REFERENCE, EVERY_PHENOTYPE, counts_text, positive_choices,
-                                              reference_choices, sort_key, z_prime_text)
+"""The Apply dock's results model (no Qt): what a run streamed in, the wells' means, the rows, the sorting."""
+
+import numpy as np
+import pytest
+
+from napari_dcmix.plate import SiteKey
+from napari_dcmix.widgets.apply.results import PredictionResults, counts_text, sort_key
 
 
-def test_control_boxes_follow_the_core_guess_or_ask():
-    assert reference_choices(["negative", "positive"]) == (["negative", "positive"], "negative")
-    assert reference_choices(["hit", "DMSO", "other"]) == (["hit", "DMSO", "other"], "DMSO")
-    assert reference_choices(["treated", "Control"]) == (["treated", "Control"], "Control")
-    assert reference_choices(["a", "b"]) == ([CHOOSE_REFERENCE, "a", "b"], CHOOSE_REFERENCE)  # the user chooses
-    assert reference_choices(["DMSO", "untreated"]) == ([CHOOSE_REFERENCE, "DMSO", "untreated"], CHOOSE_REFERENCE)
-    assert positive_choices(["a", "b"], "a") == (["a", "b"], "b")
-    assert positive_choices(["a", "b"], CHOOSE_REFERENCE) == ([EVERY_PHENOTYPE, "a", "b"], EVERY_PHENOTYPE)
-    assert positive_choices([], CHOOSE_REFERENCE) == ([], "")
-    text = z_prime_text({}, {}, CHOOSE_REFERENCE, EVERY_PHENOTYPE, ["a", "b"])
-    assert text.startswith("Z′: cannot tell which class is the negative control among a, b")
+class _Model:
+    classes = ["neg", "pos"]
+
+
+def test_results_average_sites_per_well_and_report_only_changed_wells():
+    results, model = PredictionResults(), _Model()
+    results.start(model)
+    results.add(SiteKey("P", "A01", 1), np.array([0.8, 0.2]))
+    results.add(SiteKey("P", "A01", 2), np.array([0.4, 0.6]))
+    results.add(SiteKey("P", "B01", 1), np.array([0.1, 0.9]))
+    changed = results.take_changed_wells()
+    assert set(changed) == {("P", "A01"), ("P", "B01")} and results.sites == 3
+    assert changed[("P", "A01")]["probabilities"]["pos"] == pytest.approx(0.4)  # the mean over its two sites
+    assert changed[("P", "B01")]["prediction"] == "pos"
+    assert results.take_changed_wells() == {}  # nothing new streamed in
+    results.add(SiteKey("P", "B01", 2), np.array([0.3, 0.7]))
+    assert set(results.take_changed_wells()) == {("P", "B01")}
+    results.start(model)  # the same model goes on: its results stay
+    assert results.sites == 4
+    results.start(type("Other", (), {"classes": ["a", "b"]})())  # another model: start empty
+    assert results.sites == 0 and results.classes == ["a", "b"] and results.site_probabilities() == {}
 
 
 def test_sort_keys_are_typed():
@@ -22,40 +37,7 @@ def test_sort_keys_are_typed():
     assert sort_key("site", "10") > sort_key("site", "9")
 
 
-def test_z_prime_text_uses_labeled_wells_and_p_positive():
-    rec = lambda p: {"prediction": "x", "confidence": 0.0, "probabilities": {"pos": p, "neg": 1 - p}}  # noqa: E731
-    preds = {("", "A01"): rec(0.9), ("", "A02"): rec(0.8), ("", "A03"): rec(1.0),
-             ("", "B01"): rec(0.1), ("", "B02"): rec(0.2), ("", "B03"): rec(0.0), ("", "C01"): rec(0.5)}
-    labels = {("", "A01"): "pos", ("", "A02"): "pos", ("", "A03"): "pos",
-              ("", "B01"): "neg", ("", "B02"): "neg", ("", "B03"): "neg", ("", "D01"): "neg"}  # D01 not predicted
-    text = z_prime_text(preds, labels, "neg", "pos", ["neg", "pos"])
-    assert text.startswith("Z′ = 0.25 on P(pos vs neg), 3 pos vs 3 neg wells: marginal")
-    assert "two different" in z_prime_text(preds, labels, "neg", "neg", ["neg", "pos"])
-    assert "has no class 'hit'" in z_prime_text(preds, labels, "neg", "hit", ["neg", "pos"])
-    assert "at least 2" in z_prime_text({}, labels, "neg", "pos", [])
-
-
 def test_counts_text():
     rows = [{"prediction": "a"}, {"prediction": "b"}, {"prediction": "a"}]
     assert counts_text(rows, ["a", "b", "c"], "wells") == "a: 2 · b: 1  (3 wells)"
     assert counts_text([], ["a"], "wells") == ""
-
-
-def test_z_prime_of_every_phenotype_against_the_negative_control():
-    from napari_dcmix.training.controls import z_primes, z_primes_text
-
-    def rec(er, mito):
-        return {"prediction": "x", "confidence": 0.0, "probabilities": {"er": er, "mito": mito, "neg": 1 - er - mito}}
-
-    preds = {("", "A01"): rec(0.9, 0.0), ("", "A02"): rec(0.8, 0.1), ("", "A03"): rec(0.95, 0.0),
-             ("", "B01"): rec(0.1, 0.5), ("", "B02"): rec(0.0, 0.6),
-             ("", "C01"): rec(0.1, 0.1), ("", "C02"): rec(0.0, 0.0), ("", "C03"): rec(0.05, 0.0)}
-    labels = {("", "A01"): "er", ("", "A02"): "er", ("", "A03"): "er", ("", "B01"): "mito", ("", "B02"): "mito",
-              ("", "C01"): "neg", ("", "C02"): "neg", ("", "C03"): "neg"}
-    values = z_primes({w: r["probabilities"] for w, r in preds.items()}, labels, "neg", ["er", "mito", "neg"])
-    text = z_prime_text(preds, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])
-    assert text == z_primes_text(values, "neg")  # the dock shows the core's line, the one predict --labels prints
-    assert text.startswith(f"Z′ vs neg on P(phenotype vs neg): er {values['er']:.2f} · mito {values['mito']:.2f}")
-    assert positive_choices(["er", "mito", "neg"], "neg") == ([EVERY_PHENOTYPE, "er", "mito", "neg"], EVERY_PHENOTYPE)
-    assert positive_choices(["negative", "positive"], "negative") == (["negative", "positive"], "positive")
-    assert "predict more wells" in z_prime_text({}, labels, "neg", EVERY_PHENOTYPE, ["er", "mito", "neg"])

@@ -21,8 +21,11 @@ from napari_dcmix.plate import open_plate, read_labels
 from napari_dcmix.training import TrainConfig
 from napari_dcmix.training.explain import ALL_PHENOTYPES
 from napari_dcmix.training.matrix_figure import NOT_LEARNED_SHADE
-from napari_dcmix.training import explain_text as explain_logic
+from napari_dcmix.training import explain as explain_module
+from napari_dcmix.training.controls import CHOOSE_REFERENCE
+from napari_dcmix.widgets.session import TRAIN_RUN
 from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, refresh_now
+from napari_dcmix.widgets.explain.dock import ExplainWidget
 from napari_dcmix.widgets.importance.dock import ImportanceWidget
 from napari_dcmix.widgets.session import get_session
 
@@ -31,16 +34,18 @@ TINY = TrainConfig(eval_every=20, patience=100, tile=16, batch_size=16, coverage
 
 
 def open_dock(make_napari_viewer, root, csv_path, labels=None):
+    """The Explain dock (``panel``) beside the Channel importance dock (``dock``), which shows the chosen row too."""
     viewer = make_napari_viewer()
     dock = ImportanceWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Channel importance")
+    panel = ExplainWidget(viewer)
+    viewer.window.add_dock_widget(panel, name="Explain per phenotype")
     plate = open_plate(root, SIGNAL_PATTERN)
     labels = labels or read_labels(csv_path, plate.sites, "phenotype").well_labels()
     session = get_session(viewer)
-    session.set_plate(plate, SIGNAL_PATTERN)
+    session.open_plate(plate, SIGNAL_PATTERN)
     session.set_labels(labels, "phenotype")
     session.set_site(plate.sites[0])
-    panel = dock.explain
     panel.base_config = TINY
     panel.steps.setValue(80)
     return viewer, dock, panel, session, plate
@@ -100,7 +105,7 @@ def test_matrix_rows_click_composite_and_exports(make_napari_viewer, qtbot, tmp_
     # the phenotype panel (not the multi-class model) became the session's model: Apply predicts with it,
     # and the status line says so with its out-of-fold accuracy and Z′ of every phenotype
     model = session.model
-    assert model is panel._job.explainer.panel and model.kind == "dcmix-panel"
+    assert model.kind == "dcmix-panel"
     assert model.classes == ["alpha_up", "beta_up", "negative"] and model.metadata["members"] == 6
     status = panel.status_label.text()
     assert "Apply now predicts with the phenotype panel" in status and "session's model" in status
@@ -116,6 +121,8 @@ def test_matrix_rows_click_composite_and_exports(make_napari_viewer, qtbot, tmp_
         np.testing.assert_allclose(layer.data, expected_composite(plate, session.site, row.alpha[0]),
                                    rtol=1e-5, atol=1e-5)
         assert dock.bar_heights() == pytest.approx(row.importance)
+        assert panel.bar_heights() == pytest.approx(row.importance)  # the row's α beside the matrix
+        assert phenotype in panel.row_title.text() and panel.selected.phenotype == phenotype
         assert phenotype in dock.info_label.text() and "held-out test accuracy" in dock.verdict_label.text()
     other = plate.sites[3]
     session.set_site(other)  # the chosen phenotype's composite follows the current site
@@ -139,7 +146,7 @@ def test_matrix_rows_click_composite_and_exports(make_napari_viewer, qtbot, tmp_
         messages = errors_since(start)
         assert any("inside the plate folder" in m and "-dcmix" in m for m in messages), messages
     assert folder_digest(plate.root) == before  # byte-identical
-    dock.explain.shutdown()
+    panel.shutdown()
     assert no_threads_left()
 
 
@@ -176,13 +183,13 @@ def test_cancel_keeps_finished_rows_and_runs_off_the_gui_thread(make_napari_view
                                                                two_phenotypes):
     viewer, dock, panel, session, plate = open_dock(make_napari_viewer, *two_phenotypes)
     threads = []
-    real = explain_logic.Explainer
+    real = explain_module.Explainer
 
     def recording(*args, **kwargs):
         threads.append(threading.current_thread() is threading.main_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(explain_logic, "Explainer", recording)
+    monkeypatch.setattr(explain_module, "Explainer", recording)
     panel.folds.setValue(2)
     panel.steps.setValue(40)
     progress = []
@@ -207,18 +214,18 @@ def test_cancel_keeps_finished_rows_and_runs_off_the_gui_thread(make_napari_view
 def test_reference_that_cannot_be_guessed_is_asked_for(make_napari_viewer, qtbot, tmp_path):
     root, csv_path = write_phenotype_plate(tmp_path / "plate", {"b": 1}, reference="a", wells_per_class=3)
     viewer, dock, panel, session, plate = open_dock(make_napari_viewer, root, csv_path)
-    assert panel.reference_combo.currentText() == explain_logic.CHOOSE_REFERENCE
+    assert panel.reference_combo.currentText() == CHOOSE_REFERENCE
     assert "choose the reference class" in panel.reference_hint.text()
     start = len(notification_manager.records)
     qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
     assert panel.worker is None and any("Reference box" in m for m in errors_since(start))
     panel.reference_combo.setCurrentText("a")
     assert panel.config().reference == "a"
-    session.set_training(True)  # the Train dock is training: explain waits for it
+    session.begin_run(TRAIN_RUN)  # the Train dock is training: explain waits for it
     start = len(notification_manager.records)
     panel.start()
     assert panel.worker is None and any("Train dock" in m for m in errors_since(start))
-    session.set_training(False)
+    session.end_run(TRAIN_RUN)
     start = len(notification_manager.records)
     assert not panel.export(csv_path=tmp_path / "m.csv")
     assert any("nothing to export" in m for m in errors_since(start))

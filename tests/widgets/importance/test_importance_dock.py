@@ -17,8 +17,7 @@ from napari_dcmix.colors import channel_rgb
 from napari_dcmix.training import TrainConfig, Trainer
 from napari_dcmix.widgets import composite as composite_module
 from napari_dcmix.training.snapshot import ImportanceSnapshot
-from napari_dcmix.widgets.importance import table as importance_logic
-from napari_dcmix.widgets.charts import ALPHA_GROUP, NOT_LEARNED_SHADE, PERMUTATION_GROUP, chart_data
+from napari_dcmix.widgets.importance.bars import ALPHA_GROUP, NOT_LEARNED_SHADE, PERMUTATION_GROUP, chart_data
 from napari_dcmix.widgets.composite import COMPOSITE_NAME, composite_layers, update_composite, viewer_grid
 from napari_dcmix.widgets.importance.dock import ImportanceWidget
 from napari_dcmix.widgets.train.dock import TrainWidget
@@ -207,8 +206,8 @@ def test_importance_logic_without_qt():
                                   [{"a": 0.5, "b": 0.5}, {"a": 0.25, "b": 0.75}], "dcmix", 2, final=False, token="t")
     data = chart_data(snapshot, {"normalized": {"a": 0.1, "b": 0.9}, "drop": {"a": 0.0, "b": 0.4}})
     assert data.groups == {"α": [0.25, 0.75], "permutation": [0.1, 0.9]}
-    assert importance_logic.history_series(snapshot) == ([1, 2], {"a": [0.5, 0.25], "b": [0.5, 0.75]})
-    rows = importance_logic.csv_rows(snapshot)
+    assert snapshot.history_series() == ([1, 2], {"a": [0.5, 0.25], "b": [0.5, 0.75]})
+    rows = snapshot.csv_rows()
     assert rows[1] == {"channel": "b", "alpha": "0.75", "permutation_drop": "", "permutation_normalized": "",
                        "test_accuracy": "", "learned": ""}
     assert "not judged yet" in snapshot.verdict_text() and not data.muted and snapshot.learned is None

@@ -14,7 +14,7 @@ from napari_dcmix._layers import META_KEY, site_layer_data
 from napari_dcmix.plate import SiteKey, open_plate
 from napari_dcmix.widgets.plate_browser.dock import PlateBrowserWidget
 from napari_dcmix.widgets.session import get_session
-from napari_dcmix.widgets.plate_browser.site_layers import tile_sites
+from napari_dcmix.plate.mosaic import tile_sites
 
 LEFT = Qt.MouseButton.LeftButton
 

@@ -1,5 +1,5 @@
 """Opening a plate is one way through, whichever door the user takes (the dock's form, File > Open,
-the demo's API): the plate and its labels reach the session in one ``plate_changed``, the labels are
+the demo's API): the plate and its labels reach the session in one ``events.plate``, the labels are
 applied once, the CSV field is filled once, the folder is indexed once, and the Train dock sees plate
 and labels together."""
 
@@ -23,8 +23,8 @@ class Counts:
 
     def __init__(self, session, dock, train, monkeypatch):
         self.reset()
-        session.plate_changed.connect(self._plate)
-        session.labels_changed.connect(self._labels)
+        session.events.plate.connect(self._plate)
+        session.events.labels.connect(self._labels)
         self.session, self.train = session, train
         replace, set_csv = session.book.replace, dock.open_panel.set_csv
 
@@ -50,7 +50,7 @@ class Counts:
         self.plates += 1
         self.seen_by_train.append((plate, dict(self.session.labels), self.session.label_column))
 
-    def _labels(self):
+    def _labels(self, *_):
         self.labels_signals += 1
 
 
@@ -80,7 +80,7 @@ def _setup(browser, tmp_path, monkeypatch):
 def _assert_one_way_through(counts, dock, train, session, root, csv_path):
     assert counts.plates == 1, "the session must publish the plate once"
     assert counts.applied == 1, "the labels must be applied once"
-    assert counts.labels_signals == 0, "plate_changed carries the labels: no second signal"
+    assert counts.labels_signals == 0, "events.plate carries the labels: no second event"
     assert counts.csv_set == 1, "the CSV field must be filled once"
     assert len(counts.builds) == 1, "the folder must be indexed once"
     plate, labels, column = counts.seen_by_train[0]

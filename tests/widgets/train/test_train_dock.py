@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -15,8 +14,7 @@ from napari_dcmix.model import ChannelClassifier
 from napari_dcmix.plate import ChannelStats
 from napari_dcmix.errors import DcmixError
 from napari_dcmix.training import TrainConfig, TrainedModel, Trainer
-from napari_dcmix._io import is_inside
-from napari_dcmix.training import progress as train_logic
+from napari_dcmix.widgets.session import TRAIN_RUN
 from napari_dcmix.widgets.session import get_session
 from napari_dcmix.widgets.train.dock import TrainWidget
 
@@ -54,9 +52,9 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     fast_settings(widget, rounds=2)
     assert widget.device_label.text() == "cpu → cpu"
     payloads, models, training = [], [], []
-    session.importance_changed.connect(payloads.append)
-    session.model_changed.connect(models.append)
-    session.training_changed.connect(training.append)
+    session.events.importance.connect(payloads.append)
+    session.events.model.connect(models.append)
+    session.events.running.connect(training.append)
     start = len(notification_manager.records)
 
     click_start_and_wait(qtbot, widget)
@@ -66,7 +64,7 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     assert [p.epoch for p in live] == [0, 1, 2]  # start + every epoch
     assert all(p.alpha.shape == (1, 3) and p.verdict is None for p in live)  # never judged while training
     assert len(live[-1].history) == 2
-    assert training == [True, False]
+    assert training == [TRAIN_RUN, None]
     trained = session.model
     assert isinstance(trained, TrainedModel) and models[-1] is trained and trained.channels == plate.channels
     final = payloads[-1]
@@ -248,14 +246,6 @@ def test_closing_napari_mid_training_stops_the_worker(make_napari_viewer, qtbot,
     viewer.close()
     qtbot.waitUntil(worker.thread_done.is_set, timeout=TIMEOUT_MS)
     assert no_threads_left()
-
-
-def test_train_logic_without_qt(tmp_path):
-    assert train_logic.start_problem(None, {}, {}).startswith("no plate")
-    assert train_logic.format_seconds(75) == "1 min 15 s" and train_logic.format_seconds(math.nan) == "…"
-    plate_root = tmp_path / "plate"
-    plate_root.mkdir()
-    assert not is_inside(train_logic.default_save_path(plate_root, "dcmix", plate_root), plate_root)
 
 
 def test_docks_from_the_plugins_menu_share_the_session(make_napari_viewer, qtbot, tmp_path, recwarn):

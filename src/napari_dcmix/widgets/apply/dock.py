@@ -4,7 +4,7 @@ Prediction streams one site at a time from a napari thread worker, so the viewer
 stops after the site in hand, and the plate grid recolours as wells arrive (throttled to 4 Hz). The table
 and the export (csv or pycytominer, per well or per site) are built by the CLI's own table writer
 (``training/exports``), so the dock's file and ``napari-dcmix predict`` agree byte for byte. Pure logic
-lives in ``apply_logic``.
+lives in the core (``training/controls``, ``training/jobs``) and in this folder's ``results``.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFileDialog, QHBoxLayout, QLabel,
                             QPushButton, QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
+from ..._io import default_export_path
 from ...errors import DcmixError
 from ...plate import SiteKey
-from ...training.exports import FORMATS, in_plate_order, table_rows, write_table
-from ...training.predictor import prediction_record, well_probabilities
+from ...training.controls import positive_choices, reference_choices, z_prime_text
+from ...training.exports import FORMATS, in_plate_order, write_table
+from ...training.jobs import stream_predictions
 from ...training.trained import TrainedModel
 from .exports import ExportPanel
-from .results import (counts_text, model_summary, positive_choices, reference_choices, sort_key,
-                          stream_predictions, z_prime_text)
+from .results import PredictionResults, counts_text, sort_key
 from ..dock_base import DcmixDock
 from ..session import APPLY_MODEL_FILE
 
@@ -62,14 +63,17 @@ class ApplyWidget(DcmixDock):
         s = self.session
         self.loaded_model: TrainedModel | None = None
         self.job = None  # the running prediction Job
+        self.results = PredictionResults()  # what the last run streamed in: the table, exports and figures
         self._run_id, self._last, self._message = 0, None, None
         self._expected = self._received = 0
-        self._clear_results()
         self._build()
-        s.model_changed.connect(self._refresh_model)
-        s.plate_changed.connect(self._on_plate_changed)
-        s.labels_changed.connect(self._refresh_controls)
-        s.predictions_changed.connect(self._update_z)
+        events = s.events
+        events.model.connect(self._refresh_model)
+        events.plate.connect(self._on_plate_changed)
+        for event in (events.labels, events.labels_assigned, events.classes):
+            event.connect(self._refresh_controls)
+        events.predictions.connect(self._update_z)
+        events.predictions_added.connect(self._update_z)
         self._refresh_model()
 
     def _build(self) -> None:
@@ -151,7 +155,7 @@ class ApplyWidget(DcmixDock):
     def _refresh_model(self, *_) -> None:
         model = self.model
         if model is not None:
-            self.summary.setText(model_summary(model))
+            self.summary.setText(model.summary())
         elif self.use_trained.isChecked():
             self.summary.setText("No model yet: train one in the Train dock, or click 'Load model…'.")
         else:
@@ -161,9 +165,9 @@ class ApplyWidget(DcmixDock):
     def _refresh_controls(self, *_) -> None:
         """Z′ control choices: model classes and labeled classes; keep the user's pick, else the core's guess
         by name (none when no class, or several, are named like a negative control: the user chooses)."""
-        classes = list(self._classes or (self.model.classes if self.model else []))
+        classes = list(self.results.classes or (self.model.classes if self.model else []))
         classes += [c for c in sorted(set(self.session.labels.values())) if c not in classes]
-        _fill_combo(self.negative_combo, *reference_choices(classes))
+        _fill_combo(self.negative_combo, *reference_choices(classes)[:2])
         _fill_combo(self.positive_combo, *positive_choices(classes, self.negative_combo.currentText()))
         self._update_z()
 
@@ -193,10 +197,10 @@ class ApplyWidget(DcmixDock):
             model.channel_order(plate.channels)  # names missing/extra channels before any work
         except DcmixError as err:
             return show_error(str(err))
-        if whole or model is not self._results_model:
-            self._clear_results()
+        if whole or model is not self.results.model:
+            self.results.clear()
             self.session.set_predictions({})
-        self._results_model, self._classes = model, list(model.classes)
+        self.results.start(model)
         self._run_id += 1
         self._expected, self._received, self._last, self._message = len(keys), 0, None, None
         self._set_running(True, f"predicting {what}: 0/{len(keys)} sites")
@@ -221,9 +225,7 @@ class ApplyWidget(DcmixDock):
         run_id, pred = item
         if run_id != self._run_id:
             return  # a run stopped because the plate changed, finishing its last site
-        well = (pred.key.plate, pred.key.well)
-        self._by_well.setdefault(well, {})[pred.key] = pred.probabilities
-        self._dirty.add(well)
+        self.results.add(pred.key, pred.probabilities)
         self._received, self._last = self._received + 1, pred
         if not self._flush_timer.isActive():
             self._flush_timer.start()
@@ -241,7 +243,7 @@ class ApplyWidget(DcmixDock):
         message = self._message if job is None or job.failed is None else None  # a failure was notified
         self._flush_timer.stop()
         self._flush()
-        text = f"{len(self._well_probs)} wells predicted ({self._received} sites)"
+        text = f"{len(self.results.well_probs)} wells predicted ({self._received} sites)"
         self._set_running(False, ("cancelled: " if stopped else "") + text)
         if message:
             show_error(message)
@@ -250,42 +252,23 @@ class ApplyWidget(DcmixDock):
                          "the Plate browser lists the problem files")
 
     # --- results --------------------------------------------------------------------------------
-    def _clear_results(self) -> None:
-        self._by_well: dict[tuple[str, str], dict] = {}  # well -> site -> probabilities, in site order
-        self._well_probs: dict[tuple[str, str], object] = {}
-        self._dirty: set[tuple[str, str]] = set()
-        self._results_model, self._classes = None, []
-
-    def _update_wells(self) -> None:
-        for well in self._dirty:  # the CLI's own mean, over the same sites in the same order
-            self._well_probs[well] = well_probabilities(self._by_well[well])[well]
-        self._dirty.clear()
-
     def _flush(self) -> None:
         """Publish streamed results: session predictions (the grid), table, counts, status line."""
-        self._update_wells()
-        self.session.book.add_classes(self._classes)  # so the grid has a colour for every predicted class
-        self.session.set_predictions({w: prediction_record(self._classes, p) for w, p in self._well_probs.items()})
+        self.session.add_classes(self.results.classes)  # so the grid has a colour for every predicted class
+        self.session.add_predictions(self.results.take_changed_wells())
         if self.job is not None and self._last is not None:
             eta = self._last.eta
             self.status.setText(f"predicted {self._last.done}/{self._last.total} sites"
                                 + (f", about {eta:.0f} s left" if eta == eta else ""))
         self._fill_table()
 
-    def site_probabilities(self) -> dict:
-        """Every predicted site -> its class probabilities."""
-        return {k: p for sites in self._by_well.values() for k, p in sites.items()}
-
     def rows(self) -> list[dict]:
-        """Rows exactly as the CLI writes them (csv format), per well or per site, in plate order."""
-        plate = self.session.plate
-        if not self._by_well or plate is None:
-            return []
-        return table_rows(self._classes, plate, self.site_probabilities(), "csv", self.per_site.isChecked())
+        """Rows exactly as the CLI writes them (csv format), per well or per site as the box says."""
+        return self.results.rows(self.session.plate, self.per_site.isChecked())
 
     def _fill_table(self, *_) -> None:
         per_site = self.per_site.isChecked()
-        n_rows = sum(map(len, self._by_well.values())) if per_site else len(self._well_probs)
+        n_rows = self.results.sites if per_site else len(self.results.well_probs)
         if self.job is not None and n_rows > LIVE_TABLE_ROWS:
             return
         rows, table = self.rows(), self.table
@@ -299,7 +282,7 @@ class ApplyWidget(DcmixDock):
             for c, (name, text) in enumerate(row.items()):
                 table.setItem(r, c, _Item(text, sort_key(name, text)))
         table.setSortingEnabled(True)
-        self.counts.setText(counts_text(rows, self._classes, "sites" if per_site else "wells"))
+        self.counts.setText(counts_text(rows, self.results.classes, "sites" if per_site else "wells"))
 
     def _on_row_clicked(self, row: int, _column: int) -> None:
         """Show the clicked well (or site) in the viewer, through the session."""
@@ -316,11 +299,11 @@ class ApplyWidget(DcmixDock):
     def export_csv(self, path: str | None = None) -> None:
         """The file ``napari-dcmix predict`` writes (--format, --per-site); never inside the plate folder."""
         plate, fmt, per_site = self.session.plate, self.format_combo.currentText(), self.per_site.isChecked()
-        if not self._by_well or plate is None:
+        if not self.results.by_well or plate is None:
             return show_warning("nothing to export yet: click 'Predict plate' first")
         if not path:
             suffix = "_pycytominer" if fmt == "pycytominer" else "_per_site" if per_site else ""
-            default = plate.root.parent / f"{plate.root.name}_predictions{suffix}.csv"
+            default = default_export_path(plate.root, f"{{plate}}_predictions{suffix}.csv")
             path, _ = QFileDialog.getSaveFileName(self, "Export predictions", str(default), "CSV files (*.csv)")
             if not path:
                 return
@@ -329,19 +312,19 @@ class ApplyWidget(DcmixDock):
         if problem:
             return show_error(problem)
         try:
-            table = write_table(out, self._classes, plate, in_plate_order(plate, self.site_probabilities()),
+            table = write_table(out, self.results.classes, plate, in_plate_order(plate, self.results.site_probabilities()),
                                 fmt, per_site)
         except DcmixError as err:
             return show_error(str(err))
         except OSError as err:
             return show_error(f"cannot write {out}: {err.strerror or err}; choose a folder you can write to")
-        missing = len(plate.well_keys()) - len(self._well_probs)
+        missing = len(plate.well_keys()) - len(self.results.well_probs)
         show_info(f"{table.rows} rows written to {out}" + (f" ({missing} wells not predicted yet)" if missing else ""))
 
     def _update_z(self, *_) -> None:
         self.z_label.setText(z_prime_text(self.session.predictions, self.session.labels,
                                           self.negative_combo.currentText(), self.positive_combo.currentText(),
-                                          self._classes))
+                                          self.results.classes))
 
     # --- lifecycle ------------------------------------------------------------------------------
     def _on_plate_changed(self, *_) -> None:
@@ -351,7 +334,7 @@ class ApplyWidget(DcmixDock):
             self.job.cancel()
             self.job = None
             self._set_running(False, "stopped: the plate changed")
-        self._clear_results()
+        self.results.clear()
         self._flush_timer.stop()
         self._fill_table()
         self._refresh_controls()

@@ -12,6 +12,7 @@ from pathlib import Path
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from ..._io import default_export_path
 from ...errors import DcmixError
 from ...figures.plate_map import PREDICTION
 
@@ -55,7 +56,9 @@ class ExportPanel(QWidget):
         self.map_button.clicked.connect(self._map_clicked)
         self.montage_button.clicked.connect(self._montage_clicked)
         self.save_montage_button.clicked.connect(self._save_montage_clicked)
-        dock.session.predictions_changed.connect(self._refresh_values)
+        dock.session.events.predictions.connect(self._refresh_values)
+        dock.session.events.model.connect(self._refresh_values)
+        dock.session.events.predictions_added.connect(self._refresh_values)
         self._handle, self._pending = None, None
         self._refresh_values()
 
@@ -73,16 +76,15 @@ class ExportPanel(QWidget):
     # --- what the dock has ----------------------------------------------------------------------
     def _results(self):
         """(plate, classes, model, site -> probabilities); None with a warning when nothing is predicted."""
-        dock = self.dock
-        plate, model = dock.session.plate, dock._results_model
-        site_probs = {k: p for sites in dock._by_well.values() for k, p in sites.items()}
+        results = self.dock.results
+        plate, model, site_probs = self.dock.session.plate, results.model, results.site_probabilities()
         if plate is None or model is None or not site_probs:
             show_warning("nothing to draw yet: click 'Predict plate' first")
             return None
-        return plate, list(dock._classes), model, site_probs
+        return plate, list(results.classes), model, site_probs
 
     def _refresh_values(self, *_) -> None:
-        classes = list(self.dock._classes or (self.dock.model.classes if self.dock.model else []))
+        classes = list(self.dock.results.classes or (self.dock.model.classes if self.dock.model else []))
         keep = self.value_combo.currentText()
         self.value_combo.clear()
         self.value_combo.addItems([PREDICTION] + [c for c in classes if c != PREDICTION])
@@ -91,7 +93,7 @@ class ExportPanel(QWidget):
 
     def _ask_path(self, what: str) -> str | None:
         plate = self.dock.session.plate
-        default = plate.root.parent / f"{plate.root.name}_{what}.png" if plate is not None else Path(f"{what}.png")
+        default = default_export_path(plate.root if plate is not None else None, f"{{plate}}_{what}.png")
         path, _ = QFileDialog.getSaveFileName(self, f"Save the {what}", str(default), "PNG images (*.png)")
         return path or None
 

@@ -1,30 +1,37 @@
-"""*Explain per phenotype* inside the Channel importance dock: one DCMIX model per phenotype against
-the reference class, run in a napari thread worker, shown as the phenotype x channel matrix.
+"""The Explain dock: *Explain per phenotype* — one DCMIX model per phenotype (and fold) against the
+reference class, run in a napari thread worker, shown as the phenotype × channel matrix with the α
+chart of the selected row beside it (a dock of its own, so the matrix has the room to be read).
 
-A row (clicked in the matrix or chosen in the list) is published as the session's importance
-snapshot, so the α bars, the verdict line and the "DCMIX composite" layer all show that phenotype.
-When the run completes, the phenotype panel (every phenotype's models combined) becomes the session's
-model: Apply predicts with it, and the status line says its out-of-fold accuracy and Z′ per phenotype.
+A row (clicked in the matrix or chosen in the list) is also published as the session's importance
+snapshot, so the Channel importance dock's bars, the verdict line and the "DCMIX composite" layer all
+show that phenotype. When the run completes, the phenotype panel (every phenotype's models combined)
+becomes the session's model: Apply predicts with it, and the status line says its out-of-fold
+accuracy and Z′ per phenotype.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
-from qtpy.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
-                            QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
+from qtpy.QtWidgets import (QBoxLayout, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
+                            QListWidgetItem, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from ...training.explain import ExplainConfig
+from ..._io import default_export_path
+from ...training import explain_text as texts
+from ...training.config import TrainConfig
+from ...training.controls import chosen_reference, reference_choices
+from ...training.explain import FOLDS, STEPS_PER_MODEL, ExplainConfig
+from ...training.jobs import ExplainJob, explain_updates
 from ...training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
-from ...training.config import TrainConfig, field_spec
 from ...training.snapshot import ImportanceSnapshot
-from ...training import explain_text as logic
 from ..charts import make_canvas, theme_colors
+from ..dock_base import DcmixDock
 from ..forms import make_widget
+from ..importance.bars import ImportanceChart
 from ..jobs import TORCH_THREADS, notify_error
+from ..session import EXPLAIN_RUN
 
 PROGRESS_STEPS = 1000
 
@@ -38,39 +45,64 @@ def fit_to_dock(fig, matrix, colors) -> None:
         spine.set_color(colors.grid)
 
 
-class ExplainPanel(QGroupBox):
-    """Reference class, Explain/Cancel, progress, the matrix, its rows and exports."""
+#: wider than this, the α chart of the selected row sits beside the matrix; narrower, below it
+SIDE_BY_SIDE_PX = 640
 
-    def __init__(self, dock, parent=None):
-        super().__init__("Per phenotype", parent)
-        self.dock = dock  # runs the job (and ends it with the dock)
-        self.viewer, self.session = dock.viewer, dock.session
+
+class ExplainWidget(DcmixDock):
+    """Reference class, Explain/Cancel, progress, the matrix, its rows, the selected row's α, exports."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(napari_viewer)
         session = self.session
         self.base_config = TrainConfig()  # settings of every explain model (tests make it tiny)
         self.matrix = None     # the last PhenotypeMatrix shown (partial after Cancel)
         self.stats = None      # normalisation statistics of its models (for the row composites)
         self.job = None  # the running Job
-        self._job: logic.ExplainJob | None = None
+        self._job: ExplainJob | None = None
         self._cancelled, self._said = False, set()  # said: the notices shown this run
         self._job_plate = None
+        self.selected: ImportanceSnapshot | None = None  # the row whose α the chart beside the matrix shows
         self._build()
-        session.plate_changed.connect(self._on_plate_changed)
-        session.labels_changed.connect(self.refresh_classes)
+        events = session.events
+        events.plate.connect(self._on_plate_changed)
+        for event in (events.labels, events.labels_assigned, events.classes):
+            event.connect(self.refresh_classes)
+        self.viewer.events.theme.connect(self._on_theme)
         self.refresh_classes()
         self.draw()
 
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        """Controls and the matrix on one side, the selected row's α chart on the other (or below)."""
+        self.columns = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
+        left, right = QWidget(), QWidget()
+        self.columns.addWidget(left, 3)
+        self.columns.addWidget(right, 2)
+        self._build_matrix_side(QVBoxLayout(left))
+        self._build_row_side(QVBoxLayout(right))
+
+    def _build_row_side(self, layout) -> None:
+        """The selected row: what it is, its verdict, its α bars."""
+        self.row_title = QLabel("click a row of the matrix to see its α")
+        self.row_title.setWordWrap(True)
+        layout.addWidget(self.row_title)
+        self.reason_label = QLabel()
+        self.reason_label.setWordWrap(True)
+        layout.addWidget(self.reason_label)
+        self.row_figure, self.row_canvas = make_canvas(200)
+        self.row_chart = ImportanceChart(self.row_canvas, theme_colors(self.viewer))
+        layout.addWidget(self.row_canvas, 1)
+
+    def _build_matrix_side(self, layout) -> None:
         form = QFormLayout()
         self.reference_combo = QComboBox()
         self.reference_combo.setToolTip("the negative control: every other class is explained against it")
-        self.steps_field = make_widget(replace(field_spec("steps"), min=20, max=100_000,  # the Train dock's, per model
-                                               help="optimiser steps per model (each phenotype trains one model per fold)"))
+        # the fields and their bounds are the core's (ExplainConfig's spec, the Train dock's steps)
+        self.steps_field = make_widget(STEPS_PER_MODEL)
         self.steps = self.steps_field.native  # a spin box: value(), setValue(), setEnabled()
-        self.folds = QSpinBox()
-        self.folds.setRange(2, 10)
-        self.folds.setValue(ExplainConfig().folds)
-        self.folds.setToolTip("repeats per phenotype: every well is held out once; the spread of α is over them")
+        self.folds_field = make_widget(replace(FOLDS, help="repeats per phenotype: every well is held out once; "
+                                                           "the spread of α is over them"))
+        self.folds = self.folds_field.native
         form.addRow("Reference", self.reference_combo)
         row = QHBoxLayout()
         row.addWidget(self.steps)
@@ -108,9 +140,6 @@ class ExplainPanel(QGroupBox):
         self.row_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.row_list.currentRowChanged.connect(self._on_row_chosen)
         layout.addWidget(self.row_list)
-        self.reason_label = QLabel()
-        self.reason_label.setWordWrap(True)
-        layout.addWidget(self.reason_label)
         row = QHBoxLayout()
         self.csv_button = QPushButton("Export matrix CSV…")
         self.png_button = QPushButton("Export matrix PNG…")
@@ -127,18 +156,22 @@ class ExplainPanel(QGroupBox):
     def refresh_classes(self, *_) -> None:
         """Fill the Reference box from the labels; keep the user's pick, else pre-select the guess."""
         classes = self.classes()
-        items, guess, hint = logic.reference_choices(classes)
+        if len(classes) < 2:
+            items, choice, hint = [], "", "label wells of a negative control and at least one phenotype to explain"
+        else:
+            items, choice, hint = reference_choices(classes)
         keep = self.reference_combo.currentText()
         self.reference_combo.blockSignals(True)
         self.reference_combo.clear()
         self.reference_combo.addItems(items)
-        self.reference_combo.setCurrentText(keep if keep in classes else (guess or logic.CHOOSE_REFERENCE))
+        self.reference_combo.setCurrentText(keep if keep in classes else choice)
         self.reference_combo.blockSignals(False)
-        self.reference_hint.setText(hint if self.reference_combo.currentText() not in classes or not guess else "")
+        self.reference_hint.setText(hint if self.reference_combo.currentText() not in classes or choice not in classes
+                                    else "")
 
     def config(self) -> ExplainConfig:
         """ExplainConfig from the panel; DcmixError while no reference class is chosen."""
-        reference = logic.chosen_reference(self.reference_combo.currentText(), self.classes())
+        reference = chosen_reference(self.reference_combo.currentText(), self.classes())
         train = replace(self.base_config, steps=self.steps.value(), epochs=None,
                         label_column=self.session.label_column)
         return ExplainConfig(reference=reference, folds=self.folds.value(), train=train)
@@ -169,8 +202,8 @@ class ExplainPanel(QGroupBox):
             return
         plate, labels = self.session.plate, dict(self.session.labels)
         problem = ("no plate is open; open one in the plate browser" if plate is None else
-                   "training is running in the Train dock; wait for it or stop it" if self.session.training else
-                   None)
+                   f"{self.session.running} is running; wait for it or stop it"
+                   if self.session.running not in (None, EXPLAIN_RUN) else None)
         try:
             config = None if problem else self.config()
         except DcmixError as err:
@@ -178,18 +211,18 @@ class ExplainPanel(QGroupBox):
         if problem:
             show_error(problem)
             return
-        self._job, self._cancelled, self._said = logic.ExplainJob(), False, set()
+        self._job, self._cancelled, self._said = ExplainJob(), False, set()
         self._job_plate = plate
         self.matrix, self.stats = None, None
         self.row_list.clear()
-        self.reason_label.setText("")
+        self._show_row(None)
         self.draw()
         self.progress_bar.setValue(0)
         self.progress_bar.setVisible(True)
         self.status_label.setText("reading the plate…")
         self._set_running(True)
-        self.session.set_training(True)
-        self.job = self.dock.run(logic.explain_updates, self._job, plate, labels, config, TORCH_THREADS,
+        self.session.begin_run(EXPLAIN_RUN)
+        self.job = self.run(explain_updates, self._job, plate, labels, config, TORCH_THREADS,
                                  on_yield=self._on_event, on_finish=self._on_finished)
 
     def cancel(self) -> None:
@@ -217,7 +250,7 @@ class ExplainPanel(QGroupBox):
             return
         self.progress_bar.setValue(int(PROGRESS_STEPS * event.fraction))
         if not self._cancelled:
-            self.status_label.setText(logic.progress_text(event))
+            self.status_label.setText(texts.progress_text(event))
         if event.kind == "row" and self._job is not None and self._job.explainer is not None:
             self.show_matrix(self._job.explainer.result)
 
@@ -226,8 +259,7 @@ class ExplainPanel(QGroupBox):
         failed = run is not None and run.failed is not None
         self._set_running(False)
         self.progress_bar.setVisible(False)
-        if not self.dock._torn_down:  # teardown already freed it; the Train dock may be running by now
-            self.session.set_training(False)
+        self.session.end_run(EXPLAIN_RUN)
         explainer = job.explainer if job is not None else None
         if self.session.plate is not self._job_plate:  # the plate changed meanwhile: its rows are stale
             self.status_label.setText("explain stopped: another plate was opened")
@@ -236,7 +268,7 @@ class ExplainPanel(QGroupBox):
         if matrix is not None:
             self.show_matrix(matrix)
         panel = explainer.panel if matrix is not None and matrix.complete and not failed else None
-        self.status_label.setText(logic.finished_text(matrix, self._cancelled, failed, panel))
+        self.status_label.setText(texts.finished_text(matrix, self._cancelled, failed, panel))
         if panel is not None:
             self.session.set_model(panel)  # the phenotype panel: Apply predicts with it
 
@@ -248,8 +280,8 @@ class ExplainPanel(QGroupBox):
         self.row_list.blockSignals(True)
         self.row_list.clear()
         for row in matrix.rows:
-            item = QListWidgetItem(logic.row_text(row))
-            item.setToolTip(logic.row_tooltip(row))
+            item = QListWidgetItem(texts.row_text(row))
+            item.setToolTip(texts.row_tooltip(row))
             if not row.learned:
                 item.setForeground(QColor(NOT_LEARNED_SHADE))
             self.row_list.addItem(item)
@@ -306,19 +338,41 @@ class ExplainPanel(QGroupBox):
         if self.matrix is None or not 0 <= index < len(self.matrix.rows):
             return
         row = self.matrix.rows[index]
-        self.reason_label.setText(logic.row_tooltip(row))
-        self.reason_label.setStyleSheet("" if row.learned else f"color: {theme_colors(self.viewer).warning}")
         token = ("explain", id(self.matrix), row.phenotype)
-        self.session.set_importance(ImportanceSnapshot.of_row(row, self.matrix.channels, self.stats,
-                                                              self.matrix.reference, token))
+        snapshot = ImportanceSnapshot.of_row(row, self.matrix.channels, self.stats, self.matrix.reference, token)
+        self._show_row(snapshot, texts.row_tooltip(row))
+        self.session.set_importance(snapshot)
+
+    def _show_row(self, snapshot: ImportanceSnapshot | None, reason: str = "") -> None:
+        """The selected row's α bars (greyed when not learned) and why it is trusted or not."""
+        self.selected = snapshot
+        self.row_title.setText(snapshot.describe() if snapshot is not None else
+                               "click a row of the matrix to see its α")
+        self.reason_label.setText(reason)
+        not_learned = snapshot is not None and snapshot.learned is False
+        self.reason_label.setStyleSheet(f"color: {theme_colors(self.viewer).warning}" if not_learned else "")
+        self.row_canvas.setVisible(snapshot is not None)
+        if snapshot is not None:
+            self.row_chart.show(snapshot)
+
+    def bar_heights(self) -> dict[str, float]:
+        """{channel: α} of the selected row, read from its drawn bars."""
+        from ..importance.bars import ALPHA_GROUP, bar_heights
+
+        return bar_heights(self.row_chart.ax, ALPHA_GROUP)
+
+    def resizeEvent(self, event) -> None:
+        """Wide (docked at the bottom, floating): the row's chart beside the matrix; narrow: below it."""
+        wide = event.size().width() >= SIDE_BY_SIDE_PX
+        self.columns.setDirection(QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom)
+        super().resizeEvent(event)
 
     # --- exports ------------------------------------------------------------------------------
     def _choose_export(self, kind: str) -> None:
         plate = self.session.plate
-        folder = plate.root.parent if plate is not None and plate.root.parent.is_dir() else Path.home()
+        default = default_export_path(plate.root if plate is not None else None, f"importance_per_phenotype.{kind}")
         filters = "PNG image (*.png)" if kind == "png" else "CSV table (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export the matrix as {kind.upper()}",
-                                              str(folder / f"importance_per_phenotype.{kind}"), filters)
+        path, _ = QFileDialog.getSaveFileName(self, f"Export the matrix as {kind.upper()}", str(default), filters)
         if path:
             self.export(**{f"{kind}_path": path})
 
@@ -349,18 +403,22 @@ class ExplainPanel(QGroupBox):
             self.cancel()
         self.matrix = self.stats = None
         self.row_list.clear()
-        self.reason_label.setText("")
+        self._show_row(None)
         self.draw()
         self.refresh_classes()
 
-    def restyle(self) -> None:
-        self.draw()
+    def _on_theme(self, *_) -> None:
+        try:
+            self.row_chart.restyle(theme_colors(self.viewer))
+            self._show_row(self.selected, self.reason_label.text())
+            self.draw()
+        except RuntimeError:  # the dock was deleted
+            pass
 
     def on_teardown(self) -> None:
         """The dock ends: the job is cancelled (its finished rows are kept) and the Train dock freed."""
         self._cancelled = True
-        if self.job is not None:
-            self.session.set_training(False)
+        self.session.end_run(EXPLAIN_RUN)
 
     def shutdown(self) -> None:
         """Cancel a run and wait for its thread (tests; the dock's teardown ends it otherwise)."""

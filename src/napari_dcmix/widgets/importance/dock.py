@@ -1,6 +1,7 @@
 """Channel-importance dock: α as bars in the channel colours (live while training) with the model's
 held-out verdict beside them (greyed when it learned nothing), α history, permutation importance as a
-cross-check, exports, a side-by-side view of the DCMIX composite, and *Explain per phenotype*.
+cross-check, exports and a side-by-side view of the DCMIX composite. *Explain per phenotype* is a dock
+of its own (``widgets/explain``); the row chosen there is shown here too, through the session.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from pathlib import Path
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from ...colors import channel_rgb
-from . import table as logic
-from ...training.snapshot import ImportanceSnapshot
-from ..charts import ALPHA_GROUP, ImportanceChart, bar_heights, make_canvas, theme_colors
+from ...training.snapshot import ImportanceSnapshot, write_importance_csv
+from ..._io import default_export_path
+from ..charts import make_canvas, theme_colors
+from .bars import ALPHA_GROUP, ImportanceChart, bar_heights
 from ..composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
 from ..dock_base import DcmixDock
-from ..explain.dock import ExplainPanel
 from ..jobs import notify_error
 from ...training.jobs import permutation_updates
 
@@ -33,16 +33,13 @@ class ImportanceWidget(DcmixDock):
         self._permutation_cancelled = False
         self.permutation_job = None
         self._build()
-        self.session.importance_changed.connect(self._on_importance)
+        self.session.events.importance.connect(self._on_importance)
         napari_viewer.events.theme.connect(self._on_theme)
         viewer_grid(napari_viewer).events.enabled.connect(self._sync_grid_button)
-        if self.session.importance is None and self.session.model is not None:
-            self.session.set_importance(ImportanceSnapshot.of_model(self.session.model))
-        else:
-            self._on_importance(self.session.importance)
+        self._on_importance(self.session.importance)  # the session's model set it already
 
     def _build(self) -> None:
-        """Everything in a scroll area: with the matrix below the α chart the dock is taller than a tab."""
+        """Everything in a scroll area: a short window scrolls the dock instead of squashing the chart."""
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
@@ -94,8 +91,6 @@ class ImportanceWidget(DcmixDock):
         row.addWidget(self.png_button)
         row.addWidget(self.csv_button)
         layout.addLayout(row)
-        self.explain = ExplainPanel(self, self)
-        layout.addWidget(self.explain)
         layout.addStretch(1)
         self._sync_grid_button()
 
@@ -111,26 +106,15 @@ class ImportanceWidget(DcmixDock):
     def _draw(self) -> None:
         snapshot = self.snapshot
         if self.history_button.isChecked():
-            epochs, series = logic.history_series(snapshot)
-            self.chart.show_history(epochs, series, channel_rgb(list(series)))
+            self.chart.show_history(snapshot)
         else:
             self.chart.show(snapshot, self.permutation)
-        self.info_label.setText(self._info_text())
+        self.info_label.setText(snapshot.describe() if snapshot is not None else
+                                "no model yet: train one in the Train dock or load one")
         not_learned = snapshot is not None and snapshot.learned is False
-        self.verdict_label.setText(("⚠ " if not_learned else "") + (snapshot.verdict_text() if snapshot else ""))
+        self.verdict_label.setText(snapshot.verdict_line() if snapshot is not None else "")
         self.verdict_label.setStyleSheet(f"color: {theme_colors(self.viewer).warning}; font-weight: bold"
                                          if not_learned else "")
-
-    def _info_text(self) -> str:
-        snapshot = self.snapshot
-        if snapshot is None:
-            return "no model yet: train one in the Train dock or load one"
-        if snapshot.phenotype:
-            return (f"α of {snapshot.phenotype} vs {snapshot.reference or 'the reference'} "
-                    "(per-phenotype models, mean over the folds)")
-        if not snapshot.final:
-            return f"{snapshot.kind}: live α during training, evaluation round {snapshot.epoch}"
-        return f"{snapshot.kind} model" + (f" (kept from evaluation round {snapshot.epoch})" if snapshot.epoch else "")
 
     def bar_heights(self, group: str = ALPHA_GROUP) -> dict[str, float]:
         """{channel: bar height} of ``group`` (α or permutation), read from the drawn bars."""
@@ -215,17 +199,14 @@ class ImportanceWidget(DcmixDock):
         try:
             self.chart.restyle(theme_colors(self.viewer))
             self._draw()
-            self.explain.restyle()
         except RuntimeError:  # the dock was deleted
             pass
 
     def _choose_export(self, kind: str) -> None:
-        name = "channel_importance." + kind
-        folder = Path.home()
-        if self.session.plate is not None and self.session.plate.root.parent.is_dir():
-            folder = self.session.plate.root.parent
+        plate = self.session.plate
+        default = default_export_path(plate.root if plate is not None else None, f"channel_importance.{kind}")
         filters = "PNG image (*.png)" if kind == "png" else "CSV table (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", str(folder / name), filters)
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", str(default), filters)
         if path:
             (self.export_png if kind == "png" else self.export_csv)(path)
 
@@ -252,7 +233,7 @@ class ImportanceWidget(DcmixDock):
         """channel, alpha, permutation_drop, permutation_normalized; atomic."""
         from napari.utils.notifications import show_error
 
-        rows = logic.csv_rows(self.snapshot, self.permutation)
+        rows = self.snapshot.csv_rows(self.permutation) if self.snapshot is not None else []
         if not rows:
             show_error("nothing to export yet: train or load a model first")
             return False
@@ -261,7 +242,7 @@ class ImportanceWidget(DcmixDock):
             show_error(problem)
             return False
         try:
-            logic.write_importance_csv(path, rows)
+            write_importance_csv(path, rows)
         except Exception as err:  # noqa: BLE001
             notify_error(err)
             return False
@@ -269,6 +250,5 @@ class ImportanceWidget(DcmixDock):
 
     # --- lifecycle ----------------------------------------------------------------------------
     def on_teardown(self) -> None:
-        """Closing the dock, the viewer or Python: cancel permutation importance and explain."""
+        """Closing the dock, the viewer or Python: cancel permutation importance."""
         self._permutation_cancelled = True
-        self.explain.on_teardown()

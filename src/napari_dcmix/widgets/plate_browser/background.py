@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 from napari.utils import notifications
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtGui import QImage
 
+from typing import Callable
+
 from ...plate import Plate
+from ...plate.stats import ChannelStats
 from ..jobs import stop_jobs
-from .thumbnails import thumbnail_size, thumbnail_stream
+from ...figures.thumbnails import thumbnail_size, thumbnail_stream
 
 
 def _tagged(tag: int, stream):
@@ -23,7 +25,7 @@ def _tagged(tag: int, stream):
 
 
 def _stats_job(tag: int, plate: Plate):
-    return tag, plate.channel_stats()
+    return tag, plate, plate.channel_stats()
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -32,19 +34,17 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class PlateBackground(QObject):
-    """Statistics then thumbnails of one plate; emits results on the GUI thread."""
+class PlateBackground:
+    """Statistics then thumbnails of one plate, as jobs of the dock; results reach the callbacks on
+    the GUI thread. It keeps what it computes for the view (the thumbnail images), never the
+    session's state: the plate and its statistics are handed in and go back through ``on_stats``."""
 
-    stats_ready = Signal(object)                     # ChannelStats of the current plate
-    thumbnail_ready = Signal(str, str, object, object)  # plate id, well, QImage | None, problem | None
-
-    def __init__(self, owner):
-        super().__init__(owner)
+    def __init__(self, owner, on_stats: Callable[[Plate, ChannelStats], None],
+                 on_thumbnail: Callable[[str, str, "QImage | None", "str | None"], None]):
         self.owner = owner                # the dock: its jobs end with it
         self.jobs: list = []              # this plate's Jobs still running (or not yet delivered)
         self.thumbs: dict[tuple[str, str], QImage] = {}
-        self.plate: Plate | None = None
-        self.stats = None
+        self._on_stats_ready, self._on_thumbnail_ready = on_stats, on_thumbnail
         self._tag = 0
         self._stats_pending = False
 
@@ -65,33 +65,31 @@ class PlateBackground(QObject):
         for job in self.jobs:
             job.cancel()
         self._tag += 1
-        self.plate, self.stats, self._stats_pending = None, None, False
+        self._stats_pending = False
         self.thumbs.clear()
 
     def start(self, plate: Plate) -> None:
-        """Compute ``plate``'s statistics, then (on request) its thumbnails, in the background."""
+        """Compute ``plate``'s statistics in the background; ``on_stats(plate, stats)`` gets them."""
         self.cancel()
-        self.plate = plate
         self._stats_pending = True
         self._track(self.owner.run(_stats_job, self._tag, plate, on_return=self._on_stats, on_error=self._on_error))
 
     def _on_stats(self, result) -> None:
-        tag, stats = result
+        tag, plate, stats = result
         if tag != self._tag:
             return
         self._stats_pending = False
-        self.stats = stats
-        self.stats_ready.emit(stats)
+        self._on_stats_ready(plate, stats)
 
-    def start_thumbnails(self, plate_id: str, wells) -> bool:
+    def start_thumbnails(self, plate: Plate, stats: ChannelStats | None, plate_id: str, wells) -> bool:
         """Thumbnails of ``wells`` of ``plate_id`` not already made; needs the statistics first."""
-        if self.plate is None or self.stats is None:
+        if stats is None:
             return False
         self.stop_thumbnails()
         todo = [(plate_id, w) for w in sorted(wells) if (plate_id, w) not in self.thumbs]
         if not todo:
             return False
-        stream = thumbnail_stream(self.plate, todo, self.stats, thumbnail_size(self.plate.format.wells))
+        stream = thumbnail_stream(plate, todo, stats, thumbnail_size(plate.format.wells))
         job = self.owner.run(_tagged, self._tag, stream, on_yield=self._on_thumbnail, on_error=self._on_error)
         job.is_thumbnails = True
         self._track(job)
@@ -110,7 +108,7 @@ class PlateBackground(QObject):
         image = to_qimage(rgb) if rgb is not None else None
         if image is not None:
             self.thumbs[(plate_id, well)] = image
-        self.thumbnail_ready.emit(plate_id, well, image, problem)
+        self._on_thumbnail_ready(plate_id, well, image, problem)
 
     def _on_error(self, err) -> None:
         self._stats_pending = False

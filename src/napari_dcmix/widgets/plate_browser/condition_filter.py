@@ -4,6 +4,7 @@ dose>=1``), and feed the conditions to the plate map's tooltips. Logic lives in 
 from __future__ import annotations
 
 from napari.utils import notifications
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QWidget
 
 from ...errors import DcmixError
@@ -15,9 +16,16 @@ FILTER_HELP = ("Select the wells whose conditions (the labels CSV's other column
 
 
 class ConditionFilter(QWidget):
-    def __init__(self, dock):
+    """The CSV's condition columns: per-well conditions for the plate map (``conditions_shown``) and a
+    filter that selects matching wells (``wells_matched``); the plate browser passes both to its map."""
+
+    conditions_shown = Signal(dict)   # well -> {column: value} of the plate shown
+    wells_matched = Signal(list)      # wells to select on the plate map
+
+    def __init__(self, session):
         super().__init__()
-        self.dock = dock
+        self.session = session
+        self.plate_id = ""
         self.conditions: Conditions | None = None
         self._plate = None  # the plate the conditions belong to: another plate drops them
         row = QHBoxLayout(self)
@@ -36,12 +44,14 @@ class ConditionFilter(QWidget):
         except DcmixError as err:  # the labels loaded: the conditions are a bonus, say why they are missing
             self.conditions, self._plate = None, None
             notifications.show_warning(f"conditions not loaded: {err}")
-        self.show_plate(self.dock.plate_id)
+        self.show_plate(self.plate_id)
 
     def show_plate(self, plate_id: str) -> None:
-        if self.conditions is not None and self.dock.plate is not self._plate:
+        """The conditions of ``plate_id`` (none if they belong to another plate than the session's)."""
+        self.plate_id = plate_id
+        if self.conditions is not None and self.session.plate is not self._plate:
             self.conditions, self._plate = None, None
-        self.dock.grid.conditions = self.conditions.for_plate(plate_id) if self.conditions else {}
+        self.conditions_shown.emit(self.conditions.for_plate(plate_id) if self.conditions else {})
         columns = self.conditions.columns if self.conditions else []
         self.edit.setEnabled(bool(columns))
         self.button.setEnabled(bool(columns))
@@ -53,11 +63,11 @@ class ConditionFilter(QWidget):
         if self.conditions is None or not self.edit.text().strip():
             return []
         try:
-            wells = select_wells(self.conditions, self.edit.text(), self.dock.plate_id)
+            wells = select_wells(self.conditions, self.edit.text(), self.plate_id)
         except DcmixError as err:
             notifications.show_error(str(err))
             return []
-        self.dock.grid.set_selection(wells)
+        self.wells_matched.emit(wells)
         if not wells:
             notifications.show_info(f"no well matches '{self.edit.text().strip()}'")
         return wells

@@ -1,8 +1,8 @@
 """The plate browser dock: open a plate, click through its wells, see each well's channels as
 napari layers, label wells. Wiring only; drawing, pixels and logic live in the sibling modules.
 
-It opens plates through ``plate_opening`` (which publishes plate and labels on the viewer's session in
-one ``plate_changed``) and shows them from that signal like every other dock; it publishes the shown
+It opens plates through ``opening`` (which publishes plate and labels on the viewer's session in
+one ``events.plate``) and shows them from that event like every other dock; it publishes the shown
 site, follows plates opened with File > Open (the reader's layers carry ``META_KEY`` metadata), and
 never freezes the viewer: statistics and thumbnails are computed in napari thread workers.
 """
@@ -27,7 +27,7 @@ from .grid import GRID_HELP, GRID_HINT, PlateGrid
 from .opening import load_labels_into, open_plate_into
 from .problems_panel import ProblemsPanel
 from ..dock_base import DcmixDock
-from .site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
+from ..site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, plate_metadata, unbind_well_keys, warm_up_layers
 
 
@@ -37,27 +37,40 @@ class PlateBrowserWidget(DcmixDock):
     def __init__(self, napari_viewer):
         super().__init__(napari_viewer)
         napari_viewer = self.viewer
-        self.plate: Plate | None = None
-        self.pattern: str | None = None
-        self.plate_id = ""
-        self.stats = None                 # plate-wide ChannelStats once computed in the background
-        self.current_key: SiteKey | None = None
-        self.background = PlateBackground(self)
-        self.background.stats_ready.connect(self._on_stats)
-        self.background.thumbnail_ready.connect(self._on_thumbnail)
+        self.plate_id = ""                # which plate of a multi-plate folder the map shows
+        self.background = PlateBackground(self, self.session.set_stats, self._on_thumbnail)
         self._pending_follow: dict | None = None
         self._opening = False             # open_plate is publishing: it starts the background itself
-        self._labels_file = None          # the session's LabelsFile the form shows
         self._build_ui()
 
-        self.session.plate_changed.connect(self._on_session_plate)
-        self.session.labels_changed.connect(self._on_labels_changed)
-        self.session.predictions_changed.connect(self._on_predictions)
-        self.session.site_changed.connect(self._on_session_site)
+        events = self.session.events
+        events.plate.connect(self._on_session_plate)
+        events.labels_file.connect(self._show_labels_file)
+        for event in (events.labels, events.labels_assigned, events.classes):
+            event.connect(self._refresh_labels)
+        events.predictions.connect(self._on_predictions)
+        events.predictions_added.connect(self._on_predictions)
+        events.site.connect(self._on_session_site)
+        events.stats.connect(self._on_stats)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
         bind_well_keys(napari_viewer, self)
         QTimer.singleShot(0, self._follow_existing_layers)
         QTimer.singleShot(0, warm_up_layers)
+
+    # --- the session's state, read where it lives ------------------------------------------------
+    @property
+    def plate(self) -> Plate | None:
+        return self.session.plate
+
+    @property
+    def stats(self):
+        """The plate-wide ChannelStats once computed in the background (the session's)."""
+        return self.session.stats
+
+    @property
+    def current_key(self) -> SiteKey | None:
+        """The site shown (the session's)."""
+        return self.session.site
 
     # --- UI -----------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -124,7 +137,9 @@ class PlateBrowserWidget(DcmixDock):
         self.label_panel = LabelPanel(self.session, self.selection)
         self.label_panel.load_requested.connect(self.open_panel.browse_csv)
         box_layout.addWidget(self.label_panel)
-        self.conditions = ConditionFilter(self)  # the CSV's other columns: tooltips and a well filter
+        self.conditions = ConditionFilter(self.session)  # the CSV's other columns: tooltips and a well filter
+        self.conditions.conditions_shown.connect(self.grid.set_conditions)
+        self.conditions.wells_matched.connect(self.grid.set_selection)
         box_layout.addWidget(self.conditions)
         layout.addWidget(box)
         self.grid.assign_requested.connect(self.label_panel.assign_index)
@@ -170,16 +185,15 @@ class PlateBrowserWidget(DcmixDock):
 
     def _show_new_plate(self, plate: Plate, pattern: str | None) -> None:
         """Show a plate the session just published, with the labels it came with."""
-        self.plate, self.pattern, self.stats, self.current_key = plate, pattern, None, None
         self.background.cancel()  # the previous plate's workers quit; started again once the map shows
         self.open_panel.show_plate(plate, pattern)
         self.problems_panel.show_plate(plate)
         self.show_plate_id(plate.plates[0])
         self._show_labels_file()
 
-    def _show_labels_file(self) -> None:
+    def _show_labels_file(self, *_) -> None:
         """The CSV the session's labels came from: the form's field, the conditions, the problems."""
-        source = self._labels_file = self.session.labels_file
+        source = self.session.labels_file
         if source is None:
             self.open_panel.set_csv(None)
             return
@@ -208,13 +222,14 @@ class PlateBrowserWidget(DcmixDock):
 
     # --- background work ------------------------------------------------------------------------
     def _on_stats(self, stats) -> None:
-        self.stats = stats
+        if stats is None:
+            return
         apply_plate_contrast(self.viewer, stats)
         self._start_thumbnails()
 
     def _start_thumbnails(self) -> None:
         if self.thumbs_box.isChecked():
-            self.background.start_thumbnails(self.plate_id, self.grid.sites)
+            self.background.start_thumbnails(self.plate, self.stats, self.plate_id, self.grid.sites)
 
     def _on_thumbnail(self, plate_id: str, well: str, image, problem) -> None:
         if plate_id == self.plate_id:
@@ -267,20 +282,20 @@ class PlateBrowserWidget(DcmixDock):
         try:
             creates = not set(self.plate.channels) <= set(plugin_layers(self.viewer))  # else contrast is kept
             stats = provisional_stats(self.plate, self.plate.read_site(key)) if self.stats is None and creates else None
-            show_site(self.viewer, self.plate, key, mosaic=mosaic, pattern=self.pattern, stats=stats, provisional=True)
+            show_site(self.viewer, self.plate, key, mosaic=mosaic, pattern=self.session.pattern, stats=stats,
+                      provisional=True)
         except DcmixError as err:
             self.grid.set_problem(key.well, str(err))
             notifications.show_error(f"{key.label()} could not be shown: {err}. Other wells still work.")
             return False
-        self.current_key = key
         if key.plate != self.plate_id:
             self.open_panel.set_plates(self.plate.plates, key.plate)
+            self.plate_id = key.plate  # the map follows below, marking the new site
+        self.session.set_site(key)  # the map marks it (_on_session_site), like a site another dock shows
+        if self.grid.plate_id != key.plate:
             self.show_plate_id(key.plate)
-        self.grid.set_current(key.well)
-        self._fill_sites(key)
         self.where.setText(f"{key.well} · site")
         self.where.setToolTip(f"Showing {key.label()}" + (" (all sites tiled)" if mosaic else ""))
-        self.session.set_site(key)
         return True
 
     def _fill_sites(self, key: SiteKey) -> None:
@@ -317,15 +332,10 @@ class PlateBrowserWidget(DcmixDock):
         if self.plate is not None and self.open_panel.csv_path:
             self.load_labels(self.open_panel.csv_path, column or None)
 
-    def _on_labels_changed(self) -> None:
-        if self.session.labels_file is not self._labels_file:  # another CSV (or column) was loaded
-            self._show_labels_file()
-        self._refresh_labels()
-
     def save_labels(self, path=None) -> Path | None:
         return self.label_panel.save(path)
 
-    def _refresh_labels(self) -> None:
+    def _refresh_labels(self, *_) -> None:
         labels = self.session.book.plate_labels(self.plate_id)
         self.grid.set_labels(labels, self.label_panel.colors())
         self.conditions.show_plate(self.plate_id)
@@ -340,7 +350,7 @@ class PlateBrowserWidget(DcmixDock):
                                         "Select wells on the plate map, pick a class, then Assign.")
 
     # --- session and viewer events ------------------------------------------------------------
-    def _on_predictions(self) -> None:
+    def _on_predictions(self, *_) -> None:
         preds = {w: p for (pid, w), p in self.session.predictions.items() if pid == self.plate_id}
         first = preds and not self.grid.predictions
         self.grid.set_predictions(preds)
@@ -350,17 +360,16 @@ class PlateBrowserWidget(DcmixDock):
             self.color_combo.setCurrentText("predictions")
 
     def _on_session_plate(self, plate) -> None:
-        if plate is None or plate is self.plate:
+        if plate is None:
             return
         self._show_new_plate(plate, self.session.pattern)
         if not self._opening:  # published by someone else: no first well to show before reading in the background
             self.background.start(plate)
 
     def _on_session_site(self, key) -> None:
-        """Another dock showed a site (through show_site): mark it on the plate map."""
-        if key is None or self.plate is None or key == self.current_key or not self.plate.sites_of(key.well, key.plate):
+        """A site was shown (by this dock or another): mark it on the plate map."""
+        if key is None or self.plate is None or not self.plate.sites_of(key.well, key.plate):
             return
-        self.current_key = key
         if key.plate == self.plate_id:
             self.grid.set_current(key.well)
         self._fill_sites(key)

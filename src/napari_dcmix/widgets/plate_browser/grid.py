@@ -13,8 +13,8 @@ from qtpy.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from ...plate.wells import well_id
-from .grid_logic import (GridGeometry, col_wells, header_labels, label_step, rect_wells, row_wells, step_well,
-                          well_tooltip)
+from ...plate.navigation import col_wells, rect_wells, row_wells, step_well
+from .grid_geometry import GridGeometry, header_labels, label_step, well_tooltip
 
 NEUTRAL = QColor("#5b616b")       # a well with images but no label
 CURRENT = QColor("#ffd400")       # the well shown in napari
@@ -75,6 +75,10 @@ class PlateGrid(QWidget):
         self.labels = dict(labels)
         self.colors = {k: QColor(v) for k, v in colors.items()}
         self.update()
+
+    def set_conditions(self, conditions: dict[str, dict]) -> None:
+        """Well -> {compound, dose, …}: shown in the tooltips."""
+        self.conditions = dict(conditions)
 
     def set_predictions(self, predictions: dict[str, dict]) -> None:
         self.predictions = dict(predictions)

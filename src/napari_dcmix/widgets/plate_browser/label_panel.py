@@ -19,7 +19,9 @@ from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel,
 
 from ...errors import DcmixError
 from ...plate.labels import write_labels
-from .grid_logic import class_colors, default_labels_path, display_classes
+from ..._io import default_labels_path
+from ...colors import class_colors
+from ...plate.label_book import display_classes
 from ..session import LABELS_FILE
 
 
@@ -41,7 +43,6 @@ class LabelPanel(QWidget):
         self.loaded_csv: Path | None = None
         self.saved_path: Path | None = None
         self.dirty = False
-        self._file = None  # the session's LabelsFile that loaded_csv names
         self._refreshing = False
 
         layout = QVBoxLayout(self)
@@ -91,9 +92,12 @@ class LabelPanel(QWidget):
         self.status = QLabel("Select wells on the plate map, pick a class, then Assign.")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-        session.plate_changed.connect(self._on_plate)
-        session.labels_changed.connect(self._on_labels)
-        session.predictions_changed.connect(self.refresh)
+        events = session.events
+        events.plate.connect(self._on_plate)
+        events.labels_file.connect(self._on_labels_file)
+        for event in (events.labels, events.labels_assigned, events.classes, events.predictions,
+                      events.predictions_added):
+            event.connect(self.refresh)
         self.refresh()
 
     # --- session ------------------------------------------------------------------------------
@@ -103,14 +107,14 @@ class LabelPanel(QWidget):
         self._take_file()
         self.refresh()
 
-    def _on_labels(self) -> None:
-        if self.session.labels_file is not self._file:  # a CSV was loaded: its labels are unedited
-            self._take_file()
+    def _on_labels_file(self, *_) -> None:
+        """A CSV was loaded: its labels are unedited."""
+        self._take_file()
         self.refresh()
 
     def _take_file(self) -> None:
-        self._file = self.session.labels_file
-        self.loaded_csv, self.dirty = (self._file.path if self._file else None), False
+        source = self.session.labels_file
+        self.loaded_csv, self.dirty = (source.path if source else None), False
 
     # --- view ---------------------------------------------------------------------------------
     def classes(self) -> list[str]:
@@ -119,7 +123,7 @@ class LabelPanel(QWidget):
     def colors(self) -> dict[str, str]:
         return class_colors(self.classes())
 
-    def refresh(self) -> None:
+    def refresh(self, *_) -> None:
         """Rebuild the legend from the session (keeps the highlighted class)."""
         current = self.current_class()
         preds = self.session.predictions

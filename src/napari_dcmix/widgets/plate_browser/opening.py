@@ -2,7 +2,7 @@
 
 Every door leads here — the plate browser's form, File > Open (the browser follows the reader's
 layers), the demo's ``open_viewer`` — so each open publishes the plate once, with its labels, and the
-docks update from that one ``plate_changed``. What goes wrong is a napari notification that says
+docks update from that one ``events.plate``. What goes wrong is a napari notification that says
 what to do; a plate whose labels cannot be read still opens, without labels.
 """
 
@@ -34,7 +34,7 @@ def open_plate_into(session, path, pattern: str | None = None, labels_csv=None, 
     guessed = guess_labels_csv(plate.root) if labels_csv is None else None
     csv_path = Path(labels_csv or guessed).expanduser() if (labels_csv or guessed) else None
     labels = _read(csv_path, plate, column) if csv_path is not None else None
-    session.set_plate(plate, pattern, labels, csv_path if labels is not None else None)
+    session.open_plate(plate, pattern, labels, csv_path if labels is not None else None)
     if labels is not None and guessed:
         notifications.show_info(f"Loaded the labels in {guessed} (column '{labels.column}').")
     if plate.problems:
@@ -43,7 +43,7 @@ def open_plate_into(session, path, pattern: str | None = None, labels_csv=None, 
 
 
 def load_labels_into(session, path, column: str | None = None) -> bool:
-    """Read the labels CSV ``path`` for the session's plate and publish them (one ``labels_changed``)."""
+    """Read the labels CSV ``path`` for the session's plate and publish them (``events.labels_file``, then ``events.labels``)."""
     labels = _read(Path(path).expanduser(), session.plate, column)
     if labels is None:
         return False

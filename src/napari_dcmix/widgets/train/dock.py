@@ -13,14 +13,17 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ...errors import CheckpointError, DcmixError
+from ...plate.label_book import class_well_counts
 from ...training.config import TrainConfig, check_config
 from ...training.snapshot import ImportanceSnapshot, best_round
 from ...training import progress as logic
 from ..forms import ConfigForm
-from ..charts import CurvesChart, ThrottledRedraw, make_canvas, theme_colors
+from ..charts import ThrottledRedraw, make_canvas, theme_colors
+from .curves_chart import CurvesChart
 from ..composite import composite_layers, ensure_live_updates, update_composite
 from ..dock_base import DcmixDock
 from ..jobs import TORCH_THREADS
+from ..session import TRAIN_RUN
 from .model_files import ModelFilesMixin
 from ...training.jobs import TrainJob, training_updates, warm_up_torch
 
@@ -48,8 +51,9 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self._last_event = None
         self.base_config = TrainConfig()  # what the form does not set (coverage, classes, temperature…)
         self._build()
-        self.session.plate_changed.connect(self._refresh_labels)
-        self.session.labels_changed.connect(self._refresh_labels)
+        events = self.session.events
+        for event in (events.plate, events.labels, events.labels_assigned, events.classes, events.label_column):
+            event.connect(self._refresh_labels)
         self.viewer.events.theme.connect(self._on_theme)
         self._refresh_labels()
         self.warm_up = self.run(warm_up_torch)  # ends at once when already warm
@@ -151,10 +155,10 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         if self.is_training:
             return
         plate, labels = self.session.plate, dict(self.session.labels)
-        counts = logic.class_well_counts(plate, labels)
+        counts = class_well_counts(plate, labels)
         problem = logic.start_problem(plate, labels, counts)
-        if problem is None and self.session.training:
-            problem = "Explain per phenotype is running in the Channel importance dock; wait for it or cancel it"
+        if problem is None and self.session.running not in (None, TRAIN_RUN):
+            problem = f"{self.session.running} is running; wait for it or cancel it"
         if problem is None:
             try:  # the form's boxes keep each value in bounds; the rules between fields are the core's
                 check_config(self.config(), name=lambda spec: spec.label)
@@ -179,7 +183,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self.verdict_label.setVisible(False)
         self.status_label.setText("reading the plate…")
         self._set_running(True)
-        self.session.set_training(True)
+        self.session.begin_run(TRAIN_RUN)
         self.job = self.run(training_updates, self._job, plate, labels, config, self.init_model, TORCH_THREADS,
                             on_yield=self._on_update, on_finish=self._on_finished,
                             progress="DCMIX training: reading the plate")
@@ -259,16 +263,14 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         failed = run is not None and run.failed is not None
         self._set_running(False)
         self._redraw.flush()
-        if not self._torn_down:  # teardown already freed it; another dock may be running by now
-            self.session.set_training(False)
+        self.session.end_run(TRAIN_RUN)
         result = job.trainer.result if job is not None and job.trainer is not None else None
         if result is not None and not result.metadata.get("steps") and not failed:
             result = None  # stopped while the plate was read: an untrained model is no answer to show
         if failed or result is None:
             self.status_label.setText("training failed; see the notification" if failed
                                       else "stopped before training began; no model")
-            if self.session.importance is not None and not self.session.importance.final:
-                self.session.set_importance(ImportanceSnapshot.of_model(self.session.model))  # the model's α again
+            self.session.set_importance(ImportanceSnapshot.of_model(self.session.model))  # the model's α again
             return
         self.trained = result
         self.save_button.setEnabled(True)
@@ -282,12 +284,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
 
     def show_verdict(self, result) -> None:
         """The verdict line beside α: a model that learned nothing is flagged, never shown as an answer."""
-        snapshot = ImportanceSnapshot.of_model(result)
-        alpha = snapshot.importance
-        text = snapshot.verdict_text()
-        if alpha:
-            text += " · α " + ", ".join(f"{c} {v:.2f}" for c, v in sorted(alpha.items(), key=lambda kv: -kv[1]))
-        self.verdict_label.setText(("⚠ " if result.learned is False else "") + text)
+        self.verdict_label.setText(ImportanceSnapshot.of_model(result).verdict_line(with_alpha=True))
         colors = theme_colors(self.viewer)
         self.verdict_label.setStyleSheet(f"color: {colors.warning}; font-weight: bold" if result.learned is False
                                          else "")
@@ -311,8 +308,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         """Closing the dock, the viewer or Python: stop training (the best model so far is kept)."""
         self._stopping = True
         self._release_run()
-        if self.job is not None:
-            self.session.set_training(False)
+        self.session.end_run(TRAIN_RUN)
 
     def shutdown(self) -> None:
         """Stop training and wait for the worker (tests; closing the dock or napari calls teardown)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from qtpy.QtWidgets import QFileDialog
 
 from ...errors import CheckpointError
-from ...training import progress as logic
+from ..._io import default_model_path
 from ..jobs import notify_error
 from ..session import INIT_MODEL_FILE
 from ...training.jobs import load_model
@@ -60,7 +60,7 @@ class ModelFilesMixin:
         if self.trained is None:
             return
         plate_root = self.session.plate.root if self.session.plate is not None else None
-        default = logic.default_save_path(plate_root, self.trained.kind, _last_save_folder)
+        default = default_model_path(plate_root, self.trained.kind, _last_save_folder)
         path, _ = QFileDialog.getSaveFileName(self, "Save model", str(default), "napari-dcmix model (*.pt)")
         if path:
             if self.save_model(path):

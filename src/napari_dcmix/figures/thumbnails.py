@@ -1,5 +1,5 @@
 """Well thumbnails: a pure compositing function, a generator that reads one site per well off the
-GUI thread (run as a job of the plate browser, see ``background``).
+GUI thread (run as a job of the plate browser, see ``widgets/plate_browser/background``).
 
 Thumbnails use the same channel colours and plate statistics as the channel layers, so the grid
 looks like what napari shows when the well is clicked.
@@ -11,16 +11,12 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ...colors import channel_rgb
-from ...errors import DcmixError
-from ...plate import Plate
-from ...plate.reader import read_channels
-from ...plate.stats import ChannelStats
-
-
-def hex_to_rgb(colour: str) -> tuple[float, float, float]:
-    colour = colour.lstrip("#")
-    return tuple(int(colour[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+from ..colors import channel_rgb
+from ..errors import DcmixError
+from ..plate import Plate
+from ..plate.reader import read_channels
+from ..plate.stats import ChannelStats
+from .tint import tint
 
 
 def thumbnail_size(n_wells: int) -> int:
@@ -42,13 +38,8 @@ def downsample(site: np.ndarray, size: int) -> np.ndarray:
 def make_thumbnail(site: np.ndarray, low, high, colours: Iterable[str | tuple], size: int = 48) -> np.ndarray:
     """Additive colour composite of a (C, Y, X) site as (y, x, 3) uint8, each channel scaled from
     ``low`` (black) to ``high`` (full colour) as napari does with the layers' contrast limits."""
-    small = downsample(np.asarray(site), size)
-    low = np.asarray(low, np.float32).reshape(-1, 1, 1)
-    high = np.asarray(high, np.float32).reshape(-1, 1, 1)
-    norm = np.clip((small - low) / np.maximum(high - low, 1e-6), 0.0, 1.0)
-    rgb = np.array([hex_to_rgb(c) if isinstance(c, str) else c for c in colours], np.float32)
-    out = np.tensordot(norm, rgb, axes=([0], [0]))  # (y, x, 3)
-    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    out = tint(downsample(np.asarray(site), size), low, high, colours)
+    return (out * 255.0 + 0.5).astype(np.uint8)
 
 
 def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelStats,

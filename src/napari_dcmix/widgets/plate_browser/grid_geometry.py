@@ -1,21 +1,14 @@
-"""Pure logic behind the plate browser (no Qt): grid geometry and hit-testing, well selection and
-keyboard navigation, class colours, tooltips and where labels are saved (editing them is plate.label_book's).
-
-Kept free of Qt so it is tested fast and exactly, and so the train/apply docks can reuse it.
+"""The plate map's geometry without Qt: square cells fitted into the widget, hit-testing, header
+labels and a well's tooltip text. Which wells a key or a drag reaches is the core's
+(``plate/navigation``); editing labels is ``plate/label_book``'s.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable
 
-from ..._io import is_inside
-from ...plate.labels import csv_columns  # noqa: F401 - one labels reader for CLI and docks
 from ...plate.wells import row_letters, well_id, well_position
-
-from ...colors import CLASS_PALETTE, class_colors  # noqa: F401 - shared with the figures
 
 
 # --- geometry -----------------------------------------------------------------------------------
@@ -95,43 +88,6 @@ def header_labels(rows: int, cols: int) -> tuple[list[str], list[str]]:
     return [row_letters(r) for r in range(rows)], [str(c + 1) for c in range(cols)]
 
 
-# --- selection and navigation ------------------------------------------------------------------
-def rect_wells(a: str, b: str, present: Iterable[str]) -> list[str]:
-    """Present wells in the rectangle spanned by wells ``a`` and ``b`` (shift-click, drag), plate order."""
-    (r0, c0), (r1, c1) = well_position(a), well_position(b)
-    rlo, rhi, clo, chi = min(r0, r1), max(r0, r1), min(c0, c1), max(c0, c1)
-    inside = [w for w in present if rlo <= well_position(w)[0] <= rhi and clo <= well_position(w)[1] <= chi]
-    return sorted(inside, key=well_position)
-
-
-def row_wells(row: int, present: Iterable[str]) -> list[str]:
-    return sorted((w for w in present if well_position(w)[0] == row), key=well_position)
-
-
-def col_wells(col: int, present: Iterable[str]) -> list[str]:
-    return sorted((w for w in present if well_position(w)[1] == col), key=well_position)
-
-
-def step_well(current: str | None, direction: str, present: Iterable[str]) -> str | None:
-    """The well reached from ``current`` by a key: "next"/"prev" in reading order (wrapping rows),
-    "up"/"down" to the nearest present well in the same column. Stays put at the plate's edge."""
-    order = sorted(present, key=well_position)
-    if not order:
-        return None
-    if current is None or current not in order:
-        return order[0] if direction in ("next", "down") else order[-1]
-    if direction in ("next", "prev"):
-        i = order.index(current) + (1 if direction == "next" else -1)
-        return order[min(max(i, 0), len(order) - 1)]
-    row, col = well_position(current)
-    same_col = [w for w in order if well_position(w)[1] == col]
-    if direction == "down":
-        below = [w for w in same_col if well_position(w)[0] > row]
-        return below[0] if below else current
-    above = [w for w in same_col if well_position(w)[0] < row]
-    return above[-1] if above else current
-
-
 # --- tooltips -----------------------------------------------------------------------------------
 def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
                  prediction: dict | None = None, problem: str | None = None, conditions: dict | None = None) -> str:
@@ -154,27 +110,3 @@ def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
 
 
 # --- label files ----------------------------------------------------------------------------
-def default_labels_path(plate_root: Path, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
-    """Where "Save labels" proposes to write: beside the CSV the labels came from, else
-    ~/napari-dcmix/; never inside the plate folder (images stay untouched) and never over the
-    loaded CSV itself (it may hold columns the plugin does not write)."""
-    plate_root = Path(plate_root)
-    folder = Path(home or Path.home()) / "napari-dcmix"
-    if loaded_csv is not None and not is_inside(Path(loaded_csv).parent, plate_root):
-        folder = Path(loaded_csv).parent
-    name = f"{plate_root.name or 'plate'}_labels.csv"
-    path = folder / name
-    if loaded_csv is not None and path.resolve() == Path(loaded_csv).resolve():
-        path = folder / f"{plate_root.name or 'plate'}_labels_edited.csv"
-    return path
-
-
-def display_classes(classes: Iterable[str], predictions: dict | None = None) -> list[str]:
-    """The class list in display (and colour) order: the user's classes, then any class a model
-    predicts that the user has not listed."""
-    out = list(dict.fromkeys(classes))
-    for pred in (predictions or {}).values():
-        name = pred.get("prediction")
-        if name and name not in out:
-            out.append(name)
-    return out

@@ -8,42 +8,16 @@ apply) calls :func:`show_site`, so there is one set of channel layers per viewer
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..._layers import META_KEY, site_layer_data, site_metadata
-from ...colors import channel_colormaps
-from ...plate import Plate, SiteKey
-from ...plate.stats import ChannelStats, compute_stats
+from .._layers import META_KEY, site_layer_data, site_metadata
+from ..colors import channel_colormaps
+from ..plate import Plate, SiteKey
+from ..plate.stats import ChannelStats, compute_stats
 
-__all__ = ["apply_plate_contrast", "plugin_layers", "provisional_stats", "read_mosaic", "show_site", "tile_sites"]
+from ..plate.mosaic import read_mosaic
 
-
-def tile_sites(sites: list[np.ndarray], gap: int = 4) -> np.ndarray:
-    """Tile (C, Y, X) sites row by row into one near-square (C, H, W) mosaic with ``gap`` px of zeros
-    between tiles; sites of different sizes are placed top-left in equal tiles."""
-    if not sites:
-        raise ValueError("no site to tile")
-    n = len(sites)
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    c = sites[0].shape[0]
-    th = max(s.shape[1] for s in sites)
-    tw = max(s.shape[2] for s in sites)
-    dtype = np.result_type(*[s.dtype for s in sites])
-    out = np.zeros((c, rows * th + (rows - 1) * gap, cols * tw + (cols - 1) * gap), dtype)
-    for i, site in enumerate(sites):
-        r, q = divmod(i, cols)
-        y, x = r * (th + gap), q * (tw + gap)
-        out[:, y:y + site.shape[1], x:x + site.shape[2]] = site
-    return out
-
-
-def read_mosaic(plate: Plate, key: SiteKey) -> np.ndarray:
-    """All sites of ``key``'s well tiled into one (C, H, W) array (PlateError if one is unreadable)."""
-    keys = plate.sites_of(key.well, key.plate) or [key]
-    return tile_sites([plate.read_site(k) for k in keys])
+__all__ = ["apply_plate_contrast", "plugin_layers", "provisional_stats", "show_site"]
 
 
 def provisional_stats(plate: Plate, site: np.ndarray) -> ChannelStats:
