@@ -152,7 +152,9 @@ def main(argv=None) -> int:
 
     from napari_dcmix.plate import open_plate, read_labels
     from napari_dcmix.plate.sample import LABEL_COLUMN, PATTERN, write_sample_plate
-    from napari_dcmix.widgets import charts, composite, importance_dock, train_dock
+    from napari_dcmix.widgets import composite, throttle
+    from napari_dcmix.widgets.importance import dock as importance_dock
+    from napari_dcmix.widgets.train import dock as train_dock
     from napari_dcmix.widgets.session import get_session
 
     if args.no_activity_bar:
@@ -268,7 +270,7 @@ def main(argv=None) -> int:
         "longest_training_stalls": blame, "gui_thread_handlers": clock.summary(),
         "settings": {"wells": args.wells, "size": args.size, "tile": args.tile, "batch_size": args.batch_size,
                      "steps": args.steps, "device": train.device_label.text(),
-                     "torch_threads": train_dock.TORCH_THREADS, "max_redraws_per_s": charts.MAX_REDRAWS_PER_S,
+                     "torch_threads": train_dock.TORCH_THREADS, "max_redraws_per_s": throttle.MAX_REDRAWS_PER_S,
                      "activity_bar": not args.no_activity_bar},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "napari": napari.__version__, "display": os.environ.get("DISPLAY", "")},

@@ -15,6 +15,8 @@ from typing import IO, Iterator
 
 from .errors import DcmixError
 
+# every plate folder opened in this process: nothing may be written inside one (by design for the whole
+# process: a folder opened in a closed viewer is still somebody's images)
 _PLATE_ROOTS: set[Path] = set()
 
 

@@ -1,5 +1,6 @@
 """The ``napari-dcmix`` command line: subcommands, their flags and help. The training flags come from
-``TrainConfig``'s field spec (``training/config.py``), the same spec that builds the Train dock's form.
+``TrainConfig``'s field spec (``training/config.py``), the same spec that builds the Train dock's form;
+explain's --folds/--seeds from ``ExplainConfig``'s.
 What each command does lives in ``cli``.
 """
 
@@ -40,11 +41,28 @@ def _plate_args(q, labels_required=False, labels_help="CSV with a well column an
     q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def _train_args(q, skip=()) -> None:
-    """The training flags, from TrainConfig's field spec: the dock's form shows the same defaults."""
+class _InBounds(argparse.Action):
+    """Stores a setting's value once its field spec (``of``) accepts it: out of bounds is refused while
+    parsing, before any work, with the spec's one-line message (``check_settings``)."""
+
+    def __init__(self, *args, of: type, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.of = of
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .training.config import check_settings
+
+        check_settings({self.dest: values}, of=self.of)
+        setattr(namespace, self.dest, values)
+
+
+def _setting_args(q, of: type | None = None, skip=(), check: bool = False) -> None:
+    """The flags of a settings dataclass's field spec (``of``: TrainConfig by default): the docks' forms
+    show the same defaults. ``check``: refuse out-of-range numbers while parsing (the training flags are
+    checked by ``cli_checks.preflight`` instead)."""
     from .training import config_fields
 
-    for f in config_fields():
+    for f in config_fields(of=of):
         if f.name in skip:
             continue
         default = "" if f.default is None else f" (default: {f.default})"
@@ -54,7 +72,14 @@ def _train_args(q, skip=()) -> None:
         if f.choices and f.cli_choices:
             kwargs["choices"] = list(f.choices)
             kwargs.pop("metavar")
+        if check and f.type in (int, float) and f.min is not None and f.max is not None:
+            kwargs.update(action=_InBounds, of=of)
         q.add_argument(f.flag, **kwargs)
+
+
+def _train_args(q, skip=()) -> None:
+    """The training flags, from TrainConfig's field spec: the dock's form shows the same defaults."""
+    _setting_args(q, skip=skip)
 
 
 def _add_sample_plate(sub, commands: dict) -> None:
@@ -96,11 +121,18 @@ def _add_explain(sub, commands: dict) -> None:
     _plate_args(s, labels_required=True)
     s.add_argument("--reference", help="the negative-control class (default: guessed from names like control, DMSO, NT)")
     s.add_argument("--out", help="folder for importance_per_phenotype.csv and .png (outside the plate folder)")
-    s.add_argument("--folds", type=int, default=3, help="well folds per phenotype (each well held out once)")
-    s.add_argument("--seeds", type=int, default=1, help="seeds per fold (repeats = folds x seeds)")
+    _explain_args(s)
     s.add_argument("--no-all", action="store_true", help="skip the multi-class 'all phenotypes' row")
     _train_args(s, skip=("model",))
     s.set_defaults(func=commands["explain"], model="dcmix")
+
+
+def _explain_args(q) -> None:
+    """--folds and --seeds, from ExplainConfig's field spec (the Explain dock's folds field has the same
+    default and bounds); out of bounds is refused while parsing."""
+    from .training.explain import ExplainConfig
+
+    _setting_args(q, of=ExplainConfig, check=True)
 
 
 def _add_predict(sub, commands: dict) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 DOCKS = ("Plate browser", "Train", "Channel importance", "Explain per phenotype", "Apply")
 DEMO_WELL = "B03"
-#: id(widget) -> napari's dock widget around it (to raise a tab); weak, so closed viewers are freed
+# id(widget) -> napari's dock widget around it (to raise a tab); weak: it never outlives a viewer
 DOCK_WRAPPERS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
 

@@ -1,5 +1,8 @@
 """User-facing errors: every message says what went wrong and what to do next."""
 
+#: what every dock says when it needs a plate and none is open (one wording for all of them)
+NO_PLATE = "no plate is open; open a plate folder in the Plate browser first"
+
 
 class DcmixError(Exception):
     """An error caused by the user's input (files, options, checkpoints).

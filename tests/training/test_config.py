@@ -78,3 +78,60 @@ def test_train_help_shows_the_spec(capsys, tmp_path):
         if spec.default is not None:
             assert f"(default: {spec.default})" in text
     assert "{dcmix,all-channels,se-attention}" in text and "{plate,model}" in text
+
+
+# --- ExplainConfig: --folds and --seeds come from its field spec the same way ---------------------------
+
+def _explain_specs():
+    from napari_dcmix.training.explain import ExplainConfig
+
+    return config_fields(of=ExplainConfig)
+
+
+def test_explain_spec_defaults_are_the_dataclass_and_cli_defaults(tmp_path):
+    from napari_dcmix.training.explain import FOLDS, SEEDS, ExplainConfig
+
+    specs = _explain_specs()
+    assert [s.name for s in specs] == ["folds", "seeds"] and (FOLDS, SEEDS) == tuple(specs)
+    args = _parse("explain", str(tmp_path), "--labels", "l.csv")
+    defaults = ExplainConfig()
+    actions = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["explain"]._actions}
+    for spec in specs:
+        assert spec.default == getattr(defaults, spec.name) == getattr(args, spec.name), spec.name
+        assert spec.type is int and spec.min <= spec.default <= spec.max, spec.name
+        action = actions[spec.name]
+        assert action.option_strings == [spec.flag] and action.default == spec.default
+        assert action.help == f"{spec.help} (default: {spec.default})"
+    assert (args.folds, args.seeds) == (3, 1)
+    assert _parse("explain", str(tmp_path), "--labels", "l.csv", "--folds", "5", "--seeds", "2").folds == 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--folds", "1"], "1 folds: explain holds out every well once, so it needs 2 to 50 folds (3 or more are "
+                       "recommended)"),
+    (["--folds", "51"], "51 folds: explain holds out every well once, so it needs 2 to 50 folds (3 or more are "
+                        "recommended)"),
+    (["--seeds", "0"], "0 seeds: give 1 to 50 seeds per fold (repeats = folds x seeds)"),
+    (["--seeds", "51"], "51 seeds: give 1 to 50 seeds per fold (repeats = folds x seeds)"),
+])
+def test_explain_bounds_are_refused_before_any_work(argv, message, tmp_path, capsys):
+    from napari_dcmix.cli import main
+
+    # the plate does not exist: refused while parsing, before anything is opened
+    code = main(["explain", str(tmp_path / "no-plate"), "--labels", str(tmp_path / "no.csv"), *argv])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err and not out
+    assert err.strip().splitlines() == [f"error: {message}"]
+
+
+def test_explain_bounds_are_those_of_the_spec():
+    from napari_dcmix.errors import DcmixError
+    from napari_dcmix.training.config import check_settings
+    from napari_dcmix.training.explain import ExplainConfig
+
+    for spec in _explain_specs():
+        check_settings({spec.name: spec.min}, of=ExplainConfig)
+        check_settings({spec.name: spec.max}, of=ExplainConfig)
+        for value in (spec.min - 1, spec.max + 1):
+            with pytest.raises(DcmixError, match=f"{value:g} {spec.name}: .*{spec.min:g} to {spec.max:g}"):
+                check_settings({spec.name: value}, of=ExplainConfig)

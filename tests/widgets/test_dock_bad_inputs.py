@@ -255,10 +255,12 @@ def test_bad_model_file_in_the_apply_dock(apply, qtbot, tmp_path, notes, case):
     path = _model(tmp_path / "m.pt")
     path.write_bytes(b"just text" if case == "not a model" else path.read_bytes()[:400])
     widget.load_model(str(path))
+    qtbot.waitUntil(lambda: not widget.loading, timeout=30_000)
     [(severity, message)] = notes()
     assert severity == NotificationSeverity.ERROR and "not a napari-dcmix model" in message
     assert widget.loaded_model is None
-    widget.load_model(str(_model(tmp_path / "good.pt")))  # still usable
+    widget.load_model(str(_model(tmp_path / "good.pt")))
+    qtbot.waitUntil(lambda: not widget.loading, timeout=30_000)  # still usable
     assert widget.loaded_model is not None
 
 
@@ -267,6 +269,7 @@ def test_exporting_predictions_on_a_full_disk_writes_nothing(apply, qtbot, tmp_p
 
     viewer, widget, root = apply()
     widget.load_model(str(_model(tmp_path / "m.pt")))
+    qtbot.waitUntil(lambda: not widget.loading, timeout=30_000)
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: widget.job is None and not widget.jobs.running, timeout=30000)
     monkeypatch.setattr(_io.os, "fsync", lambda _fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
@@ -282,6 +285,7 @@ def test_exporting_predictions_on_a_full_disk_writes_nothing(apply, qtbot, tmp_p
 def test_closing_napari_mid_prediction_leaves_no_thread_and_no_file(apply, qtbot, tmp_path, monkeypatch, notes):
     viewer, widget, root = apply()
     widget.load_model(str(_model(tmp_path / "m.pt")))
+    qtbot.waitUntil(lambda: not widget.loading, timeout=30_000)
     real = apply_logic.predict_sites
 
     def slow(*args, **kwargs):
@@ -291,7 +295,7 @@ def test_closing_napari_mid_prediction_leaves_no_thread_and_no_file(apply, qtbot
     monkeypatch.setattr(apply_logic, "predict_sites", slow)
     before, files_before = folder_hash(root), sorted(p.name for p in tmp_path.iterdir())
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: widget._received >= 1, timeout=30000)
+    qtbot.waitUntil(lambda: widget.results.sites >= 1, timeout=30000)
     viewer.close()
     assert QThreadPool.globalInstance().waitForDone(5000) and QThreadPool.globalInstance().activeThreadCount() == 0
     assert folder_hash(root) == before and sorted(p.name for p in tmp_path.iterdir()) == files_before

@@ -12,7 +12,7 @@ def shown_dock(make_napari_viewer, qtbot):
     dock = TrainWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Train")
     qtbot.waitUntil(lambda: dock.isVisible(), timeout=5000)
-    watcher = dock._window_watcher
+    watcher = dock.window_watcher
     watcher.watch()
     return dock, watcher, watcher.window
 
@@ -20,9 +20,9 @@ def shown_dock(make_napari_viewer, qtbot):
 def test_a_confirmed_close_of_the_window_ends_the_dock(make_napari_viewer, qtbot):
     dock, watcher, window = shown_dock(make_napari_viewer, qtbot)
     assert window is not None and window is not dock
-    watcher._close_asked = True  # what a click on the window's X records before napari's dialog
+    watcher.close_requested()  # what a click on the window's X records before napari's dialog
     window.hide()  # the user confirmed: Qt hides the window (not spontaneously)
-    assert dock._torn_down and dock.session.window_closed
+    assert dock.torn_down and dock.session.window_closed
     window.show()
 
 
@@ -30,4 +30,4 @@ def test_a_minimised_or_refused_close_leaves_the_dock_alone(make_napari_viewer, 
     dock, _, window = shown_dock(make_napari_viewer, qtbot)
     window.hide()  # hidden without a close request (a script hiding the window): not an ending
     window.show()
-    assert not dock._torn_down and not dock.session.window_closed
+    assert not dock.torn_down and not dock.session.window_closed

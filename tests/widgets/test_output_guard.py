@@ -45,7 +45,7 @@ def docks_with_a_model(make_napari_viewer, qtbot, tmp_path, monkeypatch, **plate
 def test_no_dock_writes_inside_the_plate_folder(make_napari_viewer, qtbot, tmp_path, monkeypatch):
     root, labels_csv, (browser, train, importance, explain, apply), session, model = docks_with_a_model(
         make_napari_viewer, qtbot, tmp_path, monkeypatch)
-    train.trained = model
+    train.files.set_trained(model)
     session.set_model(model)
     apply.predict_plate()
     qtbot.waitUntil(lambda: apply.job is None and bool(session.predictions), timeout=30_000)
@@ -96,7 +96,8 @@ def test_no_dock_writes_over_a_file_it_read(make_napari_viewer, qtbot, tmp_path,
     model_file = tmp_path / "loaded.pt"
     model.save(model_file)
     apply.load_model(str(model_file))
-    train.trained = model
+    qtbot.waitUntil(lambda: not apply.loading, timeout=30_000)
+    train.files.set_trained(model)
     session.set_model(model)
     apply.predict_plate()
     qtbot.waitUntil(lambda: apply.job is None and bool(session.predictions), timeout=30_000)

@@ -34,9 +34,11 @@ def parse_classes(text: str | None) -> list[str] | None:
 
 def _ui(help: str, label: str = "", where: str = BASIC, *, min: float | None = None, max: float | None = None,
         step: float | None = None, decimals: int | None = None, choices: tuple[str, ...] | None = None,
-        cli_choices: bool = True, parse: Callable[[str], Any] | None = None, metavar: str | None = None) -> dict:
+        cli_choices: bool = True, parse: Callable[[str], Any] | None = None, metavar: str | None = None,
+        out_of_range: str | None = None) -> dict:
     return {"dcmix": dict(help=help, label=label, where=where, min=min, max=max, step=step, decimals=decimals,
-                          choices=choices, cli_choices=cli_choices, parse=parse, metavar=metavar)}
+                          choices=choices, cli_choices=cli_choices, parse=parse, metavar=metavar,
+                          out_of_range=out_of_range)}
 
 
 def setting(default, **ui):
@@ -91,7 +93,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ConfigField:
-    """One user-settable TrainConfig field: what the CLI flag and the dock's widget are made from."""
+    """One user-settable field (of TrainConfig, ExplainConfig…): what the CLI flag and the dock's widget
+    are made from."""
 
     name: str
     type: type  # int, float or str (``int | None`` -> int)
@@ -107,6 +110,9 @@ class ConfigField:
     cli_choices: bool = True  # argparse restricts the value to ``choices`` (not for device: cuda:1 is fine)
     parse: Callable[[str], Any] | None = None  # CLI text -> value, when not just ``type``
     metavar: str | None = None
+    # the refusal of a value outside [min, max] when the generic one would not say why the bounds are what
+    # they are: a format string with {value}, {min}, {max} and {name} (the flag or the dock's label)
+    out_of_range: str | None = None
 
     @property
     def flag(self) -> str:
@@ -169,6 +175,9 @@ def check_value(spec: ConfigField, value, name: str | None = None) -> None:
     if spec.name.endswith("_fraction") and 1 < value <= 100:
         raise DcmixError(f"{name} {_text(value)} looks like a percentage; use {_text(value / 100)} (fractions are "
                          f"{span})")
+    if spec.out_of_range:
+        raise DcmixError(spec.out_of_range.format(value=_text(value), min=_text(spec.min), max=_text(spec.max),
+                                                  name=name))
     raise DcmixError(f"{name} {_text(value)} is out of range; give a value {span} ({spec.help})")
 
 

@@ -21,11 +21,12 @@ import numpy as np
 
 from ..errors import DcmixError
 from ..plate import Plate
-from .config import CLI_ONLY, field_spec, setting
+from .config import CLI_ONLY, check_settings, field_spec, setting
 from .controls import guess_reference
 from .data import labeled_sites, well_folds
 from .gate import Verdict, assess
 from .panel import PanelMember, build_panel, trust_line
+from .snapshot import ImportanceSnapshot
 from .trained import TrainedModel
 from .trainer import TrainConfig, Trainer, TrainEvent, reference_stats
 
@@ -58,9 +59,12 @@ def check_folds(site_labels: dict, reference: str, phenotypes: list[str], folds:
 class ExplainConfig:
     reference: str | None = None  # None: guessed from the class names
     # repeats per phenotype = folds x seeds; every well is held out once per seed
-    folds: int = setting(3, help="well folds per phenotype (each well held out once)", min=2, max=MAX_FOLDS)
+    folds: int = setting(3, help="well folds per phenotype (each well held out once)", min=2, max=MAX_FOLDS,
+                         out_of_range="{value} folds: explain holds out every well once, so it needs {min} to {max} "
+                                      "folds (3 or more are recommended)")
     seeds: int = setting(1, help="seeds per fold (repeats = folds x seeds)", min=1, max=MAX_SEEDS,
-                         where=CLI_ONLY)
+                         where=CLI_ONLY, out_of_range="{value} seeds: give {min} to {max} seeds per fold "
+                                                      "(repeats = folds x seeds)")
     include_all: bool = True  # also train the multi-class model: the "all phenotypes" row
     panel: bool = True  # combine the per-phenotype models into the phenotype panel (the prediction model)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -166,11 +170,7 @@ class Explainer:
         cfg = self.config
         if cfg.train.model != "dcmix":
             raise DcmixError("explain reads α off DCMIX models; choose the dcmix model")
-        if not FOLDS.min <= cfg.folds <= FOLDS.max:
-            raise DcmixError(f"{cfg.folds} folds: explain holds out every well once, so it needs {FOLDS.min:g} to {FOLDS.max:g} "
-                             "folds (3 or more are recommended)")
-        if not SEEDS.min <= cfg.seeds <= SEEDS.max:
-            raise DcmixError(f"{cfg.seeds} seeds: give {SEEDS.min:g} to {SEEDS.max:g} seeds per fold (repeats = folds x seeds)")
+        check_settings({"folds": cfg.folds, "seeds": cfg.seeds}, of=ExplainConfig)  # the spec's bounds and words
         self.labels = labels
         self.site_labels = labeled_sites(plate, labels, cfg.train.classes)
         classes = sorted(set(self.site_labels.values()))
@@ -213,7 +213,7 @@ class Explainer:
                     trainer = Trainer(self.plate, pair, train_cfg, test_wells=fold)
                     yield from self._drive(trainer, phenotype, done, total, start)
                     done += 1
-                    alphas.append(trainer.result.alpha_matrix())
+                    alphas.append(ImportanceSnapshot.of_model(trainer.result).alpha)
                     seen = frozenset((k.plate, k.well) for k in trainer.train_keys + trainer.val_keys)
                     members.append(PanelMember(phenotype, trainer.result, seen))
                     for well, (label, probs) in trainer.test_predictions.items():
@@ -233,7 +233,7 @@ class Explainer:
             yield from self._drive(trainer, ALL_PHENOTYPES, done, total, start)
             done += 1
             self.model = trainer.result
-            rows.append(_row(ALL_PHENOTYPES, self.channels, [trainer.result.alpha_matrix()], trainer.verdict))
+            rows.append(_row(ALL_PHENOTYPES, self.channels, [ImportanceSnapshot.of_model(trainer.result).alpha], trainer.verdict))
             yield ExplainEvent("row", ALL_PHENOTYPES, done, total, row=rows[-1], elapsed=time.perf_counter() - start)
         self.result.complete = True
         yield ExplainEvent("done", "", done, total, elapsed=time.perf_counter() - start,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..errors import NO_PLATE
 from ..plate.label_book import labels_problem
 
 MAX_CURVE_POINTS = 1500  # per-step loss is thinned beyond this, so long runs stay cheap to draw
@@ -14,7 +15,7 @@ MAX_CURVE_POINTS = 1500  # per-step loss is thinned beyond this, so long runs st
 def start_problem(plate, labels: dict, counts: dict[str, int]) -> str | None:
     """Why training cannot start yet, in words a biologist can act on (None if it can)."""
     if plate is None:
-        return "no plate is open; open a plate folder in the plate browser first"
+        return NO_PLATE
     return labels_problem(labels, counts)
 
 

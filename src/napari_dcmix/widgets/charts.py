@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_REDRAWS_PER_S = 4
 
 
 @dataclass(frozen=True)
@@ -102,37 +101,3 @@ class Blitter:
         for artist in self.artists:
             if artist.figure is fig:
                 fig.draw_artist(artist)
-
-
-class ThrottledRedraw:
-    """Call ``draw`` at most ``MAX_REDRAWS_PER_S`` times a second, and once more after the last request."""
-
-    def __init__(self, parent, draw, max_per_s: int = MAX_REDRAWS_PER_S):
-        from qtpy.QtCore import QTimer
-
-        self._draw = draw
-        self._timer = QTimer(parent)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(int(1000 / max_per_s))
-        self._timer.timeout.connect(self._fire)
-        self._pending = False
-
-    def request(self) -> None:
-        if self._timer.isActive():
-            self._pending = True
-            return
-        self._draw()
-        self._pending = False
-        self._timer.start()
-
-    def flush(self) -> None:
-        """Draw now (end of training, tests)."""
-        self._timer.stop()
-        self._pending = False
-        self._draw()
-
-    def _fire(self) -> None:
-        if self._pending:
-            self._pending = False
-            self._draw()
-            self._timer.start()

@@ -14,6 +14,7 @@ import numpy as np
 from .._layers import META_KEY
 from ..errors import DcmixError
 from .session import real_viewer
+from .throttle import Throttle
 
 COMPOSITE_NAME = "DCMIX composite"
 _COMPOSITE_META = "composite"
@@ -43,14 +44,13 @@ def _shows_mosaic(viewer) -> bool:
     return False
 
 
-_NORMALISED: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
-
-
 def _normalised_site(session, plate, key, mosaic: bool, snapshot) -> np.ndarray:
-    """Normalised site in the model's channel order, cached so per-epoch updates only re-blend."""
+    """Normalised site in the model's channel order, cached (by the session's live updates) so
+    per-round updates only re-blend."""
     order = snapshot.channel_order(plate.channels)
     cache_key = (id(plate), tuple(key), mosaic, tuple(order), snapshot.normalization_key())
-    hit = _NORMALISED.get(session)
+    live = _LIVE.get(session)
+    hit = live.normalised if live is not None else None
     if hit is not None and hit[0] == cache_key:
         return hit[1]
     if mosaic:
@@ -60,7 +60,8 @@ def _normalised_site(session, plate, key, mosaic: bool, snapshot) -> np.ndarray:
     else:
         raw = plate.read_site(key)
     normalised = snapshot.normalize(np.asarray(raw)[order])
-    _NORMALISED[session] = (cache_key, normalised)
+    if live is not None:
+        live.normalised = (cache_key, normalised)
     return normalised
 
 
@@ -145,21 +146,18 @@ class _LiveUpdates:
     def __init__(self, viewer, session):
         self._viewer = weakref.ref(viewer)
         self._session = weakref.ref(session)
-        self._scheduled = False
+        self._throttle = Throttle(None, self.refresh, self.DELAY_MS, leading=False)
+        self.normalised: tuple | None = None  # (what it was made from, the normalised site) of the last composite
         for event in (session.events.importance, session.events.site, session.events.plate):
             event.connect(self.schedule)
 
     def schedule(self, *_):
-        if not self._scheduled:
-            from qtpy.QtCore import QTimer
-
-            self._scheduled = True
-            QTimer.singleShot(self.DELAY_MS, self.refresh)
+        self._throttle.request()
 
     def refresh(self, max_new: int | None = 1) -> None:
         """Redraw the composite; missing layers are created one per event-loop turn (napari spends
         50-100 ms on each), the next one scheduled right after."""
-        self._scheduled = False
+        self._throttle.cancel()
         viewer, session = self._viewer(), self._session()
         if viewer is None or session is None:
             return
@@ -176,6 +174,7 @@ class _LiveUpdates:
             show_warning(f"could not update the DCMIX composite: {err}")
 
 
+# the live updates of each session; weak, so they go with the viewer's session (never outlive a viewer)
 _LIVE: "weakref.WeakKeyDictionary[object, _LiveUpdates]" = weakref.WeakKeyDictionary()
 
 

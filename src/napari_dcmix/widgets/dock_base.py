@@ -42,13 +42,17 @@ class _WindowCloseWatcher(QObject):
         window.installEventFilter(self)
         self._window = weakref.ref(window)
 
+    def close_requested(self) -> None:
+        """The user clicked the window's close button: the dock ends if the window then hides."""
+        self._close_asked = True
+
     def eventFilter(self, obj, event) -> bool:
         if obj is not self.window:
             return False
         kind = event.type()
         if kind == QEvent.Type.Close:
             if event.spontaneous():  # the user's click: napari may ask first, and the user may say no
-                self._close_asked = True
+                self.close_requested()
             else:  # viewer.close(), napari quitting: nobody can say no
                 self.parent().window_closed()
         elif kind == QEvent.Type.Hide and self._close_asked and not event.spontaneous():
@@ -68,13 +72,18 @@ class DcmixDock(QWidget):
         self.session = get_session(self.viewer)
         self.jobs = JobSet()
         self._docked = self._torn_down = False
-        self._window_watcher = _WindowCloseWatcher(self)
+        self.window_watcher = _WindowCloseWatcher(self)  # tells the dock when the viewer's window closes
         self.destroyed.connect(partial(_end_jobs, self.jobs))  # application quit: jobs.stop_every_job
 
     def run(self, func, *args, **kwargs) -> Job:
         """Run ``func(*args)`` (a function or generator) as a job of this dock; see :class:`.jobs.Job`."""
-        self._window_watcher.watch()
+        self.window_watcher.watch()
         return self.jobs.run(func, *args, **kwargs)
+
+    @property
+    def torn_down(self) -> bool:
+        """The dock has ended (closed, its window closed, the application quitting)."""
+        return self._torn_down
 
     def teardown(self) -> None:
         """End every job (waiting for its thread) and the subclass's hooks; idempotent."""
@@ -95,7 +104,7 @@ class DcmixDock(QWidget):
         self.teardown()
 
     def showEvent(self, ev) -> None:
-        self._window_watcher.watch()
+        self.window_watcher.watch()
         super().showEvent(ev)
 
     def event(self, ev) -> bool:

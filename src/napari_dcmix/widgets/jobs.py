@@ -95,8 +95,10 @@ class _ClosingWorker(GeneratorWorker):
                     self.on_thread_end()
 
 
-_ACTIVE: "set[Job]" = set()  # jobs whose thread may still run: what interpreter exit waits for
-_atexit_registered = False
+# by design for the whole process: the jobs whose thread may still run, what interpreter exit waits for
+# (a script that exits with training running must end its threads before Python tears Qt down)
+_ACTIVE: "set[Job]" = set()
+_atexit_registered = False  # stop_every_job is registered with atexit / aboutToQuit once per process
 
 
 class Job:

@@ -207,9 +207,12 @@ def test_load_model_file(qtbot, open_dock, setup, tmp_path, notes, monkeypatch):
     bad.write_text("not a model")
     monkeypatch.setattr(apply_dock.QFileDialog, "getOpenFileName", lambda *a: (str(bad), ""))
     qtbot.mouseClick(widget.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not widget.loading, timeout=WAIT_MS)  # loaded in the background
     assert "not a napari-dcmix model file" in notes()[-1] and widget.loaded_model is None
+    assert "No model yet" in widget.summary.text()  # nothing changed
     monkeypatch.setattr(apply_dock.QFileDialog, "getOpenFileName", lambda *a: (str(setup.path), ""))
     qtbot.mouseClick(widget.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not widget.loading, timeout=WAIT_MS)
     assert widget.use_file.isChecked() and widget.model is widget.loaded_model
     assert "ch0, ch1, ch2" in widget.summary.text()
     run_plate(qtbot, widget)
@@ -267,7 +270,7 @@ def test_closing_mid_run_stops_worker(qtbot, open_dock, setup, monkeypatch, note
     viewer, widget, session = open_dock()
     slow_predictions(monkeypatch)
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: widget._received >= 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget.results.sites >= 1, timeout=WAIT_MS)
     job = widget.job
     if how == "dock":
         viewer.window.remove_dock_widget(widget)
@@ -279,7 +282,7 @@ def test_closing_mid_run_stops_worker(qtbot, open_dock, setup, monkeypatch, note
     qtbot.waitUntil(lambda: job.cancelled, timeout=2000)
     assert QThreadPool.globalInstance().waitForDone(5000)
     assert job.thread_done and not job.worker.is_running
-    assert widget._received < 32
+    assert widget.results.sites < 32
     qtbot.wait(50)  # let the worker's last queued signals arrive
     assert not [m for m in notes() if "skipped" in m or "error" in m.lower()]
     if how == "plate":
@@ -292,6 +295,6 @@ def test_opens_from_the_plugins_menu(make_napari_viewer, qtbot, notes):
     assert isinstance(widget, ApplyWidget) and "No model yet" in widget.summary.text()
     assert widget.session is get_session(viewer)  # keyed on the viewer, not on the proxy plugins get
     qtbot.mouseClick(widget.plate_button, Qt.MouseButton.LeftButton)  # explains what is missing
-    assert "no plate open" in notes()[-1]
+    assert "no plate is open" in notes()[-1]
     qtbot.mouseClick(widget.export_button, Qt.MouseButton.LeftButton)
     assert "nothing to export yet" in notes()[-1]

@@ -34,13 +34,14 @@ def setup(tmp_path_factory):
 
 
 @pytest.fixture
-def dock(make_napari_viewer, setup):
+def dock(make_napari_viewer, setup, qtbot):
     def factory():
         viewer = make_napari_viewer()
         widget = ApplyWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Apply")
         get_session(viewer).open_plate(open_plate(setup.root), None)
         widget.load_model(str(setup.path))
+        qtbot.waitUntil(lambda: not widget.loading, timeout=30_000)
         return viewer, widget
 
     return factory

@@ -71,7 +71,7 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     assert final.final and final.importance == pytest.approx(trained.importance()) and final.verdict
     assert widget.save_button.isEnabled() and widget.start_button.isEnabled() and not widget.stop_button.isEnabled()
     assert widget.job is None and widget.jobs.running == []  # progress bar closed with its job
-    assert len(widget._curves.step_loss) > 0 and widget._curves.epochs == [1, 2]
+    assert len(widget.curves.step_loss) > 0 and widget.curves.epochs == [1, 2]
     assert widget.loss_ax.lines and widget.acc_ax.lines  # curves drawn in the dock
     assert "done" in widget.status_label.text()
     verdict = widget.verdict_label.text()  # the held-out test accuracy and the gate, beside α
@@ -188,15 +188,15 @@ def test_fine_tune_channel_mismatch_is_a_notification(dock, qtbot, tmp_path):
     fake_model(["ch0", "ch1", "ch2", "Mito"]).save(path)
     start = len(notification_manager.records)
     widget.load_init_model(path)
-    qtbot.waitUntil(lambda: widget._loader is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.files.loading, timeout=TIMEOUT_MS)
     messages = errors_since(start)
     assert any("Mito" in m and "missing" in m for m in messages), messages
     assert widget.init_model is None and session.model is None
-    assert widget.init_label.text() == "from scratch"
+    assert widget.files.init_label.text() == "from scratch"
 
     start = len(notification_manager.records)
     widget.load_init_model(tmp_path / "nothing.pt")
-    qtbot.waitUntil(lambda: widget._loader is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.files.loading, timeout=TIMEOUT_MS)
     assert any("does not exist" in m for m in errors_since(start))
     assert widget.init_model is None and widget.start_button.isEnabled()
 
@@ -208,8 +208,8 @@ def test_fine_tune_continues_from_a_model(dock, qtbot, tmp_path):
     init = fake_model(["CH2", "ch0", "ch1"], kind="se-attention")  # other order and case: matched by name
     init.save(path)
     widget.load_init_model(path)
-    qtbot.waitUntil(lambda: widget._loader is None, timeout=TIMEOUT_MS)
-    assert widget.init_model is not None and "init.pt" in widget.init_label.text()
+    qtbot.waitUntil(lambda: not widget.files.loading, timeout=TIMEOUT_MS)
+    assert widget.init_model is not None and "init.pt" in widget.files.init_label.text()
     assert session.model is widget.init_model
     fast_settings(widget, rounds=1, model="dcmix")  # the model kind comes from the checkpoint
     start = len(notification_manager.records)
@@ -217,7 +217,7 @@ def test_fine_tune_continues_from_a_model(dock, qtbot, tmp_path):
     assert errors_since(start) == []
     assert session.model.kind == "se-attention" and session.model.channels == ["CH2", "ch0", "ch1"]
     widget.clear_init_model()
-    assert widget.init_model is None and widget.init_label.text() == "from scratch"
+    assert widget.init_model is None and widget.files.init_label.text() == "from scratch"
 
 
 def test_closing_the_dock_mid_training_stops_the_worker(dock, qtbot, tmp_path):
@@ -226,7 +226,7 @@ def test_closing_the_dock_mid_training_stops_the_worker(dock, qtbot, tmp_path):
     fast_settings(widget, rounds=500)
     qtbot.mouseClick(widget.start_button, Qt.MouseButton.LeftButton)
     worker = widget.worker
-    qtbot.waitUntil(lambda: len(widget._curves.step_loss) > 0, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(widget.curves.step_loss) > 0, timeout=TIMEOUT_MS)
     viewer.window.remove_dock_widget(widget)
     assert worker.thread_done.is_set()  # closing waited for the generator to close
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
@@ -242,7 +242,7 @@ def test_closing_napari_mid_training_stops_the_worker(make_napari_viewer, qtbot,
     fast_settings(widget, rounds=500)
     qtbot.mouseClick(widget.start_button, Qt.MouseButton.LeftButton)
     worker = widget.worker
-    qtbot.waitUntil(lambda: len(widget._curves.step_loss) > 0, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(widget.curves.step_loss) > 0, timeout=TIMEOUT_MS)
     viewer.close()
     qtbot.waitUntil(worker.thread_done.is_set, timeout=TIMEOUT_MS)
     assert no_threads_left()

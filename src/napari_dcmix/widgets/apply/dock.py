@@ -9,26 +9,28 @@ lives in the core (``training/controls``, ``training/jobs``) and in this folder'
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFileDialog, QHBoxLayout, QLabel,
                             QPushButton, QRadioButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from ..._io import default_export_path
-from ...errors import DcmixError
+from ...errors import NO_PLATE, DcmixError
 from ...plate import SiteKey
 from ...training.controls import positive_choices, reference_choices, z_prime_text
 from ...training.exports import FORMATS, in_plate_order, write_table
-from ...training.jobs import stream_predictions
+from ...training.jobs import load_model, stream_predictions
 from ...training.trained import TrainedModel
 from .exports import ExportPanel
+from ..outputs import write_output
+from ..throttle import REDRAW_MS, Throttle
 from .results import PredictionResults, counts_text, sort_key
 from ..dock_base import DcmixDock
 from ..session import APPLY_MODEL_FILE
 
-FLUSH_MS = 250           # publish streamed results at most 4 times a second
 LIVE_TABLE_ROWS = 2000   # bigger tables are filled when the run ends, not while it streams
 
 
@@ -63,6 +65,7 @@ class ApplyWidget(DcmixDock):
         s = self.session
         self.loaded_model: TrainedModel | None = None
         self.job = None  # the running prediction Job
+        self.loader = None  # the Job loading a model file
         self.results = PredictionResults()  # what the last run streamed in: the table, exports and figures
         self._run_id, self._last, self._message = 0, None, None
         self._expected = self._received = 0
@@ -97,7 +100,7 @@ class ApplyWidget(DcmixDock):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
         self.table.setToolTip("Click a row to show that well; click a column header to sort")
-        self._flush_timer = QTimer(self, singleShot=True, interval=FLUSH_MS, timeout=self._flush)
+        self._publish = Throttle(self, self._flush, REDRAW_MS, leading=False)  # streamed results, ≤ 4 Hz
 
         layout = QVBoxLayout(self)
         for row in ((self.use_trained,), (self.use_file, self.load_button), (self.summary,),
@@ -135,22 +138,34 @@ class ApplyWidget(DcmixDock):
     def model(self) -> TrainedModel | None:
         return self.session.model if self.use_trained.isChecked() else self.loaded_model
 
+    @property
+    def loading(self) -> bool:
+        """A model file is being loaded (in the background)."""
+        return self.loader is not None
+
     def load_model(self, path: str | None = None) -> None:
-        """Load a model file (safe loader: tensors and JSON only); errors say what to do."""
+        """Load a model file in the background (safe loader: tensors and JSON only); errors say what to do."""
         if not path:
             start = str(self.session.plate.root.parent) if self.session.plate else ""
             path, _ = QFileDialog.getOpenFileName(self, "Load a napari-dcmix model", start,
                                                   "napari-dcmix models (*.pt);;All files (*)")
             if not path:
                 return
-        try:
-            self.loaded_model = TrainedModel.load(path)
-        except DcmixError as err:
-            show_error(str(err))
-            return
-        self.session.set_input_file(APPLY_MODEL_FILE, Path(path).expanduser())
+        if self.loader is not None:
+            return show_info("a model file is being loaded; wait for it")
+        self.summary.setText(f"loading {Path(path).name}…")
+        self.loader = self.run(load_model, path, on_return=partial(self._model_loaded, Path(path).expanduser()),
+                               on_finish=self._load_finished)
+
+    def _model_loaded(self, path: Path, model: TrainedModel) -> None:
+        self.loaded_model = model
+        self.session.set_input_file(APPLY_MODEL_FILE, path)
         self.use_file.setChecked(True)
         self._refresh_model()
+
+    def _load_finished(self) -> None:
+        self.loader = None
+        self._refresh_model()  # a file that could not be loaded: the summary says what is in use
 
     def _refresh_model(self, *_) -> None:
         model = self.model
@@ -188,7 +203,7 @@ class ApplyWidget(DcmixDock):
     def _start(self, keys: list[SiteKey], whole: bool, what: str) -> None:
         model, plate = self.model, self.session.plate
         if plate is None:
-            return show_warning("no plate open: open a plate folder in the Plate browser first")
+            return show_warning(NO_PLATE)
         if model is None:
             return show_warning("no model: train one in the Train dock, or click 'Load model…' in the Apply dock")
         if self.job is not None:
@@ -227,8 +242,7 @@ class ApplyWidget(DcmixDock):
             return  # a run stopped because the plate changed, finishing its last site
         self.results.add(pred.key, pred.probabilities)
         self._received, self._last = self._received + 1, pred
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+        self._publish.request()
 
     def _on_result(self, result) -> None:
         run_id, message = result
@@ -241,8 +255,7 @@ class ApplyWidget(DcmixDock):
         job, self.job = self.job, None
         stopped = job is not None and job.cancelled  # Cancel, closing, napari's task manager
         message = self._message if job is None or job.failed is None else None  # a failure was notified
-        self._flush_timer.stop()
-        self._flush()
+        self._publish.flush()
         text = f"{len(self.results.well_probs)} wells predicted ({self._received} sites)"
         self._set_running(False, ("cancelled: " if stopped else "") + text)
         if message:
@@ -308,18 +321,13 @@ class ApplyWidget(DcmixDock):
             if not path:
                 return
         out = Path(path).expanduser().resolve()
-        problem = self.session.output_problem(out, "predictions")
-        if problem:
-            return show_error(problem)
-        try:
-            table = write_table(out, self.results.classes, plate, in_plate_order(plate, self.results.site_probabilities()),
-                                fmt, per_site)
-        except DcmixError as err:
-            return show_error(str(err))
-        except OSError as err:
-            return show_error(f"cannot write {out}: {err.strerror or err}; choose a folder you can write to")
-        missing = len(plate.well_keys()) - len(self.results.well_probs)
-        show_info(f"{table.rows} rows written to {out}" + (f" ({missing} wells not predicted yet)" if missing else ""))
+        tables = []
+        sites = in_plate_order(plate, self.results.site_probabilities())
+        if write_output(self.session, out, "predictions",
+                        lambda: tables.append(write_table(out, self.results.classes, plate, sites, fmt, per_site))):
+            missing = len(plate.well_keys()) - len(self.results.well_probs)
+            show_info(f"{tables[0].rows} rows written to {out}" + (f" ({missing} wells not predicted yet)"
+                                                                   if missing else ""))
 
     def _update_z(self, *_) -> None:
         self.z_label.setText(z_prime_text(self.session.predictions, self.session.labels,
@@ -335,6 +343,6 @@ class ApplyWidget(DcmixDock):
             self.job = None
             self._set_running(False, "stopped: the plate changed")
         self.results.clear()
-        self._flush_timer.stop()
+        self._publish.cancel()
         self._fill_table()
         self._refresh_controls()

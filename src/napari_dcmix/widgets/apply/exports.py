@@ -98,6 +98,7 @@ class ExportPanel(QWidget):
         return path or None
 
     def _checked_path(self, path, plate) -> Path | None:
+        """``path`` as a .png, or None (with the notification) where the output rule forbids it."""
         out = Path(path).expanduser().resolve()
         problem = self.dock.session.output_problem(out, "figure")
         if problem:

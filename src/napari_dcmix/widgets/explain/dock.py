@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (QBoxLayout, QComboBox, QFileDialog, QFormLayout, QHB
                             QListWidgetItem, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from ..._io import default_export_path
+from ...errors import NO_PLATE
 from ...training import explain_text as texts
 from ...training.config import TrainConfig
 from ...training.controls import chosen_reference, reference_choices
@@ -30,7 +31,8 @@ from ..charts import make_canvas, theme_colors
 from ..dock_base import DcmixDock
 from ..forms import make_widget
 from ..importance.bars import ImportanceChart
-from ..jobs import TORCH_THREADS, notify_error
+from ..jobs import TORCH_THREADS
+from ..outputs import write_output
 from ..session import EXPLAIN_RUN
 
 PROGRESS_STEPS = 1000
@@ -201,7 +203,7 @@ class ExplainWidget(DcmixDock):
         if self.is_running:
             return
         plate, labels = self.session.plate, dict(self.session.labels)
-        problem = ("no plate is open; open one in the plate browser" if plate is None else
+        problem = (NO_PLATE if plate is None else
                    f"{self.session.running} is running; wait for it or stop it"
                    if self.session.running not in (None, EXPLAIN_RUN) else None)
         try:
@@ -378,23 +380,14 @@ class ExplainWidget(DcmixDock):
 
     def export(self, csv_path=None, png_path=None) -> bool:
         """Write the matrix (CSV and/or PNG); refuses the plate folder, with a notification saying where."""
-        from napari.utils.notifications import show_error, show_info
+        from napari.utils.notifications import show_error
 
         if self.matrix is None or not self.matrix.rows:
             show_error("nothing to export yet: click Explain per phenotype first")
             return False
-        for path in (p for p in (csv_path, png_path) if p is not None):
-            problem = self.session.output_problem(path, "matrix")
-            if problem:
-                show_error(problem)
-                return False
-        try:
-            save_matrix(self.matrix, csv_path, png_path)
-        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
-            notify_error(err)
-            return False
-        show_info("matrix written to " + " and ".join(str(p) for p in (csv_path, png_path) if p is not None))
-        return True
+        paths = [p for p in (csv_path, png_path) if p is not None]
+        return write_output(self.session, paths, "matrix", lambda: save_matrix(self.matrix, csv_path, png_path),
+                            done="matrix written to " + " and ".join(str(p) for p in paths))
 
     # --- lifecycle ----------------------------------------------------------------------------
     def _on_plate_changed(self, *_) -> None:

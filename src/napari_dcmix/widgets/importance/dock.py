@@ -13,11 +13,12 @@ from qtpy.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton
 
 from ...training.snapshot import ImportanceSnapshot, write_importance_csv
 from ..._io import default_export_path
+from ...errors import NO_PLATE
 from ..charts import make_canvas, theme_colors
 from .bars import ALPHA_GROUP, ImportanceChart, bar_heights
 from ..composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
 from ..dock_base import DcmixDock
-from ..jobs import notify_error
+from ..outputs import write_output
 from ...training.jobs import permutation_updates
 
 class ImportanceWidget(DcmixDock):
@@ -137,7 +138,7 @@ class ImportanceWidget(DcmixDock):
 
         model, plate, labels = self.session.model, self.session.plate, dict(self.session.labels)
         problem = ("no model yet: train one or load one first" if model is None else
-                   "no plate is open; open the plate to measure on in the plate browser" if plate is None else
+                   NO_PLATE if plate is None else
                    "no wells are labeled; permutation importance needs labeled wells" if not labels else None)
         if problem:
             show_error(problem)
@@ -212,22 +213,14 @@ class ImportanceWidget(DcmixDock):
 
     def export_png(self, path) -> bool:
         """Save the chart as shown (theme colours), atomically."""
-        from napari.utils.notifications import show_error
-
         from ..._io import atomic_write
 
-        problem = self.session.output_problem(path, "chart")
-        if problem:
-            show_error(problem)
-            return False
-        try:
+        def write():
             with atomic_write(Path(path), "wb") as handle:
                 self.figure.savefig(handle, format="png", dpi=150, facecolor=self.figure.get_facecolor())
             self.chart.blitter.full()  # the on-screen background must come from an on-screen draw
-        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
-            notify_error(err)
-            return False
-        return True
+
+        return write_output(self.session, path, "chart", write)
 
     def export_csv(self, path) -> bool:
         """channel, alpha, permutation_drop, permutation_normalized; atomic."""
@@ -237,16 +230,7 @@ class ImportanceWidget(DcmixDock):
         if not rows:
             show_error("nothing to export yet: train or load a model first")
             return False
-        problem = self.session.output_problem(path, "importance CSV")
-        if problem:
-            show_error(problem)
-            return False
-        try:
-            write_importance_csv(path, rows)
-        except Exception as err:  # noqa: BLE001
-            notify_error(err)
-            return False
-        return True
+        return write_output(self.session, path, "importance CSV", lambda: write_importance_csv(path, rows))
 
     # --- lifecycle ----------------------------------------------------------------------------
     def on_teardown(self) -> None:

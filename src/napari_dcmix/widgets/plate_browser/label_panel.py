@@ -17,11 +17,12 @@ from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QLineEdit, QMessageBox,
                             QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ...errors import DcmixError
+from ...errors import NO_PLATE
 from ...plate.labels import write_labels
 from ..._io import default_labels_path
 from ...colors import class_colors
 from ...plate.label_book import display_classes
+from ..outputs import write_output
 from ..session import LABELS_FILE
 
 
@@ -251,7 +252,7 @@ class LabelPanel(QWidget):
     def save(self, path: str | Path | None = None) -> Path | None:
         """Write the labels atomically; without ``path`` ask where, proposing :meth:`default_path`."""
         if self.session.plate is None:
-            notifications.show_warning("Open a plate first.")
+            notifications.show_warning(NO_PLATE)
             return None
         if path is None:
             from qtpy.QtWidgets import QFileDialog
@@ -264,17 +265,16 @@ class LabelPanel(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Save labels", str(default), "CSV table (*.csv)")
             if not path:
                 return None
-        problem = self.session.output_problem(path, "labels", keep=(LABELS_FILE,))  # saving edits back is fine
-        if problem:
-            notifications.show_error(f"Could not save the labels: {problem}")
+        written: list[Path] = []
+        n = len(self.session.labels)
+        if not write_output(self.session, path, "labels",  # saving edits back over the CSV read is fine
+                            lambda: written.append(Path(write_labels(path, self.session.labels,
+                                                                     self.session.label_column or "label"))),
+                            keep=(LABELS_FILE,)):
             return None
-        try:
-            out = write_labels(path, self.session.labels, self.session.label_column or "label")
-        except (DcmixError, OSError) as err:
-            notifications.show_error(f"Could not save the labels: {err}")
-            return None
-        self.saved_path, self.dirty = Path(out), False
+        out = written[0]
+        self.saved_path, self.dirty = out, False
         self.refresh()
-        self.status.setText(f"Saved {len(self.session.labels)} labeled wells to {out}")
-        notifications.show_info(f"Saved {len(self.session.labels)} labeled wells to {out}")
-        return Path(out)
+        self.status.setText(f"Saved {n} labeled wells to {out}")
+        notifications.show_info(f"Saved {n} labeled wells to {out}")
+        return out

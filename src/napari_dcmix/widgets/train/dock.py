@@ -7,24 +7,24 @@ worker. Stop (or closing the dock or napari) closes the generator, which keeps t
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-from ...errors import CheckpointError, DcmixError
+from ...errors import NO_PLATE, CheckpointError, DcmixError
 from ...plate.label_book import class_well_counts
 from ...training.config import TrainConfig, check_config
 from ...training.snapshot import ImportanceSnapshot, best_round
 from ...training import progress as logic
 from ..forms import ConfigForm
-from ..charts import ThrottledRedraw, make_canvas, theme_colors
+from ..charts import make_canvas, theme_colors
 from .curves_chart import CurvesChart
 from ..composite import composite_layers, ensure_live_updates, update_composite
 from ..dock_base import DcmixDock
 from ..jobs import TORCH_THREADS
 from ..session import TRAIN_RUN
-from .model_files import ModelFilesMixin
+from ..throttle import REDRAW_MS, Throttle
+from .model_files import ModelFiles
 from ...training.jobs import TrainJob, training_updates, warm_up_torch
 
 
@@ -34,17 +34,13 @@ from ...training.jobs import TrainJob, training_updates, warm_up_torch
 PREPARE_TURN_MS = 15
 
 
-class TrainWidget(ModelFilesMixin, DcmixDock):
+class TrainWidget(DcmixDock):
     """Train a DCMIX (or baseline) classifier on the open plate's labels."""
 
     def __init__(self, napari_viewer):
         super().__init__(napari_viewer)
         ensure_live_updates(self.viewer, self.session)
         self.job = None             # the running training Job (tests wait on it)
-        self.trained = None         # the last model this dock trained (what "Save model…" writes)
-        self.init_model = None      # fine-tune from this model on the next Start
-        self.init_path: Path | None = None
-        self._loader = None
         self._job: TrainJob | None = None
         self._curves = logic.Curves()
         self._stopping = False
@@ -77,20 +73,8 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self.device_label = self.form.notes["device"].native  # "auto → cpu": what the choice means here
         layout.addWidget(self.form.native)
 
-        init_row = QHBoxLayout()
-        self.init_button = QPushButton("Start from model…")
-        self.init_button.setToolTip("fine-tune a saved model on this plate (channels are matched by name)")
-        self.init_button.clicked.connect(self._choose_init_model)
-        self.init_label = QLabel("from scratch")
-        self.clear_init_button = QPushButton("×")
-        self.clear_init_button.setToolTip("train from scratch again")
-        self.clear_init_button.setMaximumWidth(28)
-        self.clear_init_button.clicked.connect(self.clear_init_model)
-        self.clear_init_button.setEnabled(False)
-        init_row.addWidget(self.init_button)
-        init_row.addWidget(self.init_label, 1)
-        init_row.addWidget(self.clear_init_button)
-        layout.addLayout(init_row)
+        self.files = ModelFiles(self)  # start from a saved model; save the trained one
+        layout.addWidget(self.files)
 
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start")
@@ -106,7 +90,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self.figure, self.canvas = make_canvas(260)
         self.chart = CurvesChart(self.canvas, theme_colors(self.viewer))
         self.loss_ax, self.acc_ax = self.chart.loss_ax, self.chart.acc_ax
-        self._redraw = ThrottledRedraw(self, self._refresh_view)
+        self._redraw = Throttle(self, self._refresh_view, REDRAW_MS)
         layout.addWidget(self.canvas)
         self.status_label = QLabel("not trained yet")
         self.status_label.setWordWrap(True)
@@ -115,9 +99,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setVisible(False)
         layout.addWidget(self.verdict_label)
-        self.save_button = QPushButton("Save model…")
-        self.save_button.setEnabled(False)
-        self.save_button.clicked.connect(self._choose_save_path)
+        self.save_button = self.files.save_button
         layout.addWidget(self.save_button)
         layout.addStretch(1)
 
@@ -126,7 +108,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         book = self.session.book
         counts = book.counts_on(self.session.plate)
         if self.session.plate is None:
-            self.labels_label.setText("no plate open: open one in the plate browser")
+            self.labels_label.setText(NO_PLATE)
         elif not counts:
             self.labels_label.setText(f"label column '{self.session.label_column}': no labeled wells on this plate")
         else:
@@ -136,6 +118,31 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         warnings = book.warnings(self.session.plate) if self.session.plate is not None else []
         self.warning_label.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warning_label.setVisible(bool(warnings))
+
+    # --- model files (the ModelFiles panel's) ---------------------------------------------------
+    @property
+    def trained(self):
+        """The last model this dock trained (what *Save model…* writes)."""
+        return self.files.trained
+
+    @property
+    def init_model(self):
+        """The model the next Start fine-tunes from (None: from scratch)."""
+        return self.files.init_model
+
+    def load_init_model(self, path) -> None:
+        self.files.load_init_model(path)
+
+    def clear_init_model(self) -> None:
+        self.files.clear_init_model()
+
+    def save_model(self, path) -> bool:
+        return self.files.save_model(path)
+
+    @property
+    def curves(self):
+        """The live curves of the current (or last) run: loss per step, accuracies per round."""
+        return self._curves
 
     # --- training -----------------------------------------------------------------------------
     def config(self) -> TrainConfig:
@@ -164,11 +171,12 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
                 check_config(self.config(), name=lambda spec: spec.label)
             except DcmixError as err:
                 problem = str(err)
-        if problem is None and self.init_model is not None:
+        init, init_path = self.files.init_model, self.files.init_path
+        if problem is None and init is not None:
             try:
-                self.init_model.channel_order(plate.channels)
+                init.channel_order(plate.channels)
             except CheckpointError as err:
-                problem = f"cannot fine-tune from {self.init_path.name if self.init_path else 'the model'}: {err}"
+                problem = f"cannot fine-tune from {init_path.name if init_path else 'the model'}: {err}"
         if problem:
             from napari.utils.notifications import show_error
 
@@ -184,7 +192,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self.status_label.setText("reading the plate…")
         self._set_running(True)
         self.session.begin_run(TRAIN_RUN)
-        self.job = self.run(training_updates, self._job, plate, labels, config, self.init_model, TORCH_THREADS,
+        self.job = self.run(training_updates, self._job, plate, labels, config, init, TORCH_THREADS,
                             on_yield=self._on_update, on_finish=self._on_finished,
                             progress="DCMIX training: reading the plate")
 
@@ -202,10 +210,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         self.form.enabled = not running
-        for widget in (self.init_button, self.clear_init_button):
-            widget.setEnabled(not running)
-        if not running:
-            self.clear_init_button.setEnabled(self.init_model is not None)
+        self.files.set_running(running)
 
     def _on_update(self, event) -> None:
         """Record the event; the view (curves, status, progress bar) follows at ≤ 4 repaints a second."""
@@ -272,8 +277,7 @@ class TrainWidget(ModelFilesMixin, DcmixDock):
                                       else "stopped before training began; no model")
             self.session.set_importance(ImportanceSnapshot.of_model(self.session.model))  # the model's α again
             return
-        self.trained = result
-        self.save_button.setEnabled(True)
+        self.files.set_trained(result)
         if self._stopping:
             best = best_round(result.metadata)
             self.status_label.setText("stopped: kept the best model so far" + (
