@@ -176,6 +176,12 @@ class DcmixSession:
     def input_files(self) -> Mapping[str, Path]:
         return MappingProxyType(self._input_files)
 
+    def on_labels(self, callback) -> None:
+        """Call ``callback`` whenever the labels or the class list change, however: replaced (a CSV, a
+        model's labels), wells assigned, classes edited (a new plate has its own ``plate`` event)."""
+        for event in (self.events.labels, self.events.labels_assigned, self.events.classes):
+            event.connect(callback)
+
     # --- writes -------------------------------------------------------------------------------
     def _check_thread(self) -> None:
         if threading.get_ident() != self._thread:

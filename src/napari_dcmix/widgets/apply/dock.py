@@ -73,8 +73,7 @@ class ApplyWidget(DcmixDock):
         events = s.events
         events.model.connect(self._refresh_model)
         events.plate.connect(self._on_plate_changed)
-        for event in (events.labels, events.labels_assigned, events.classes):
-            event.connect(self._refresh_controls)
+        s.on_labels(self._refresh_controls)
         events.predictions.connect(self._update_z)
         events.predictions_added.connect(self._update_z)
         self._refresh_model()

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor
-from qtpy.QtWidgets import (QBoxLayout, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
-                            QListWidgetItem, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QBoxLayout, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                            QPushButton, QVBoxLayout, QWidget)
 
 from ..._io import default_export_path
 from ...errors import NO_PLATE
@@ -25,7 +23,7 @@ from ...training.config import TrainConfig
 from ...training.controls import chosen_reference, reference_choices
 from ...training.explain import FOLDS, STEPS_PER_MODEL, ExplainConfig
 from ...training.jobs import ExplainJob, explain_updates
-from ...training.matrix_figure import NOT_LEARNED_SHADE, draw_matrix, save_matrix
+from ...training.matrix_figure import save_matrix
 from ...training.snapshot import ImportanceSnapshot
 from ..charts import make_canvas, theme_colors
 from ..dock_base import DcmixDock
@@ -34,17 +32,9 @@ from ..importance.bars import ImportanceChart
 from ..jobs import TORCH_THREADS
 from ..outputs import write_output
 from ..session import EXPLAIN_RUN
+from .matrix_view import MatrixView
 
 PROGRESS_STEPS = 1000
-
-
-def fit_to_dock(fig, matrix, colors) -> None:
-    """The compact matrix (no colour bar, channels on top) in the napari theme's colours."""
-    draw_matrix(fig, matrix, colors.text, compact=True)
-    ax = fig.axes[0]
-    ax.set_facecolor(colors.background)
-    for spine in ax.spines.values():
-        spine.set_color(colors.grid)
 
 
 #: wider than this, the α chart of the selected row sits beside the matrix; narrower, below it
@@ -68,8 +58,7 @@ class ExplainWidget(DcmixDock):
         self._build()
         events = session.events
         events.plate.connect(self._on_plate_changed)
-        for event in (events.labels, events.labels_assigned, events.classes):
-            event.connect(self.refresh_classes)
+        session.on_labels(self.refresh_classes)
         self.viewer.events.theme.connect(self._on_theme)
         self.refresh_classes()
         self.draw()
@@ -130,18 +119,11 @@ class ExplainWidget(DcmixDock):
         self.status_label = QLabel("not explained yet")
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
-
-        self.figure, self.canvas = make_canvas(200)
-        self.canvas.mpl_connect("button_press_event", self._on_canvas_click)
-        self.canvas.mpl_connect("resize_event", lambda *_: self._relayout())
-        self.canvas.setToolTip("click a row to see that phenotype's composite of the current site")
-        layout.addWidget(self.canvas)
-        self.row_list = QListWidget()
-        self.row_list.setMaximumHeight(110)
-        self.row_list.setWordWrap(True)
-        self.row_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.row_list.currentRowChanged.connect(self._on_row_chosen)
-        layout.addWidget(self.row_list)
+        self.matrix_view = MatrixView(self.viewer)  # the heat map and its rows
+        self.matrix_view.row_chosen.connect(self._on_row_chosen)
+        self.figure, self.canvas, self.row_list = (self.matrix_view.figure, self.matrix_view.canvas,
+                                                   self.matrix_view.row_list)
+        layout.addWidget(self.matrix_view)
         row = QHBoxLayout()
         self.csv_button = QPushButton("Export matrix CSV…")
         self.png_button = QPushButton("Export matrix PNG…")
@@ -216,7 +198,6 @@ class ExplainWidget(DcmixDock):
         self._job, self._cancelled, self._said = ExplainJob(), False, set()
         self._job_plate = plate
         self.matrix, self.stats = None, None
-        self.row_list.clear()
         self._show_row(None)
         self.draw()
         self.progress_bar.setValue(0)
@@ -278,58 +259,10 @@ class ExplainWidget(DcmixDock):
     def show_matrix(self, matrix) -> None:
         """Draw ``matrix`` and list its rows (not-learned rows greyed, the reason in the tooltip)."""
         self.matrix, self.stats = matrix, matrix.stats
-        current = self.row_list.currentRow()
-        self.row_list.blockSignals(True)
-        self.row_list.clear()
-        for row in matrix.rows:
-            item = QListWidgetItem(texts.row_text(row))
-            item.setToolTip(texts.row_tooltip(row))
-            if not row.learned:
-                item.setForeground(QColor(NOT_LEARNED_SHADE))
-            self.row_list.addItem(item)
-        if 0 <= current < len(matrix.rows):
-            self.row_list.setCurrentRow(current)
-        self.row_list.blockSignals(False)
-        self.draw()
+        self.matrix_view.show(matrix)
 
     def draw(self) -> None:
-        """The matrix in the theme's colours, fitted to the dock (hidden before the first row)."""
-        colors = theme_colors(self.viewer)
-        shown = self.matrix is not None and bool(self.matrix.rows)
-        for widget in (self.canvas, self.row_list):  # nothing to show before the first row
-            widget.setVisible(shown)
-        if not shown:
-            self.figure.clear()
-            return
-        self.canvas.setMinimumHeight(70 + 46 * len(self.matrix.rows))
-        fit_to_dock(self.figure, self.matrix, colors)
-        self.figure.patch.set_facecolor(colors.background)
-        self._relayout()
-
-    def _relayout(self) -> None:
-        """Fit labels to the canvas's current size (the dock resizes it after the first draw)."""
-        if self.matrix is None or not self.figure.axes:
-            return
-        try:
-            self.figure.tight_layout(pad=0.4)
-        except ValueError:  # too small to lay out (dock collapsed): draw as is
-            pass
-        self.canvas.draw_idle()
-
-    def row_at(self, ydata) -> int | None:
-        """Index of the matrix row at data coordinate ``ydata`` of the heat map (None outside it)."""
-        if self.matrix is None or ydata is None:
-            return None
-        index = int(round(ydata))
-        return index if 0 <= index < len(self.matrix.rows) else None
-
-    def _on_canvas_click(self, event) -> None:
-        axes = self.figure.axes
-        if not axes or event.inaxes is not axes[0]:
-            return
-        index = self.row_at(event.ydata)
-        if index is not None:
-            self.row_list.setCurrentRow(index)
+        self.matrix_view.show(self.matrix)
 
     def select_row(self, phenotype: str) -> None:
         """Show ``phenotype``'s α and composite (what a click on its row does)."""
@@ -395,7 +328,6 @@ class ExplainWidget(DcmixDock):
         if self.is_running:
             self.cancel()
         self.matrix = self.stats = None
-        self.row_list.clear()
         self._show_row(None)
         self.draw()
         self.refresh_classes()

@@ -46,8 +46,7 @@ class PlateBrowserWidget(DcmixDock):
         events = self.session.events
         events.plate.connect(self._on_session_plate)
         events.labels_file.connect(self._show_labels_file)
-        for event in (events.labels, events.labels_assigned, events.classes):
-            event.connect(self._refresh_labels)
+        self.session.on_labels(self._refresh_labels)
         events.predictions.connect(self._on_predictions)
         events.predictions_added.connect(self._on_predictions)
         events.site.connect(self._on_session_site)

@@ -96,9 +96,9 @@ class LabelPanel(QWidget):
         events = session.events
         events.plate.connect(self._on_plate)
         events.labels_file.connect(self._on_labels_file)
-        for event in (events.labels, events.labels_assigned, events.classes, events.predictions,
-                      events.predictions_added):
-            event.connect(self.refresh)
+        session.on_labels(self.refresh)
+        events.predictions.connect(self.refresh)
+        events.predictions_added.connect(self.refresh)
         self.refresh()
 
     # --- session ------------------------------------------------------------------------------

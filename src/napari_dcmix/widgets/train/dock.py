@@ -48,8 +48,9 @@ class TrainWidget(DcmixDock):
         self.base_config = TrainConfig()  # what the form does not set (coverage, classes, temperature…)
         self._build()
         events = self.session.events
-        for event in (events.plate, events.labels, events.labels_assigned, events.classes, events.label_column):
-            event.connect(self._refresh_labels)
+        self.session.on_labels(self._refresh_labels)
+        events.plate.connect(self._refresh_labels)
+        events.label_column.connect(self._refresh_labels)
         self.viewer.events.theme.connect(self._on_theme)
         self._refresh_labels()
         self.warm_up = self.run(warm_up_torch)  # ends at once when already warm
