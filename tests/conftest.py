@@ -47,7 +47,7 @@ def write_signal_plate(root: Path, signal_channel: int = 1, channels: int = 3, w
 def write_phenotype_plate(root: Path, phenotypes: dict[str, int], channels: int = 3, wells_per_class: int = 6,
                           sites: int = 2, size: int = 32, seed: int = 0, reference: str = "negative") -> tuple[Path, Path]:
     """A tiny plate with a reference class and phenotypes that each add texture to one channel
-    (``phenotypes``: class -> channel index); returns (plate, labels.csv)."""
+    (``phenotypes``: class -> channel index, or a tuple of them); returns (plate, labels.csv)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     classes = [reference, *phenotypes]
@@ -59,7 +59,8 @@ def write_phenotype_plate(root: Path, phenotypes: dict[str, int], channels: int 
         for s in range(1, sites + 1):
             for c in range(channels):
                 img = rng.normal(1000, 60, size=(size, size))
-                if phenotypes.get(cls) == c:
+                wanted = phenotypes.get(cls)
+                if c == wanted or (isinstance(wanted, tuple) and c in wanted):
                     yy, xx = np.mgrid[:size, :size]
                     img += 400 * np.sin(xx * 1.3 + rng.uniform(0, 6)) * np.sin(yy * 1.3)
                 tifffile.imwrite(root / f"{well}_s{s}_ch{c}.tif", np.clip(img, 0, 65535).astype(np.uint16))

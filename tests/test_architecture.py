@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "napari_dcmix"
 WIDGETS = PACKAGE / "widgets"
 DOCK_FOLDERS = {"plate_browser", "train", "explain", "importance", "apply"}
 #: the core: everything the CLI reaches; no Qt, no napari
-CORE = ("plate", "model", "training", "figures", "_io.py", "errors.py", "colors.py", "cli.py", "cli_parser.py",
+CORE = ("plate", "model", "training", "figures", "classical", "_io.py", "errors.py", "colors.py", "cli.py", "cli_parser.py",
         "cli_checks.py", "report.py")
 GUI_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicgui", "superqt")
 

@@ -5,7 +5,9 @@ from .device import resolve_device
 from .importance import permutation_importance, run_permutation_importance
 from .predictor import predict_sites, prediction_record, well_probabilities
 from .trained import TrainedModel
-from .trainer import TrainConfig, Trainer, TrainEvent
+from .config import TrainConfig
+from .events import TrainEvent
+from .trainer import Trainer
 
 __all__ = [
     "ConfigField", "TrainConfig", "config_fields", "TrainEvent", "TrainedModel", "Trainer", "permutation_importance",

@@ -87,6 +87,7 @@ class TrainConfig:
     temperature: float = 1.0
     n_mix_outputs: int = 0  # 0: one blend for two classes, else one per phenotype up to 3
     label_column: str = "label"
+    reference: str | None = None  # the reference class of a dcmix-coupled model (explain sets it)
     normalization: str = setting("plate", help="plate: every plate on its own statistics; model: the training "
                                   "plate's", where=ADVANCED, choices=NORMALIZATIONS)
 

@@ -23,17 +23,18 @@ from ..errors import DcmixError
 from ..plate import Plate
 from .config import CLI_ONLY, check_settings, field_spec, setting
 from .controls import guess_reference
+from .explain_coupled import run_coupled
+from .explain_matrix import ALL_PHENOTYPES, ExplainEvent, PhenotypeMatrix, PhenotypeRow, fold_member, make_row
 from .data import labeled_sites, well_folds
-from .gate import Verdict, assess
+from .gate import assess
 from .panel import PanelMember, build_panel, trust_line
 from .snapshot import ImportanceSnapshot
 from .trained import TrainedModel
-from .trainer import TrainConfig, Trainer, TrainEvent, reference_stats
-
-ALL_PHENOTYPES = "all phenotypes"
-
+from .config import TrainConfig
+from .trainer import Trainer, reference_stats
 
 MAX_FOLDS, MAX_SEEDS = 50, 50
+ENGINES = ("pairs", "coupled")
 
 
 def check_folds(site_labels: dict, reference: str, phenotypes: list[str], folds: int) -> None:
@@ -65,6 +66,9 @@ class ExplainConfig:
     seeds: int = setting(1, help="seeds per fold (repeats = folds x seeds)", min=1, max=MAX_SEEDS,
                          where=CLI_ONLY, out_of_range="{value} seeds: give {min} to {max} seeds per fold "
                                                       "(repeats = folds x seeds)")
+    engine: str = setting("pairs", help="pairs: one binary model per phenotype and fold; coupled: one model per "
+                          "fold with one blend per phenotype, trained on every labelled well",
+                          choices=ENGINES, where=CLI_ONLY)
     include_all: bool = True  # also train the multi-class model: the "all phenotypes" row
     panel: bool = True  # combine the per-phenotype models into the phenotype panel (the prediction model)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -74,90 +78,6 @@ FOLDS, SEEDS = field_spec("folds", ExplainConfig), field_spec("seeds", ExplainCo
 #: the budget of each explain model: the Train dock's steps field, bounded for per-phenotype models
 STEPS_PER_MODEL = dataclasses.replace(field_spec("steps"), min=20, max=100_000,
                                       help="optimiser steps per model (each phenotype trains one model per fold)")
-
-
-@dataclass
-class PhenotypeRow:
-    phenotype: str
-    importance: dict[str, float]  # mean α over the repeats
-    spread: dict[str, float]  # standard deviation of α over the repeats
-    verdict: Verdict
-    alpha: list[list[float]]  # (K, C) mean α, for this phenotype's composite
-    repeats: int
-
-    @property
-    def learned(self) -> bool:
-        return self.verdict.learned
-
-    @property
-    def top_channel(self) -> str:
-        return max(self.importance, key=self.importance.get)
-
-    def to_dict(self) -> dict:
-        return {"importance": self.importance, "spread": self.spread, "val_accuracy": self.verdict.accuracy,
-                "auc": self.verdict.auc, "p_value": self.verdict.p_value, "chance": self.verdict.chance,
-                "n_wells": self.verdict.n_wells, "repeats": self.repeats, "learned": self.verdict.learned,
-                "reason": self.verdict.reason}
-
-
-@dataclass
-class PhenotypeMatrix:
-    reference: str
-    channels: list[str]
-    rows: list[PhenotypeRow]  # one per phenotype, then the "all phenotypes" row when trained
-    complete: bool = True
-    stats: object = None  # the ChannelStats its models store: what the rows' composites are shown in
-
-    def row(self, phenotype: str) -> PhenotypeRow:
-        return next(r for r in self.rows if r.phenotype == phenotype)
-
-    def values(self) -> np.ndarray:
-        return np.array([[r.importance[c] for c in self.channels] for r in self.rows])
-
-    def to_dict(self) -> dict:
-        """The ``explain --json`` object."""
-        return {"reference": self.reference, "channels": list(self.channels), "complete": self.complete,
-                "phenotypes": {r.phenotype: r.to_dict() for r in self.rows}}
-
-    def csv_rows(self) -> list[dict]:
-        rows = []
-        for r in self.rows:
-            row = {"phenotype": r.phenotype, "reference": self.reference}
-            row.update({f"alpha_{c}": f"{r.importance[c]:.4f}" for c in self.channels})
-            row.update({f"sd_{c}": f"{r.spread[c]:.4f}" for c in self.channels})
-            row.update(val_accuracy=f"{r.verdict.accuracy:.4f}", auc=f"{r.verdict.auc:.4f}",
-                       p_value=f"{r.verdict.p_value:.3g}", n_wells=r.verdict.n_wells, repeats=r.repeats,
-                       learned=str(r.learned).lower(), reason=r.verdict.reason)
-            rows.append(row)
-        return rows
-
-
-@dataclass
-class ExplainEvent:
-    kind: str  # "start", "train" (a TrainEvent of the current model), "row", "panel", "done"
-    phenotype: str
-    model_index: int  # models finished so far
-    total_models: int
-    train_event: TrainEvent | None = None
-    row: PhenotypeRow | None = None
-    message: str = ""
-    elapsed: float = 0.0
-
-    @property
-    def fraction(self) -> float:
-        """Share of the whole explain run done (for one progress bar)."""
-        inner = 0.0
-        if self.train_event is not None and self.train_event.total_steps:
-            inner = self.train_event.step / self.train_event.total_steps
-        return min(1.0, (self.model_index + inner) / max(1, self.total_models))
-
-
-def _row(phenotype: str, channels: list[str], alphas: list[np.ndarray], verdict: Verdict) -> PhenotypeRow:
-    stacked = np.stack(alphas)  # (repeats, K, C)
-    importance = stacked.mean(axis=1)  # per repeat, α averaged over the K blends
-    mean, sd = importance.mean(0), importance.std(0, ddof=1) if len(importance) > 1 else np.zeros(len(channels))
-    return PhenotypeRow(phenotype, {c: float(v) for c, v in zip(channels, mean)},
-                        {c: float(v) for c, v in zip(channels, sd)}, verdict, stacked.mean(0).tolist(), len(alphas))
 
 
 class Explainer:
@@ -187,13 +107,21 @@ class Explainer:
         self.model: TrainedModel | None = None
         self.panel: TrainedModel | None = None
         self.panel_oof: dict = {}  # (plate, well) -> (true class index, out-of-fold probabilities)
+        self.members: list = []  # the PanelMembers trained so far (each with the wells it saw)
 
     @property
     def total_models(self) -> int:
         cfg = self.config
+        if cfg.engine == "coupled":
+            return cfg.folds * cfg.seeds
         return len(self.phenotypes) * cfg.folds * cfg.seeds + (1 if cfg.include_all and len(self.phenotypes) > 1 else 0)
 
     def run(self) -> Iterator[ExplainEvent]:
+        if self.config.engine == "coupled":
+            return (yield from run_coupled(self))
+        return (yield from self._run_pairs())
+
+    def _run_pairs(self) -> Iterator[ExplainEvent]:
         cfg, start = self.config, time.perf_counter()
         rows: list[PhenotypeRow] = []
         done, total = 0, self.total_models
@@ -203,6 +131,7 @@ class Explainer:
             f"explaining {len(self.phenotypes)} phenotypes against {self.reference}: {total} models "
             f"({cfg.folds} folds x {cfg.seeds} seeds each)"))
         members: list[PanelMember] = []
+        self.members = members
         for phenotype in self.phenotypes:
             pair = {k: v for k, v in self.site_labels.items() if v in (phenotype, self.reference)}
             alphas, oof = [], {}
@@ -214,13 +143,10 @@ class Explainer:
                     yield from self._drive(trainer, phenotype, done, total, start)
                     done += 1
                     alphas.append(ImportanceSnapshot.of_model(trainer.result).alpha)
-                    seen = frozenset((k.plate, k.well) for k in trainer.train_keys + trainer.val_keys)
-                    members.append(PanelMember(phenotype, trainer.result, seen))
-                    for well, (label, probs) in trainer.test_predictions.items():
-                        oof.setdefault(well, [label, []])[1].append(probs)
+                    members.append(fold_member(trainer, phenotype, oof))
             wells = list(oof.values())
             verdict = assess([label for label, _ in wells], np.array([np.mean(p, axis=0) for _, p in wells]))
-            rows.append(_row(phenotype, self.channels, alphas, verdict))
+            rows.append(make_row(phenotype, self.channels, alphas, verdict))
             yield ExplainEvent("row", phenotype, done, total, row=rows[-1], elapsed=time.perf_counter() - start,
                                message=f"{phenotype}: top channel {rows[-1].top_channel}; {verdict.summary()}")
         if cfg.panel:
@@ -233,7 +159,7 @@ class Explainer:
             yield from self._drive(trainer, ALL_PHENOTYPES, done, total, start)
             done += 1
             self.model = trainer.result
-            rows.append(_row(ALL_PHENOTYPES, self.channels, [ImportanceSnapshot.of_model(trainer.result).alpha], trainer.verdict))
+            rows.append(make_row(ALL_PHENOTYPES, self.channels, [ImportanceSnapshot.of_model(trainer.result).alpha], trainer.verdict))
             yield ExplainEvent("row", ALL_PHENOTYPES, done, total, row=rows[-1], elapsed=time.perf_counter() - start)
         self.result.complete = True
         yield ExplainEvent("done", "", done, total, elapsed=time.perf_counter() - start,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .explain import ALL_PHENOTYPES
+from .explain_matrix import ALL_PHENOTYPES
 from .panel import trust_line
 
 
@@ -14,6 +14,8 @@ def row_text(row) -> str:
     acc = row.verdict.accuracy
     acc_text = "–" if acc is None or not math.isfinite(acc) else f"{acc:.2f}"
     head = "all phenotypes (multi-class summary)" if row.phenotype == ALL_PHENOTYPES else row.phenotype
+    if row.partial:
+        head += f" (partial: {row.repeats} models)"
     if not row.learned:
         return f"{head}: NOT LEARNED (held-out acc {acc_text}); hover for why"
     return f"{head}: top {row.top_channel} α {row.importance[row.top_channel]:.2f}, held-out acc {acc_text}"
@@ -27,7 +29,9 @@ def progress_text(event) -> str:
     """The status line while explaining: which phenotype, which model of how many."""
     if event.kind in ("start", "panel", "done") or event.kind == "row" and event.message:
         return event.message
-    what = "the all-phenotypes model" if event.phenotype == ALL_PHENOTYPES else f"{event.phenotype} vs reference"
+    what = ("the all-phenotypes model" if event.phenotype == ALL_PHENOTYPES else
+            f"coupled model, {event.phenotype}" if event.phenotype.startswith("fold ") else
+            f"{event.phenotype} vs reference")
     text = f"model {min(event.model_index + 1, event.total_models)}/{event.total_models}: {what}"
     inner = event.train_event
     if inner is not None and inner.total_steps:
@@ -42,6 +46,10 @@ def finished_text(matrix, cancelled: bool, failed: bool, new_model=None) -> str:
     kept = f"{len(matrix.rows)} row{'s' if len(matrix.rows) != 1 else ''}"
     if failed:
         return f"explain stopped by an error; kept the {kept} that finished"
+    partial = [r for r in matrix.rows if r.partial]
+    if partial:
+        return (f"stopped: kept the {partial[0].repeats} finished models in {kept} marked partial; their "
+                "figures are over the wells those models judged (no phenotype panel: run explain to the end)")
     if cancelled or not matrix.complete:
         return f"cancelled: kept the {kept} that finished"
     not_learned = [r.phenotype for r in matrix.rows if not r.learned]

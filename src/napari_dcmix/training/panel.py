@@ -28,17 +28,17 @@ from .controls import z_primes
 
 @dataclass
 class PanelMember:
-    """One binary model of ``explain``: its phenotype, the model, and every well it trained or
-    validated on (the wells it must never score for a held-out figure)."""
+    """One model of ``explain``: its phenotype (None: a coupled model, covering every phenotype), the
+    model, and every well it trained or validated on (the wells it must never score for a held-out figure)."""
 
-    phenotype: str
+    phenotype: str | None
     trained: TrainedModel
     seen_wells: frozenset  # (plate, well)
 
 
 def held_out_members(well: tuple[str, str], members: list[PanelMember], phenotype: str) -> list[int]:
-    """Indices of ``phenotype``'s members that never saw ``well``."""
-    return [i for i, m in enumerate(members) if m.phenotype == phenotype and well not in m.seen_wells]
+    """Indices of the members covering ``phenotype`` that never saw ``well``."""
+    return [i for i, m in enumerate(members) if m.phenotype in (phenotype, None) and well not in m.seen_wells]
 
 
 def _tile_log_odds(panel: PhenotypePanel, tiles: np.ndarray) -> np.ndarray:
@@ -64,14 +64,14 @@ def out_of_fold_probabilities(panel_model: TrainedModel, members: list[PanelMemb
             if tiles is None:
                 continue
             well = (key.plate, key.well)
-            log_odds = _tile_log_odds(panel, tiles)  # (tiles, members)
+            log_odds = _tile_log_odds(panel, tiles)  # (tiles, members, classes)
             logits = np.zeros((len(tiles), len(classes)))
             for c, phenotype in phenotype_of.items():
                 chosen = held_out_members(well, members, phenotype)
                 if not chosen:
                     raise DcmixError(f"well {key.well} has no held-out {phenotype} model to judge it on; "
                                      "use more folds (--folds) or label more wells")
-                logits[:, c] = log_odds[:, chosen].mean(axis=1)
+                logits[:, c] = log_odds[:, chosen, c].mean(axis=1)
             probs = np.exp(logits - logits.max(axis=1, keepdims=True))
             site_probs = (probs / probs.sum(axis=1, keepdims=True)).mean(axis=0)
             entry = sums.setdefault(well, [classes.index(site_labels[key]), 0.0, 0])
@@ -96,9 +96,11 @@ def build_panel(members: list[PanelMember], classes: list[str], reference: str, 
     first = members[0].trained
     ref = classes.index(reference)
     for m in members:
-        if list(m.trained.classes) != [reference, m.phenotype]:
-            raise DcmixError(f"a panel member has classes {m.trained.classes}, not [{reference}, {m.phenotype}]")
-    panel = PhenotypePanel([m.trained.model for m in members], [classes.index(m.phenotype) for m in members],
+        expected = list(classes) if m.phenotype is None else [reference, m.phenotype]
+        if list(m.trained.classes) != expected:
+            raise DcmixError(f"a panel member has classes {m.trained.classes}, not {expected}")
+    panel = PhenotypePanel([m.trained.model for m in members],
+                           [None if m.phenotype is None else classes.index(m.phenotype) for m in members],
                            len(classes), ref)
     meta = {k: first.metadata.get(k) for k in ("label_column", "normalization", "train_config", "plate")}
     trained = TrainedModel(panel.eval(), list(first.channels), list(classes), first.stats, first.tile, meta)
@@ -121,7 +123,8 @@ def trust_line(trained: TrainedModel) -> str:
     verdict = meta.get("verdict") or {}
     head = f"{trained.kind} model"
     if trained.kind == "dcmix-panel":
-        head = f"phenotype panel ({meta.get('members', '?')} per-phenotype models vs {meta.get('reference', '?')})"
+        what = "coupled models" if meta.get("engine") == "coupled" else "per-phenotype models"
+        head = f"phenotype panel ({meta.get('members', '?')} {what} vs {meta.get('reference', '?')})"
     if not verdict.get("n_wells"):
         return f"{head}: held-out accuracy not measured"
     text = f"{head}: held-out accuracy {verdict['accuracy']:.2f} on {verdict['n_wells']} wells"

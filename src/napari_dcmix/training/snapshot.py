@@ -104,7 +104,7 @@ class ImportanceSnapshot:
         """What the α shown belongs to: a phenotype's row, a live round, or a model."""
         if self.phenotype:
             return (f"α of {self.phenotype} vs {self.reference or 'the reference'} "
-                    "(per-phenotype models, mean over the folds)")
+                    "(its own blend, mean over the folds)")
         if not self.final:
             return f"{self.kind}: live α during training, evaluation round {self.epoch}"
         return f"{self.kind} model" + (f" (kept from evaluation round {self.epoch})" if self.epoch else "")

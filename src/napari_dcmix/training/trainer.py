@@ -24,15 +24,16 @@ import torch.nn.functional as F
 
 from ..errors import DcmixError
 from ..model import ChannelClassifier
+from ..model.coupled import COUPLED_KIND, CoupledClassifier
 from ..plate import ChannelStats, Plate, SiteKey
 from ..plate.label_book import class_problem
-from .config import NORMALIZATIONS, TrainConfig  # noqa: F401 - re-exported: the settings live beside their spec
+from .config import NORMALIZATIONS, TrainConfig
 from .data import SiteSource, labeled_sites, split_wells, tile_problem
 from .pipeline import TileStream, to_device
 from .predictor import batched_probabilities
 from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
-from .events import RunState, TrainEvent  # noqa: F401 - TrainEvent re-exported: what run() yields
+from .events import RunState, TrainEvent
 from .gate import Verdict, assess
 from .snapshot import ImportanceSnapshot
 from .trained import TrainedModel
@@ -56,6 +57,17 @@ def auto_mix_outputs(n_classes: int) -> int:
     """One blend for a phenotype against its control; one per phenotype (up to 3) for several, so
     each can take its own channels instead of all collapsing onto the easiest one."""
     return 1 if n_classes <= 2 else min(n_classes - 1, 3)
+
+
+def _new_model(cfg: TrainConfig, n_channels: int, classes: list[str]):
+    """A fresh classifier of ``cfg.model``: a ChannelClassifier, or explain's coupled per-phenotype DCMIX
+    (one blend per phenotype against ``cfg.reference``)."""
+    if cfg.model == COUPLED_KIND:
+        if cfg.reference not in classes:
+            raise DcmixError(f"the coupled model needs its reference class among {', '.join(classes)}")
+        return CoupledClassifier(n_channels, len(classes), classes.index(cfg.reference), cfg.temperature)
+    k = cfg.n_mix_outputs or auto_mix_outputs(len(classes))
+    return ChannelClassifier(cfg.model, n_channels, len(classes), cfg.backbone, k, cfg.temperature)
 
 
 class Trainer:
@@ -96,8 +108,7 @@ class Trainer:
                 model.replace_head(len(classes))
         else:
             order, channels = list(range(len(plate.channels))), plate.channels
-            k = cfg.n_mix_outputs or auto_mix_outputs(len(classes))
-            model = ChannelClassifier(cfg.model, len(channels), len(classes), cfg.backbone, k, cfg.temperature)
+            model = _new_model(cfg, len(channels), classes)
         self.channels, self.classes = channels, classes
         self.model = model.to(self.device)
         self.stats = reference_stats(plate).subset(order)
@@ -279,6 +290,9 @@ class Trainer:
             with torch.autocast(xb.device.type, dtype=amp, enabled=amp is not None):
                 logits = net(xb)
                 loss = F.cross_entropy(logits.float(), yb, weight=weights)
+                anchor = getattr(self.model, "anchor_loss", None)  # the coupled model's per-phenotype questions
+                if anchor is not None:
+                    loss = loss + anchor(logits.float(), yb)
             value = float(loss.detach())
             if not math.isfinite(self.dist.all_reduce_sum([value], xb.device)[0] if self.dist.active else value):
                 raise DcmixError(self._non_finite_message(step, value, keys))

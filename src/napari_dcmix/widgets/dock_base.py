@@ -80,6 +80,24 @@ class DcmixDock(QWidget):
         self.window_watcher.watch()
         return self.jobs.run(func, *args, **kwargs)
 
+    def scroll_content(self, sideways: bool = False) -> QWidget:
+        """A scroll area filling the dock; returns the widget to lay the dock out in (a short window
+        scrolls the dock instead of squashing it; sideways too only when ``sideways``)."""
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        if not sideways:
+            self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        self.scroll_area.setWidget(content)
+        outer.addWidget(self.scroll_area)
+        return content
+
     @property
     def torn_down(self) -> bool:
         """The dock has ended (closed, its window closed, the application quitting)."""

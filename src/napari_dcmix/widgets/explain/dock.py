@@ -64,8 +64,9 @@ class ExplainWidget(DcmixDock):
         self.draw()
 
     def _build(self) -> None:
-        """Controls and the matrix on one side, the selected row's α chart on the other (or below)."""
-        self.columns = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
+        """Controls and the matrix on one side, the selected row's α chart on the other (or below), in a
+        scroll area: a dock shorter than both scrolls instead of squashing the matrix."""
+        self.columns = QBoxLayout(QBoxLayout.Direction.TopToBottom, self.scroll_content())
         left, right = QWidget(), QWidget()
         self.columns.addWidget(left, 3)
         self.columns.addWidget(right, 2)
@@ -80,7 +81,7 @@ class ExplainWidget(DcmixDock):
         self.reason_label = QLabel()
         self.reason_label.setWordWrap(True)
         layout.addWidget(self.reason_label)
-        self.row_figure, self.row_canvas = make_canvas(200)
+        self.row_figure, self.row_canvas = make_canvas(180)
         self.row_chart = ImportanceChart(self.row_canvas, theme_colors(self.viewer))
         layout.addWidget(self.row_canvas, 1)
 
@@ -95,19 +96,17 @@ class ExplainWidget(DcmixDock):
                                                            "the spread of α is over them"))
         self.folds = self.folds_field.native
         form.addRow("Reference", self.reference_combo)
-        row = QHBoxLayout()
-        row.addWidget(self.steps)
-        row.addWidget(QLabel("folds"))
-        row.addWidget(self.folds)
-        form.addRow("Steps per model", row)
+        form.addRow("Steps per model", self.steps)
+        form.addRow("Folds", self.folds)
         layout.addLayout(form)
         self.reference_hint = QLabel()
         self.reference_hint.setWordWrap(True)
         layout.addWidget(self.reference_hint)
 
         self.explain_button = QPushButton("Explain per phenotype")
-        self.explain_button.setToolTip("train one DCMIX model per phenotype against the reference (in the "
-                                       "background): which channels tell each phenotype from the control?")
+        self.explain_button.setToolTip("train DCMIX models with one blend per phenotype against the reference, "
+                                       "fold by fold (in the background): which channels tell each phenotype "
+                                       "from the control?")
         self.explain_button.clicked.connect(self._explain_clicked)
         layout.addWidget(self.explain_button)
         self.progress_bar = QProgressBar()

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ...training.snapshot import ImportanceSnapshot, write_importance_csv
 from ..._io import default_export_path
@@ -28,7 +27,6 @@ class ImportanceWidget(DcmixDock):
         super().__init__(napari_viewer)
         ensure_live_updates(self.viewer, self.session)
         napari_viewer = self.viewer
-        self.snapshot: ImportanceSnapshot | None = None  # what the chart shows
         self.permutation: dict | None = None    # the last permutation-importance result
         self._permutation_token = None          # the model it was computed for
         self._permutation_cancelled = False
@@ -41,17 +39,7 @@ class ImportanceWidget(DcmixDock):
 
     def _build(self) -> None:
         """Everything in a scroll area: a short window scrolls the dock instead of squashing the chart."""
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        content = QWidget()
-        scroll.setWidget(content)
-        outer.addWidget(scroll)
-        self.scroll_area = scroll
-        layout = QVBoxLayout(content)
+        layout = QVBoxLayout(self.scroll_content())
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         layout.addWidget(self.info_label)
@@ -96,8 +84,12 @@ class ImportanceWidget(DcmixDock):
         self._sync_grid_button()
 
     # --- chart --------------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> ImportanceSnapshot | None:
+        """What the chart shows: the session's importance (live α, a model's, a matrix row's)."""
+        return self.session.importance
+
     def _on_importance(self, snapshot) -> None:
-        self.snapshot = snapshot
         token = snapshot.token if snapshot is not None else None
         if self.permutation is not None and token != self._permutation_token:
             self.permutation = None  # computed for another model: stale

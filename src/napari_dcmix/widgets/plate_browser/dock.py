@@ -13,8 +13,7 @@ from pathlib import Path
 
 from napari.utils import notifications
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                            QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout)
 
 from ..._reader import take_opened_plate
 from ...errors import DcmixError
@@ -73,15 +72,7 @@ class PlateBrowserWidget(DcmixDock):
 
     # --- UI -----------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()  # a short window scrolls the dock instead of squashing it
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        content = QWidget()
-        scroll.setWidget(content)
-        outer.addWidget(scroll)
-        layout = QVBoxLayout(content)
+        layout = QVBoxLayout(self.scroll_content(sideways=True))
         self.open_panel = OpenPanel()
         self.open_panel.open_requested.connect(self._open_clicked)
         self.open_panel.csv_chosen.connect(self.load_labels)

@@ -41,7 +41,6 @@ class LabelPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.selection = selection
-        self.loaded_csv: Path | None = None
         self.saved_path: Path | None = None
         self.dirty = False
         self._refreshing = False
@@ -114,8 +113,13 @@ class LabelPanel(QWidget):
         self.refresh()
 
     def _take_file(self) -> None:
+        self.dirty = False  # labels just read from a file (or a new plate's): nothing edited yet
+
+    @property
+    def loaded_csv(self) -> Path | None:
+        """The CSV the session's labels were read from (None: not from a file)."""
         source = self.session.labels_file
-        self.loaded_csv, self.dirty = (source.path if source else None), False
+        return source.path if source is not None else None
 
     # --- view ---------------------------------------------------------------------------------
     def classes(self) -> list[str]:

@@ -1,0 +1,89 @@
+"""Explain's coupled engine: one model per fold, one blend per phenotype, trained on every labelled
+well. Each row keeps its meaning (the channels that tell that phenotype from the control), phenotypes
+are told apart from each other, no well is judged by a model that saw it, and a stopped run keeps
+the folds that finished."""
+
+import numpy as np
+import pytest
+
+from conftest import SIGNAL_PATTERN, write_phenotype_plate
+from napari_dcmix.model.coupled import COUPLED_KIND
+from napari_dcmix.plate import open_plate, read_labels
+from napari_dcmix.training import TrainConfig
+from napari_dcmix.training.explain import ALL_PHENOTYPES, ExplainConfig, Explainer
+
+TINY = TrainConfig(steps=200, eval_every=25, patience=100, tile=16, batch_size=16, coverage=2, device="cpu", seed=0)
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory):
+    """A and B both differ from the control in ch1; B differs from A (and the control) in ch2 too."""
+    root, csv_path = write_phenotype_plate(tmp_path_factory.mktemp("nested") / "plate",
+                                           {"a_up": 1, "b_up": (1, 2)}, channels=4, wells_per_class=6)
+    plate = open_plate(root, SIGNAL_PATTERN)
+    return plate, read_labels(csv_path, plate.sites, "phenotype").site_labels
+
+
+@pytest.fixture(scope="module")
+def explained(nested):
+    plate, labels = nested
+    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", engine="coupled", train=TINY))
+    events = list(explainer.run())
+    return explainer, events
+
+
+def test_one_coupled_model_per_fold_explains_every_phenotype(explained):
+    explainer, events = explained
+    matrix = explainer.result
+    assert matrix.complete and [r.phenotype for r in matrix.rows] == ["a_up", "b_up", ALL_PHENOTYPES]
+    assert explainer.total_models == 3 and sum(e.kind == "row" for e in events) == 3  # a row update per fold
+    assert not any(r.partial for r in matrix.rows)
+    panel = explainer.panel
+    assert panel.kind == "dcmix-panel" and panel.metadata["members"] == 3 and panel.metadata["engine"] == "coupled"
+    assert all(m.kind == COUPLED_KIND for m in panel.model.members)
+
+
+def test_a_row_holds_the_channels_that_tell_its_phenotype_from_the_control(explained):
+    """ch2 tells a_up from b_up, not from the control: it must not be in a_up's row."""
+    matrix = explained[0].result
+    a, b = matrix.row("a_up"), matrix.row("b_up")
+    assert a.top_channel == "ch1" and a.importance["ch2"] < 0.2, a.importance
+    assert b.importance["ch1"] + b.importance["ch2"] > 0.8, b.importance
+    assert a.learned and b.learned
+
+
+def test_phenotypes_are_told_from_each_other_not_only_from_the_control(explained, nested):
+    explainer, _ = explained
+    plate, labels = nested
+    classes = explainer.panel.classes
+    right = {c: [] for c in ("a_up", "b_up")}
+    for (_, well), (label, probs) in explainer.panel_oof.items():
+        if classes[label] in right:
+            right[classes[label]].append(classes[int(np.argmax(probs))] == classes[label])
+    assert all(np.mean(v) >= 0.8 for v in right.values()), {k: np.mean(v) for k, v in right.items()}
+
+
+def test_no_well_is_judged_by_a_model_that_saw_it(explained, nested):
+    explainer, _ = explained
+    plate, labels = nested
+    wells = {(k.plate, k.well) for k in labels}
+    assert set(explainer.panel_oof) == wells  # every labelled well judged, out of fold
+    unseen_by = {w: [i for i, m in enumerate(explainer.members) if w not in m.seen_wells] for w in wells}
+    assert all(len(models) == 1 for models in unseen_by.values())  # 3 folds: only the fold that held it out
+    assert sorted({models[0] for models in unseen_by.values()}) == [0, 1, 2]
+
+
+def test_a_stopped_run_keeps_the_folds_that_finished(nested):
+    plate, labels = nested
+    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", engine="coupled", train=TINY))
+    run = explainer.run()
+    for event in run:
+        if event.kind == "row":  # the first fold is done: Stop
+            break
+    run.close()
+    matrix = explainer.result
+    assert not matrix.complete and explainer.panel is None
+    assert [r.phenotype for r in matrix.rows] == ["a_up", "b_up", ALL_PHENOTYPES]
+    assert all(r.partial and r.repeats == 1 for r in matrix.rows)
+    judged = matrix.row(ALL_PHENOTYPES).verdict.n_wells
+    assert 0 < judged < len({(k.plate, k.well) for k in labels})  # figures over the wells that fold judged
