@@ -1,7 +1,7 @@
 """Figures from the Apply dock: the plate map PNG (same drawing as ``predict --plate-map``) and the
 top-k montage, as a napari layer or a PNG (same as ``predict --montage``).
 
-Kept out of apply_dock so that dock stays thin; it reads the dock's results, never changes them.
+Kept out of the dock module so the dock stays thin; it reads the dock's results model, never changes it.
 The montage reads k sites per class, so it is built in a napari thread worker.
 """
 
