@@ -182,6 +182,11 @@ class DcmixSession:
         for event in (self.events.labels, self.events.labels_assigned, self.events.classes):
             event.connect(callback)
 
+    def on_predictions(self, callback) -> None:
+        """Call ``callback`` whenever the predictions change: replaced (or cleared) or streamed in."""
+        self.events.predictions.connect(callback)
+        self.events.predictions_added.connect(callback)
+
     # --- writes -------------------------------------------------------------------------------
     def _check_thread(self) -> None:
         if threading.get_ident() != self._thread:

@@ -74,8 +74,7 @@ class ApplyWidget(DcmixDock):
         events.model.connect(self._refresh_model)
         events.plate.connect(self._on_plate_changed)
         s.on_labels(self._refresh_controls)
-        events.predictions.connect(self._update_z)
-        events.predictions_added.connect(self._update_z)
+        s.on_predictions(self._update_z)
         self._refresh_model()
 
     def _build(self) -> None:

@@ -57,8 +57,7 @@ class ExportPanel(QWidget):
         self.montage_button.clicked.connect(self._montage_clicked)
         self.save_montage_button.clicked.connect(self._save_montage_clicked)
         dock.session.events.predictions.connect(self._refresh_values)
-        dock.session.events.model.connect(self._refresh_values)
-        dock.session.events.predictions_added.connect(self._refresh_values)
+        dock.session.events.model.connect(self._refresh_values)  # the classes change with the model, not per site
         self._handle, self._pending = None, None
         self._refresh_values()
 

@@ -48,8 +48,6 @@ class ExplainWidget(DcmixDock):
         super().__init__(napari_viewer)
         session = self.session
         self.base_config = TrainConfig()  # settings of every explain model (tests make it tiny)
-        self.matrix = None     # the last PhenotypeMatrix shown (partial after Cancel)
-        self.stats = None      # normalisation statistics of its models (for the row composites)
         self.job = None  # the running Job
         self._job: ExplainJob | None = None
         self._cancelled, self._said = False, set()  # said: the notices shown this run
@@ -196,9 +194,8 @@ class ExplainWidget(DcmixDock):
             return
         self._job, self._cancelled, self._said = ExplainJob(), False, set()
         self._job_plate = plate
-        self.matrix, self.stats = None, None
+        self.matrix_view.show(None)
         self._show_row(None)
-        self.draw()
         self.progress_bar.setValue(0)
         self.progress_bar.setVisible(True)
         self.status_label.setText("reading the plate…")
@@ -255,12 +252,17 @@ class ExplainWidget(DcmixDock):
             self.session.set_model(panel)  # the phenotype panel: Apply predicts with it
 
     # --- the matrix ---------------------------------------------------------------------------
+    @property
+    def matrix(self):
+        """The PhenotypeMatrix shown (partial after Cancel; None before the first row)."""
+        return self.matrix_view.matrix
+
     def show_matrix(self, matrix) -> None:
         """Draw ``matrix`` and list its rows (not-learned rows greyed, the reason in the tooltip)."""
-        self.matrix, self.stats = matrix, matrix.stats
         self.matrix_view.show(matrix)
 
     def draw(self) -> None:
+        """Redraw the matrix shown (the theme changed)."""
         self.matrix_view.show(self.matrix)
 
     def select_row(self, phenotype: str) -> None:
@@ -273,7 +275,8 @@ class ExplainWidget(DcmixDock):
             return
         row = self.matrix.rows[index]
         token = ("explain", id(self.matrix), row.phenotype)
-        snapshot = ImportanceSnapshot.of_row(row, self.matrix.channels, self.stats, self.matrix.reference, token)
+        matrix = self.matrix
+        snapshot = ImportanceSnapshot.of_row(row, matrix.channels, matrix.stats, matrix.reference, token)
         self._show_row(snapshot, texts.row_tooltip(row))
         self.session.set_importance(snapshot)
 
@@ -326,9 +329,8 @@ class ExplainWidget(DcmixDock):
         """Rows of another plate mean nothing here: stop a run and forget the matrix."""
         if self.is_running:
             self.cancel()
-        self.matrix = self.stats = None
+        self.matrix_view.show(None)
         self._show_row(None)
-        self.draw()
         self.refresh_classes()
 
     def _on_theme(self, *_) -> None:

@@ -96,8 +96,7 @@ class LabelPanel(QWidget):
         events.plate.connect(self._on_plate)
         events.labels_file.connect(self._on_labels_file)
         session.on_labels(self.refresh)
-        events.predictions.connect(self.refresh)
-        events.predictions_added.connect(self.refresh)
+        session.on_predictions(self.refresh)
         self.refresh()
 
     # --- session ------------------------------------------------------------------------------
