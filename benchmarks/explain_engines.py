@@ -1,7 +1,9 @@
-"""Explain per phenotype, side by side in one process (issue 20): today's pair models, the coupled
-per-phenotype DCMIX (one model per fold, one blend per phenotype, every well trains every head), and
+"""Explain per phenotype, side by side in one process (issue 20): ``explain`` (the coupled
+per-phenotype DCMIX: one model per fold, one blend per phenotype, every well trains every head) and
 the classical baseline (per-channel features + a random forest), with one default ``train`` of the
-same plate as the unit of time.
+same plate as the unit of time. (The pair models explain trained before, one binary model per
+phenotype and fold, are gone; their figures stay in ``results/explain_engines_seed0_partial.jsonl``
+and ``results/explain_engines_shape_seed0.json``.)
 
 Per plate and seed, at the defaults (3 folds; ``TrainConfig()`` for every model), each phenotype
 against the control: out-of-fold accuracy and AUC, learned or not, the top channel and the α (or the
@@ -49,8 +51,8 @@ def _truth_of(truth: dict, phenotype: str) -> list[str]:
     return truth.get(phenotype) or list(dict.fromkeys(sum(truth.values(), [])))
 
 
-def run_dcmix(plate, labels, reference, truth, engine: str, seed: int) -> dict:
-    config = ExplainConfig(reference=reference, engine=engine, train=TrainConfig(seed=seed))
+def run_dcmix(plate, labels, reference, truth, seed: int) -> dict:
+    config = ExplainConfig(reference=reference, train=TrainConfig(seed=seed))
     start = time.perf_counter()
     explainer = Explainer(plate, labels, config)
     matrix = explainer.fit()
@@ -101,8 +103,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plates", default=",".join([*PLATES, "sample"]))
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--engines", default="train,pairs,coupled,forest",
-                        help="train: one default train (the unit of time); pairs, coupled: explain; forest")
+    parser.add_argument("--engines", default="train,coupled,forest",
+                        help="train: one default train (the unit of time); coupled: explain; forest")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "explain_engines.json"))
     args = parser.parse_args(argv)
     engines = args.engines.split(",")
@@ -118,7 +120,7 @@ def main(argv=None) -> int:
                     print(f"{name} seed {seed}: one default train {unit:.0f} s", flush=True)
                 for engine in [e for e in engines if e != "train"]:
                     result = (run_forest(plate, labels, reference, truth, seed) if engine == "forest" else
-                              run_dcmix(plate, labels, reference, truth, engine, seed))
+                              run_dcmix(plate, labels, reference, truth, seed))
                     run[engine] = result
                     show(name, seed, engine, result, unit)
                 results["runs"].append(run)

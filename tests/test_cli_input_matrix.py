@@ -156,7 +156,7 @@ ERRORS = {
                                               "class, but reference negative has 3 wells, phenotype positive has 3 "
                                               "wells: some folds would hold out none of its wells; use at most 3 folds"),
     "explain --seeds 0": (EXPLAIN + ["--seeds", "0"], "0 seeds: give 1 to 50 seeds per fold (repeats = folds x seeds)"),
-    "explain --engine bogus": (EXPLAIN + ["--engine", "forest"], "argument --engine: invalid choice: 'forest' ..."),
+    "explain --engine (gone)": (EXPLAIN + ["--engine", "pairs"], "unrecognized arguments: --engine pairs (see 'napari-dcmix --help')"),
     "explain --reference not a class": (EXPLAIN + ["--reference", "DMSO"], "reference class 'DMSO' is not among the "
                                         "labeled classes (negative, positive); choose one of them"),
     "explain --out is a file": (EXPLAIN + ["--out", "{labels}"], "..."),

@@ -196,7 +196,7 @@ def cmd_explain(args) -> None:
     plate = _open(args)
     out = _check_output(args.out, plate.root, folder=True) if args.out else None
     labels = _labels(args, plate)
-    config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds, engine=args.engine,
+    config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds,
                            include_all=not args.no_all, train=_train_config(args, labels, model="dcmix"))
     explainer = Explainer(plate, labels.site_labels, config)
     events, said = explainer.run(), set()

@@ -122,7 +122,7 @@ def _add_explain(sub, commands: dict) -> None:
     s.add_argument("--reference", help="the negative-control class (default: guessed from names like control, DMSO, NT)")
     s.add_argument("--out", help="folder for importance_per_phenotype.csv and .png (outside the plate folder)")
     _explain_args(s)
-    s.add_argument("--no-all", action="store_true", help="skip the multi-class 'all phenotypes' row")
+    s.add_argument("--no-all", action="store_true", help="leave out the 'all phenotypes' row (the fold models judged on every class at once)")
     _train_args(s, skip=("model",))
     s.set_defaults(func=commands["explain"], model="dcmix")
 

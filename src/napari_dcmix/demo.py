@@ -125,7 +125,7 @@ class _Unattended:
         yield None, 1.5
         self._shot("02_trained_importance_composite.png")
         DOCK_WRAPPERS[id(explain)].raise_()
-        explain.start()  # one model per phenotype against the negative control, then the multi-class one
+        explain.start()  # one coupled model per fold: a blend per phenotype against the negative control
         yield lambda: not explain.is_running, 7200
         if explain.matrix is not None and explain.matrix.rows:
             for row in explain.matrix.rows:

@@ -83,7 +83,7 @@ def test_train_help_shows_the_spec(capsys, tmp_path):
 # --- ExplainConfig: --folds and --seeds come from its field spec the same way ---------------------------
 
 def _explain_specs():
-    """The numeric ExplainConfig settings (folds, seeds); the engine is a choice."""
+    """The numeric ExplainConfig settings (folds, seeds)."""
     from napari_dcmix.training.explain import ExplainConfig
 
     return [s for s in config_fields(of=ExplainConfig) if s.type is int]
@@ -94,9 +94,7 @@ def test_explain_spec_defaults_are_the_dataclass_and_cli_defaults(tmp_path):
 
     specs = _explain_specs()
     assert [s.name for s in specs] == ["folds", "seeds"] and (FOLDS, SEEDS) == tuple(specs)
-    engine = next(s for s in config_fields(of=ExplainConfig) if s.name == "engine")
-    assert engine.choices == ("pairs", "coupled") and engine.default == ExplainConfig().engine == "pairs"
-    assert _parse("explain", str(tmp_path), "--labels", "l.csv", "--engine", "coupled").engine == "coupled"
+    assert [s.name for s in config_fields(of=ExplainConfig)] == ["folds", "seeds"]  # one engine: no --engine
     args = _parse("explain", str(tmp_path), "--labels", "l.csv")
     defaults = ExplainConfig()
     actions = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["explain"]._actions}

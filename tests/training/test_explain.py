@@ -78,10 +78,12 @@ def test_closing_keeps_the_finished_rows(two_phenotypes):
     explainer = Explainer(plate, labels.site_labels, ExplainConfig(train=TINY))
     events = explainer.run()
     for event in events:
-        if event.kind == "row":
+        if event.kind == "row":  # the first fold is done: Stop
             break
     events.close()
-    assert [r.phenotype for r in explainer.result.rows] == ["alpha_up"] and not explainer.result.complete
+    result = explainer.result
+    assert [r.phenotype for r in result.rows] == ["alpha_up", "beta_up", ALL_PHENOTYPES] and not result.complete
+    assert all(r.partial and r.repeats == 1 for r in result.rows)  # the finished fold's rows, marked partial
 
 
 def test_same_seed_same_alpha(two_phenotypes):

@@ -27,7 +27,7 @@ def nested(tmp_path_factory):
 @pytest.fixture(scope="module")
 def explained(nested):
     plate, labels = nested
-    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", engine="coupled", train=TINY))
+    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", train=TINY))
     events = list(explainer.run())
     return explainer, events
 
@@ -75,7 +75,7 @@ def test_no_well_is_judged_by_a_model_that_saw_it(explained, nested):
 
 def test_a_stopped_run_keeps_the_folds_that_finished(nested):
     plate, labels = nested
-    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", engine="coupled", train=TINY))
+    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", train=TINY))
     run = explainer.run()
     for event in run:
         if event.kind == "row":  # the first fold is done: Stop

@@ -84,7 +84,7 @@ def test_explain_yields_a_panel_that_predicts_its_out_of_fold_figures(two_phenot
     assert "panel" in kinds and kinds[-1] == "done"
     panel = explainer.panel
     assert panel.kind == "dcmix-panel" and panel.classes == ["alpha_up", "beta_up", "negative"]
-    assert panel.metadata["members"] == 4 and len(explainer.panel_oof) == len({(k.plate, k.well) for k in site_labels})
+    assert panel.metadata["members"] == 2 and len(explainer.panel_oof) == len({(k.plate, k.well) for k in site_labels})
     assert panel.metadata["test_accuracy"] == pytest.approx(np.mean(
         [p.argmax() == label for label, p in explainer.panel_oof.values()]))
     assert panel.alpha_matrix().shape == (2, 3)  # one blend per phenotype, for composites

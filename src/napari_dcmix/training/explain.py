@@ -1,40 +1,34 @@
 """Channel importance per phenotype: which channels tell *this* phenotype from the negative control?
 
-One α for several phenotypes collapses onto the easiest channel, so ``explain`` trains, for every
-phenotype, DCMIX models of that phenotype against a *reference* class (the negative control), each
-with a different fold of wells held out (and optionally several seeds). Each phenotype becomes one
-row of a phenotype x channel matrix: mean α, its spread over the repeats, and the held-out accuracy,
-AUC and honesty verdict of the out-of-fold well predictions. All those models, combined into one
-phenotype panel (``training/panel.py``), are the model Apply predicts with: each phenotype keeps its own
-blends and the panel is as good as the rows it explains. The multi-class model adds its own α as the
-"all phenotypes" row (a summary; it is not the prediction model). A generator of events, like the trainer.
+One α for several phenotypes collapses onto the easiest channel, so ``explain`` trains coupled
+per-phenotype DCMIX models (``model/coupled.py``): one blend per phenotype, each phenotype's logit
+against the *reference* class (the negative control) read from its own blend, all classes trained
+together on every labelled well. One model per fold of wells (and optionally per seed); each
+phenotype becomes one row of a phenotype x channel matrix: mean α, its spread over the folds, and the
+held-out accuracy, AUC and honesty verdict of the out-of-fold well predictions. The fold models,
+combined into one phenotype panel (``training/panel.py``), are the model Apply predicts with. The
+"all phenotypes" row is the same models judged on every class at once. A generator of events, like
+the trainer; the engine itself is ``explain_coupled.run_coupled``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterator
-
-import numpy as np
 
 from ..errors import DcmixError
 from ..plate import Plate
-from .config import CLI_ONLY, check_settings, field_spec, setting
+from .config import CLI_ONLY, TrainConfig, check_settings, field_spec, setting
 from .controls import guess_reference
+from .data import labeled_sites
 from .explain_coupled import run_coupled
-from .explain_matrix import ALL_PHENOTYPES, ExplainEvent, PhenotypeMatrix, PhenotypeRow, fold_member, make_row
-from .data import labeled_sites, well_folds
-from .gate import assess
-from .panel import PanelMember, build_panel, trust_line
-from .snapshot import ImportanceSnapshot
+from .explain_matrix import ALL_PHENOTYPES, ExplainEvent, PhenotypeMatrix, PhenotypeRow  # noqa: F401 - re-exported
 from .trained import TrainedModel
-from .config import TrainConfig
-from .trainer import Trainer, reference_stats
+from .trainer import Trainer
 
 MAX_FOLDS, MAX_SEEDS = 50, 50
-ENGINES = ("pairs", "coupled")
 
 
 def check_folds(site_labels: dict, reference: str, phenotypes: list[str], folds: int) -> None:
@@ -66,24 +60,21 @@ class ExplainConfig:
     seeds: int = setting(1, help="seeds per fold (repeats = folds x seeds)", min=1, max=MAX_SEEDS,
                          where=CLI_ONLY, out_of_range="{value} seeds: give {min} to {max} seeds per fold "
                                                       "(repeats = folds x seeds)")
-    engine: str = setting("pairs", help="pairs: one binary model per phenotype and fold; coupled: one model per "
-                          "fold with one blend per phenotype, trained on every labelled well",
-                          choices=ENGINES, where=CLI_ONLY)
-    include_all: bool = True  # also train the multi-class model: the "all phenotypes" row
-    panel: bool = True  # combine the per-phenotype models into the phenotype panel (the prediction model)
+    include_all: bool = True  # the "all phenotypes" row: the fold models judged on every class
+    panel: bool = True  # combine the fold models into the phenotype panel (the prediction model)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
 FOLDS, SEEDS = field_spec("folds", ExplainConfig), field_spec("seeds", ExplainConfig)
-#: the budget of each explain model: the Train dock's steps field, bounded for per-phenotype models
+#: the budget of each explain model: the Train dock's steps field, bounded for fold models
 STEPS_PER_MODEL = dataclasses.replace(field_spec("steps"), min=20, max=100_000,
-                                      help="optimiser steps per model (each phenotype trains one model per fold)")
+                                      help="optimiser steps per model (explain trains one model per fold)")
 
 
 class Explainer:
     """``run()`` yields :class:`ExplainEvent`; ``result`` holds the matrix (partial if stopped early),
     ``panel`` the phenotype panel (the prediction model, with its out-of-fold verdict and Z′) once every
-    phenotype is done, and ``model`` the multi-class model of the "all phenotypes" row once trained."""
+    phenotype is done, and ``members`` the fold models trained so far."""
 
     def __init__(self, plate: Plate, labels: dict, config: ExplainConfig | None = None):
         self.plate, self.config = plate, config or ExplainConfig()
@@ -104,66 +95,16 @@ class Explainer:
         check_folds(self.site_labels, self.reference, self.phenotypes, cfg.folds)
         self.channels = plate.channels
         self.result: PhenotypeMatrix | None = None
-        self.model: TrainedModel | None = None
         self.panel: TrainedModel | None = None
         self.panel_oof: dict = {}  # (plate, well) -> (true class index, out-of-fold probabilities)
         self.members: list = []  # the PanelMembers trained so far (each with the wells it saw)
 
     @property
     def total_models(self) -> int:
-        cfg = self.config
-        if cfg.engine == "coupled":
-            return cfg.folds * cfg.seeds
-        return len(self.phenotypes) * cfg.folds * cfg.seeds + (1 if cfg.include_all and len(self.phenotypes) > 1 else 0)
+        return self.config.folds * self.config.seeds
 
     def run(self) -> Iterator[ExplainEvent]:
-        if self.config.engine == "coupled":
-            return (yield from run_coupled(self))
-        return (yield from self._run_pairs())
-
-    def _run_pairs(self) -> Iterator[ExplainEvent]:
-        cfg, start = self.config, time.perf_counter()
-        rows: list[PhenotypeRow] = []
-        done, total = 0, self.total_models
-        self.result = PhenotypeMatrix(self.reference, list(self.channels), rows, complete=False,
-                                      stats=reference_stats(self.plate))
-        yield ExplainEvent("start", "", 0, total, message=(
-            f"explaining {len(self.phenotypes)} phenotypes against {self.reference}: {total} models "
-            f"({cfg.folds} folds x {cfg.seeds} seeds each)"))
-        members: list[PanelMember] = []
-        self.members = members
-        for phenotype in self.phenotypes:
-            pair = {k: v for k, v in self.site_labels.items() if v in (phenotype, self.reference)}
-            alphas, oof = [], {}
-            for seed in range(cfg.seeds):
-                train_cfg = replace(cfg.train, seed=cfg.train.seed + seed, classes=[self.reference, phenotype],
-                                    n_mix_outputs=1)
-                for fold in well_folds(pair, cfg.folds, cfg.train.seed + seed):
-                    trainer = Trainer(self.plate, pair, train_cfg, test_wells=fold)
-                    yield from self._drive(trainer, phenotype, done, total, start)
-                    done += 1
-                    alphas.append(ImportanceSnapshot.of_model(trainer.result).alpha)
-                    members.append(fold_member(trainer, phenotype, oof))
-            wells = list(oof.values())
-            verdict = assess([label for label, _ in wells], np.array([np.mean(p, axis=0) for _, p in wells]))
-            rows.append(make_row(phenotype, self.channels, alphas, verdict))
-            yield ExplainEvent("row", phenotype, done, total, row=rows[-1], elapsed=time.perf_counter() - start,
-                               message=f"{phenotype}: top channel {rows[-1].top_channel}; {verdict.summary()}")
-        if cfg.panel:
-            classes = sorted([self.reference, *self.phenotypes])
-            self.panel, self.panel_oof = build_panel(members, classes, self.reference, self.plate, self.site_labels)
-            yield ExplainEvent("panel", "", done, total, elapsed=time.perf_counter() - start,
-                               message=f"Apply predicts with the {trust_line(self.panel)}")
-        if cfg.include_all and len(self.phenotypes) > 1:
-            trainer = Trainer(self.plate, self.site_labels, replace(cfg.train, classes=None))
-            yield from self._drive(trainer, ALL_PHENOTYPES, done, total, start)
-            done += 1
-            self.model = trainer.result
-            rows.append(make_row(ALL_PHENOTYPES, self.channels, [ImportanceSnapshot.of_model(trainer.result).alpha], trainer.verdict))
-            yield ExplainEvent("row", ALL_PHENOTYPES, done, total, row=rows[-1], elapsed=time.perf_counter() - start)
-        self.result.complete = True
-        yield ExplainEvent("done", "", done, total, elapsed=time.perf_counter() - start,
-                           message=f"explained {len(self.phenotypes)} phenotypes in {time.perf_counter() - start:.0f} s")
+        return (yield from run_coupled(self))
 
     def _drive(self, trainer: Trainer, phenotype: str, done: int, total: int, start: float) -> Iterator[ExplainEvent]:
         """Forward one model's training events; closing us closes it (it then keeps its best model)."""

@@ -1,6 +1,6 @@
 """What explain answers, whichever engine trained it: the phenotype x channel matrix, its rows (mean α,
 its spread, the held-out verdict) and the events of a run. Plain data, shared by the engines
-(``explain``'s pair models, ``explain_coupled``), the docks, the CLI and the exports."""
+(``explain_coupled``), the docks, the CLI and the exports."""
 
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ def row_text(row) -> str:
     """One line of the row list: phenotype, its top channel and held-out accuracy, or NOT LEARNED."""
     acc = row.verdict.accuracy
     acc_text = "–" if acc is None or not math.isfinite(acc) else f"{acc:.2f}"
-    head = "all phenotypes (multi-class summary)" if row.phenotype == ALL_PHENOTYPES else row.phenotype
+    head = "all phenotypes (every class at once)" if row.phenotype == ALL_PHENOTYPES else row.phenotype
     if row.partial:
-        head += f" (partial: {row.repeats} models)"
+        head += f" (partial: {row.repeats} model{'s' if row.repeats != 1 else ''})"
     if not row.learned:
         return f"{head}: NOT LEARNED (held-out acc {acc_text}); hover for why"
     return f"{head}: top {row.top_channel} α {row.importance[row.top_channel]:.2f}, held-out acc {acc_text}"
@@ -48,8 +48,9 @@ def finished_text(matrix, cancelled: bool, failed: bool, new_model=None) -> str:
         return f"explain stopped by an error; kept the {kept} that finished"
     partial = [r for r in matrix.rows if r.partial]
     if partial:
-        return (f"stopped: kept the {partial[0].repeats} finished models in {kept} marked partial; their "
-                "figures are over the wells those models judged (no phenotype panel: run explain to the end)")
+        n = partial[0].repeats
+        return (f"stopped: kept the {n} finished fold model{'s' if n != 1 else ''} in {kept} marked partial; "
+                "their figures are over the wells those models judged (no phenotype panel: run explain to the end)")
     if cancelled or not matrix.complete:
         return f"cancelled: kept the {kept} that finished"
     not_learned = [r.phenotype for r in matrix.rows if not r.learned]

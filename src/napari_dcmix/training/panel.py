@@ -1,6 +1,7 @@
 """The phenotype panel as a trained model, with honest (out-of-fold) held-out figures.
 
-``explain`` trains, per phenotype, binary models over well folds; :func:`build_panel` combines all of
+``explain`` trains one coupled model per well fold (a panel saved before issue 20 holds binary models, one
+phenotype each, and still loads); :func:`build_panel` combines all of
 them into one :class:`~napari_dcmix.model.panel.PhenotypePanel` for prediction. Its held-out figures
 must not come from a model that saw the well: for every labeled well and every phenotype only the
 members that never trained or validated on that well score it (the fold that held a reference or
@@ -92,7 +93,7 @@ def build_panel(members: list[PanelMember], classes: list[str], reference: str, 
     """The panel model over ``classes`` (the output order), its verdict and Z′ per phenotype judged out of
     fold in its metadata -> (model, the out-of-fold (true class, probabilities) per well)."""
     if not members:
-        raise DcmixError("no per-phenotype model finished, so there is no phenotype panel; run explain to the end")
+        raise DcmixError("no fold model finished, so there is no phenotype panel; run explain to the end")
     first = members[0].trained
     ref = classes.index(reference)
     for m in members:

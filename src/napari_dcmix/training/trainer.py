@@ -96,7 +96,7 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
 
         if init is not None and not isinstance(init.model, ChannelClassifier):
-            raise DcmixError(f"cannot fine-tune a {init.kind} model (explain's per-phenotype models combined); "
+            raise DcmixError(f"cannot fine-tune a {init.kind} model (explain's fold models combined); "
                              "start from a model saved by train, or run explain again on the new labels")
         if init is not None:
             order = init.channel_order(plate.channels)

@@ -101,12 +101,12 @@ def test_matrix_rows_click_composite_and_exports(make_napari_viewer, qtbot, tmp_
     assert all(matrix.row(p).learned for p in ("alpha_up", "beta_up"))
     assert to_hex(panel.figure.get_facecolor()) != "#ffffff"  # themed like the other charts (dark)
     assert [panel.row_list.item(i).text().split(":")[0] for i in range(3)] == [
-        "alpha_up", "beta_up", "all phenotypes (multi-class summary)"]
+        "alpha_up", "beta_up", "all phenotypes (every class at once)"]
     # the phenotype panel (not the multi-class model) became the session's model: Apply predicts with it,
     # and the status line says so with its out-of-fold accuracy and Z′ of every phenotype
     model = session.model
     assert model.kind == "dcmix-panel"
-    assert model.classes == ["alpha_up", "beta_up", "negative"] and model.metadata["members"] == 6
+    assert model.classes == ["alpha_up", "beta_up", "negative"] and model.metadata["members"] == 3  # a model per fold
     status = panel.status_label.text()
     assert "Apply now predicts with the phenotype panel" in status and "session's model" in status
     assert f"held-out accuracy {model.metadata['test_accuracy']:.2f}" in status and "Z′ alpha_up" in status
@@ -205,8 +205,11 @@ def test_cancel_keeps_finished_rows_and_runs_off_the_gui_thread(make_napari_view
     qtbot.waitUntil(lambda: panel.worker is None, timeout=TIMEOUT_MS)
     assert threads == [False]  # built and run in the worker thread, never on the GUI thread
     assert progress == sorted(progress) and 0 < progress[-1] < 1000
-    assert not panel.matrix.complete and [r.phenotype for r in panel.matrix.rows] == ["alpha_up"]
-    assert panel.row_list.count() == 1 and "cancelled: kept the 1 row" in panel.status_label.text()
+    matrix = panel.matrix  # the first of 2 folds finished: every row from that fold, marked partial
+    assert not matrix.complete and [r.phenotype for r in matrix.rows] == ["alpha_up", "beta_up", ALL_PHENOTYPES]
+    assert all(r.partial and r.repeats == 1 for r in matrix.rows) and panel.row_list.count() == 3
+    assert "(partial: 1 model)" in panel.row_list.item(0).text()
+    assert "stopped: kept the 1 finished fold model in 3 rows marked partial" in panel.status_label.text()
     assert session.model is None and not session.training  # a cancelled run replaces no model
     assert panel.explain_button.text() == "Explain per phenotype" and no_threads_left()
 
