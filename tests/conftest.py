@@ -289,3 +289,14 @@ def browser(make_napari_viewer, tmp_path, monkeypatch):
         return viewer, dock
 
     return make
+
+
+def stop_after_first_fold(explainer):
+    """Run explain until its first fold model has finished, then Stop (close the generator) as the
+    dock's Cancel and the CLI's Ctrl-C do; returns the matrix it kept."""
+    run = explainer.run()
+    for event in run:
+        if event.kind == "row":
+            break
+    run.close()
+    return explainer.result

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import SIGNAL_PATTERN, write_phenotype_plate
+from conftest import SIGNAL_PATTERN, stop_after_first_fold, write_phenotype_plate
 from napari_dcmix.errors import DcmixError
 from napari_dcmix.plate import open_plate, read_labels
 from napari_dcmix.training import TrainConfig
@@ -76,12 +76,7 @@ def test_shuffled_labels_are_flagged_not_learned(two_phenotypes):
 def test_closing_keeps_the_finished_rows(two_phenotypes):
     plate, labels = two_phenotypes
     explainer = Explainer(plate, labels.site_labels, ExplainConfig(train=TINY))
-    events = explainer.run()
-    for event in events:
-        if event.kind == "row":  # the first fold is done: Stop
-            break
-    events.close()
-    result = explainer.result
+    result = stop_after_first_fold(explainer)
     assert [r.phenotype for r in result.rows] == ["alpha_up", "beta_up", ALL_PHENOTYPES] and not result.complete
     assert all(r.partial and r.repeats == 1 for r in result.rows)  # the finished fold's rows, marked partial
 

@@ -6,7 +6,7 @@ the folds that finished."""
 import numpy as np
 import pytest
 
-from conftest import SIGNAL_PATTERN, write_phenotype_plate
+from conftest import SIGNAL_PATTERN, stop_after_first_fold, write_phenotype_plate
 from napari_dcmix.model.coupled import COUPLED_KIND
 from napari_dcmix.plate import open_plate, read_labels
 from napari_dcmix.training import TrainConfig
@@ -76,12 +76,7 @@ def test_no_well_is_judged_by_a_model_that_saw_it(explained, nested):
 def test_a_stopped_run_keeps_the_folds_that_finished(nested):
     plate, labels = nested
     explainer = Explainer(plate, labels, ExplainConfig(reference="negative", train=TINY))
-    run = explainer.run()
-    for event in run:
-        if event.kind == "row":  # the first fold is done: Stop
-            break
-    run.close()
-    matrix = explainer.result
+    matrix = stop_after_first_fold(explainer)
     assert not matrix.complete and explainer.panel is None
     assert [r.phenotype for r in matrix.rows] == ["a_up", "b_up", ALL_PHENOTYPES]
     assert all(r.partial and r.repeats == 1 for r in matrix.rows)
