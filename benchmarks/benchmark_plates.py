@@ -7,6 +7,8 @@
 * ``dim``: rna_speckled, speckles in an RNA channel at 8 % of the other channels' brightness;
 * ``pair``: coloc, spots of channels A and B on the same spots (each channel alone looks exactly like
   the control, whose A and B spots lie apart): it needs both channels together;
+* ``pilot``: treated, twice the Mito puncta (the strong cue) and the same ER signal in a smaller body
+  (a weaker, different cue), DNA and Actin without signal (issue 21's stain search);
 * ``apart``: big_spots and small_spots, X spots of radius 3 and 1 against the control's 2: the two
   phenotypes differ from each other more than from the control.
 
@@ -32,6 +34,10 @@ PLATES: dict[str, dict] = {
     "dim": {"channels": ["DNA", "AGP", "RNA"], "truth": {"rna_speckled": ["RNA"]}},
     "pair": {"channels": ["DNA", "A", "B", "C"], "truth": {"coloc": ["A", "B"]}},
     "apart": {"channels": ["DNA", "X", "Y"], "truth": {"big_spots": ["X"], "small_spots": ["X"]}},
+    # issue 21's pilot: Mito carries the phenotype (twice the puncta), ER a weaker, different cue (the
+    # same ER signal packed into a smaller body); DNA and Actin carry nothing
+    "pilot": {"channels": ["DNA", "Mito", "ER", "Actin"], "truth": {"treated": ["Mito", "ER"]},
+              "strong": {"treated": "Mito"}},
 }
 
 
@@ -82,6 +88,12 @@ def _cell_channels(rng, name: str, phenotype: str | None, canvases: dict, cy: fl
             _disc(canvases["A"], ya, xa, 2, 500)
             _disc(canvases["B"], yb, xb, 2, 500)
         _disc(canvases["C"], cy, cx, 9, 200)
+    elif name == "pilot":
+        for y, x in _spots_near(rng, cy, cx, 12 if phenotype else 6):
+            _disc(canvases["Mito"], y, x, 1, 400)
+        radius = 9 if phenotype else 10
+        _disc(canvases["ER"], cy, cx, radius, 300 * 100 / radius ** 2)  # the same total ER signal
+        _disc(canvases["Actin"], cy, cx, 10, 150)
     elif name == "apart":
         radius = {"big_spots": 3, "small_spots": 1}.get(phenotype, 2)
         for y, x in _spots_near(rng, cy, cx, 5):

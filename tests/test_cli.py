@@ -191,6 +191,35 @@ def test_explain_errors(tmp_path, capsys):
     assert sorted((p.name, p.stat().st_size) for p in root.iterdir()) == before
 
 
+def test_explain_stains_json_csv_png(tmp_path, capsys):
+    """``explain --stains --keep``: the stain search after explain, in the JSON and beside the matrix."""
+    from conftest import write_phenotype_plate
+
+    root, labels = write_phenotype_plate(tmp_path / "plate", {"ph_one": 1})
+    out_dir = tmp_path / "results"
+    code, out, err = run(capsys, "explain", root, "--pattern", SIGNAL_PATTERN, "--labels", labels, "--label-column",
+                         "phenotype", "--tile", 16, "--steps", 120, "--stains", "--keep", "ch0", "--out", out_dir,
+                         "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    stains = payload["stains"]["ph_one"]
+    assert stains["alone"]["ch1"]["learned"] is True and stains["alone"]["ch2"]["learned"] is False
+    assert stains["without"]["ch1"]["needed"] is True and stains["without"]["ch2"]["needed"] is False
+    assert stains["smallest_panel"] == ["ch0", "ch1"]  # the kept stain, then the one that carries it
+    assert payload["plate_panel"] == ["ch0", "ch1"] and payload["stains_complete"] is True
+    assert [row[0] for row in stains["curve"]] == [1, 2, 3]  # ch0, ch0+ch1 (chosen), all for reference
+    assert set(stains["agreement"]) == {"alone", "without", "warning"}
+    assert set(stains["second_opinion"]) >= {"accuracy", "auc", "shares", "warning"}
+    table = list(csv.DictReader(open(out_dir / "stains.csv")))
+    assert [r["channel"] for r in table] == ["ch0", "ch1", "ch2"] and table[1]["needed"] == "True"
+    assert (out_dir / "stains.png").read_bytes()[:4] == b"\x89PNG"
+    assert "--keep names DNA, not a channel" in _error(capsys, "explain", root, "--pattern", SIGNAL_PATTERN,
+                                                       "--labels", labels, "--label-column", "phenotype",
+                                                       "--stains", "--keep", "DNA")
+    assert "add --stains" in _error(capsys, "explain", root, "--pattern", SIGNAL_PATTERN, "--labels", labels,
+                                    "--label-column", "phenotype", "--keep", "ch0")
+
+
 @pytest.mark.parametrize("stop_at", [3, 17, 41])
 def test_ctrl_c_during_train_saves_a_model_that_predicts(plate, tmp_path, capsys, monkeypatch, stop_at):
     import napari_dcmix.cli as cli

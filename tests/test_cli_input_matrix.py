@@ -160,6 +160,13 @@ ERRORS = {
     "explain --reference not a class": (EXPLAIN + ["--reference", "DMSO"], "reference class 'DMSO' is not among the "
                                         "labeled classes (negative, positive); choose one of them"),
     "explain --out is a file": (EXPLAIN + ["--out", "{labels}"], "..."),
+    "explain --stains --keep not a channel": (EXPLAIN + ["--stains", "--keep", "DNA"],
+                                              "--keep names DNA, not a channel of the plate; choose among ch0, ch1, ch2"),
+    "explain --keep without --stains": (EXPLAIN + ["--keep", "ch0"],
+                                        "--keep names the stains the --stains search keeps; add --stains"),
+    "explain --stains --out holds the labels as stains.csv": (
+        EXPLAIN + ["--stains", "--labels", "{tmp}/ex/stains.csv", "--out", "{tmp}/ex"],
+        "--out (stains.csv) path {tmp}/ex/stains.csv is the labels file given as --labels; ..."),
     # --- predict -------------------------------------------------------------------------------------
     "predict --montage-k 0": (PREDICT + ["--montage", "{tmp}/m.png", "--montage-k", "0"],
                               "--montage-k 0 is out of range; give a whole number between 1 and 100"),
@@ -200,6 +207,7 @@ def _links(paths) -> None:
     os.link(paths["model"], paths["tmp"] / "hard.pt")
     (paths["tmp"] / "ex").mkdir()
     shutil.copy(paths["labels"], paths["tmp"] / "ex" / "importance_per_phenotype.csv")
+    shutil.copy(paths["labels"], paths["tmp"] / "ex" / "stains.csv")
 
 
 @pytest.mark.parametrize("case", list(ERRORS))

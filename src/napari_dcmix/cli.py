@@ -199,6 +199,7 @@ def cmd_explain(args) -> None:
     config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds,
                            include_all=not args.no_all, train=_train_config(args, labels, model="dcmix"))
     explainer = Explainer(plate, labels.site_labels, config)
+    search = _stain_search(args, plate, labels.site_labels, config)  # refuses a bad --keep before any training
     events, said = explainer.run(), set()
     try:
         for ev in events:
@@ -238,11 +239,70 @@ def cmd_explain(args) -> None:
                      + f"   acc {row.verdict.accuracy:.2f} AUC {row.verdict.auc:.2f}{flag}")
     if out is not None:
         lines.append(f"matrix written to {out / 'importance_per_phenotype.csv'} and .png")
+    if search is not None and matrix.complete:
+        lines += _run_stain_search(search, explainer, payload, out, plate)
     if panel is not None:
         lines.append(f"prediction model: the {trust_line(panel)}")
         lines.append(f"  saved to {model_path}; predict with: napari-dcmix predict {model_path} PLATE" if model_path
                      else "  not saved: give --out DIR to write it as DIR/phenotype_panel.pt for predict")
     _emit(args, payload, lines)
+
+
+def _stain_search(args, plate, site_labels, config):
+    """The ``--stains`` search, checked before any training (None without --stains)."""
+    from .training.config import parse_classes
+    from .training.stains import StainsConfig, StainSearch
+
+    keep = parse_classes(args.keep) or []
+    if keep and not args.stains:
+        raise DcmixError("--keep names the stains the --stains search keeps; add --stains")
+    return StainSearch(plate, site_labels, StainsConfig(keep=keep, explain=config)) if args.stains else None
+
+
+def _run_stain_search(search, explainer, payload: dict, out, plate) -> list[str]:
+    """Run the stain search after explain (its all-channels run reused); fills the payload, writes
+    stains.csv / .png with --out; returns the lines printed."""
+    from .training.stains_figure import save_stains
+
+    search.reuse(explainer)
+    events = search.run()
+    try:
+        for ev in events:
+            if ev.kind == "train" and ev.explain_event.train_event.kind == "step":
+                _progress(f"stains: {ev.label}, run {ev.runs_done + 1}/{ev.runs_total}, {100 * ev.fraction:.0f}% done")
+            elif ev.kind != "train" and ev.message:
+                _progress(ev.message, final=True)
+    except KeyboardInterrupt:
+        events.close()
+        print("warning: interrupted; the stain search holds only the runs finished so far", file=sys.stderr)
+    answer = search.result
+    payload.update({"stains": {p: s.to_dict() for p, s in answer.phenotypes.items()},
+                    "plate_panel": answer.plate_panel, "stains_complete": answer.complete})
+    lines = [f"which stains can be dropped (vs {answer.reference}; held-out accuracy alone / without each stain):"]
+    for phenotype, stains in answer.phenotypes.items():
+        needed = stains.needed()
+        cells = [f"{c} {_acc(stains.alone.get(c))}/{_acc(stains.without.get(c))}{'*' if needed.get(c) else ''}"
+                 for c in answer.channels]
+        lines.append(f"  {phenotype:>18}  " + "  ".join(cells))
+        panel = "+".join(stains.smallest_panel) if stains.smallest_panel else "none"
+        lines.append(f"  {'':>18}  smallest panel: {panel} ({stains.panel_reason})")
+        for warning in (stains.agreement.warning if stains.agreement else None,
+                        stains.second_opinion.warning if stains.second_opinion else None):
+            if warning:
+                print(f"warning: {phenotype}: {warning}", file=sys.stderr)
+    lines.append("  (* = dropping it loses accuracy)")
+    lines.append(f"the next assay needs: {', '.join(answer.plate_panel) if answer.plate_panel else 'no panel found'}"
+                 + ("" if answer.complete else " (stopped early: partial)"))
+    if out is not None and answer.phenotypes:
+        save_stains(answer, out / "stains.csv", out / "stains.png", plate.channel_colors)
+        lines.append(f"stain search written to {out / 'stains.csv'} and .png")
+    return lines
+
+
+def _acc(figures) -> str:
+    if figures is None:
+        return "…"
+    return f"{figures.accuracy:.2f}" if figures.learned else "--"
 
 
 def cmd_predict(args) -> None:

@@ -18,6 +18,7 @@ from .errors import DcmixError
 BOUNDS = {"montage_k": (1, 100)}
 
 EXPLAIN_FILES = ("importance_per_phenotype.csv", "importance_per_phenotype.png")
+STAINS_FILES = ("stains.csv", "stains.png")  # explain --stains
 
 
 def _inputs(args) -> dict[str, str | None]:
@@ -37,7 +38,8 @@ def _outputs(args) -> dict[str, str | Path | None]:
             outputs.update({"--plate-map": args.plate_map, "--montage": args.montage})
         return outputs
     if args.command == "explain" and args.out:
-        return {f"--out ({name})": Path(args.out).expanduser() / name for name in EXPLAIN_FILES}
+        names = EXPLAIN_FILES + (STAINS_FILES if getattr(args, "stains", False) else ())
+        return {f"--out ({name})": Path(args.out).expanduser() / name for name in names}
     return {}
 
 

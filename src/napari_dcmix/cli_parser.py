@@ -123,6 +123,11 @@ def _add_explain(sub, commands: dict) -> None:
     s.add_argument("--out", help="folder for importance_per_phenotype.csv and .png (outside the plate folder)")
     _explain_args(s)
     s.add_argument("--no-all", action="store_true", help="leave out the 'all phenotypes' row (the fold models judged on every class at once)")
+    s.add_argument("--stains", action="store_true",
+                   help="then retrain to ask which stains can be dropped: each channel alone, without it, the smallest "
+                        "panel per phenotype and for the plate, and the feature forest's second opinion (many models)")
+    s.add_argument("--keep", default="", metavar="CH,…",
+                   help="with --stains: stains every panel keeps whatever the answer (e.g. DNA for segmentation)")
     _train_args(s, skip=("model",))
     s.set_defaults(func=commands["explain"], model="dcmix")
 

@@ -59,9 +59,12 @@ class CoupledClassifier(nn.Module):
         """(B, K): r_k = log P(phenotype k) / P(reference), each from phenotype k's blend only."""
         if x.ndim != 4 or x.shape[1] != self.n_channels:
             raise ValueError(f"expected input (B, {self.n_channels}, H, W), got {tuple(x.shape)}")
-        blends = self.mixing(x)  # (B, K, H, W)
-        b, k = blends.shape[:2]
-        features = self.backbone(blends.reshape(b * k, 1, *blends.shape[2:])).view(b, k, -1)
+        b, k = x.shape[0], self.n_mix_outputs
+        if self.n_channels == 1:  # every blend of one channel is that channel: one pass of the tower
+            features = self.backbone(x).view(b, 1, -1).expand(b, k, -1)
+        else:
+            blends = self.mixing(x)  # (B, K, H, W)
+            features = self.backbone(blends.reshape(b * k, 1, *blends.shape[2:])).view(b, k, -1)
         return (features * self.head_weight).sum(-1) + self.head_bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -89,6 +89,12 @@ class TrainConfig:
     n_mix_outputs: int = 0  # 0: one blend for two classes, else one per phenotype up to 3
     label_column: str = "label"
     reference: str | None = None  # the reference class of a dcmix-coupled model (explain sets it)
+    #: the channels the model sees (None: all): the others are never read into its input, so a model
+    #: trained without a stain cannot use it (``training/stains.py`` retrains on channel subsets)
+    input_channels: list[str] | None = None
+    #: share of the budget after which a run whose held-out loss never left the chance level stops
+    #: (None: it gets the whole budget); the stain search's many single-channel runs use it
+    chance_stop: float | None = None
     normalization: str = setting("plate", help="plate: every plate on its own statistics; model: the training "
                                   "plate's", where=ADVANCED, choices=NORMALIZATIONS)
 

@@ -26,7 +26,7 @@ from .data import labeled_sites
 from .explain_coupled import run_coupled
 from .explain_matrix import ALL_PHENOTYPES, ExplainEvent, PhenotypeMatrix, PhenotypeRow  # noqa: F401 - re-exported
 from .trained import TrainedModel
-from .trainer import Trainer
+from .trainer import Trainer, input_order
 
 MAX_FOLDS, MAX_SEEDS = 50, 50
 
@@ -93,11 +93,15 @@ class Explainer:
                              f"({', '.join(classes)}); choose one of them")
         self.phenotypes = [c for c in classes if c != self.reference]
         check_folds(self.site_labels, self.reference, self.phenotypes, cfg.folds)
-        self.channels = plate.channels
+        self.channels = [plate.channels[i] for i in input_order(plate.channels, cfg.train.input_channels)]
         self.result: PhenotypeMatrix | None = None
         self.panel: TrainedModel | None = None
         self.panel_oof: dict = {}  # (plate, well) -> (true class index, out-of-fold probabilities)
         self.members: list = []  # the PanelMembers trained so far (each with the wells it saw)
+        #: per finished fold model: its held-out wells -> (true class index, probabilities), for paired
+        #: per-fold comparisons (the stain search compares channel subsets fold by fold)
+        self.fold_predictions: list[dict] = []
+        self.chance_stops = 0  # fold models cut short because they never left the chance level
 
     @property
     def total_models(self) -> int:

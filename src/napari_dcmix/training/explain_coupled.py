@@ -77,6 +77,8 @@ def run_coupled(explainer: "Explainer") -> Iterator[ExplainEvent]:
             done += 1
             alphas.append(ImportanceSnapshot.of_model(trainer.result).alpha)
             members.append(fold_member(trainer, None, oof))
+            explainer.fold_predictions.append(dict(trainer.test_predictions))
+            explainer.chance_stops += int(trainer.stopped_at_chance)
             matrix.rows[:] = coupled_rows(explainer, alphas, _mean(oof), partial=done < total)
             yield ExplainEvent("row", name, done, total, row=matrix.rows[0], elapsed=time.perf_counter() - start,
                                message=f"{name} done: {done}/{total} models")

@@ -103,6 +103,29 @@ def explain_updates(job: ExplainJob, plate, labels: dict, config, threads: int |
                 yield event
 
 
+@dataclass
+class StainsJob:
+    """What the Explain dock needs after the stain search stops: the search (its partial ``result``)."""
+
+    token: object = field(default_factory=object)
+    search: Any = None
+
+
+def stains_updates(job: StainsJob, plate, labels: dict, config, explained=None, threads: int | None = None) -> Iterator:
+    """Build the StainSearch (reusing ``explained``, a finished Explainer of the same plate, when it
+    matches) and run it; closing this closes it (finished runs are kept)."""
+    from .stains import StainSearch
+
+    with torch_threads(threads):
+        job.search = StainSearch(plate, labels, config, full=explained)
+        with closing(job.search.run()) as run:
+            for event in run:
+                inner = event.explain_event.train_event if event.explain_event is not None else None
+                if inner is not None and inner.kind == "step" and inner.step % STEP_EVENTS_EVERY:
+                    continue
+                yield event
+
+
 # --- prediction, models, importance -----------------------------------------------------------------
 def stream_predictions(run_id, trained, plate, keys, device):
     """Yields (run_id, SitePrediction), returns (run_id, error message or None).

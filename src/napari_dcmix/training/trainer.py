@@ -53,6 +53,17 @@ def reference_stats(plate: Plate) -> ChannelStats:
     return plate.channel_stats(plate_id=plate.plates[0])
 
 
+def input_order(plate_channels: list[str], wanted: list[str] | None) -> list[int]:
+    """Indices of the channels a model sees, in the plate's order (all when ``wanted`` is None)."""
+    if wanted is None:
+        return list(range(len(plate_channels)))
+    unknown = [c for c in wanted if c not in plate_channels]
+    if unknown or not wanted:
+        raise DcmixError(f"channel(s) {', '.join(unknown) or '(none given)'} not on the plate; choose among "
+                         f"{', '.join(plate_channels)}")
+    return [i for i, c in enumerate(plate_channels) if c in set(wanted)]
+
+
 def auto_mix_outputs(n_classes: int) -> int:
     """One blend for a phenotype against its control; one per phenotype (up to 3) for several, so
     each can take its own channels instead of all collapsing onto the easiest one."""
@@ -107,7 +118,8 @@ class Trainer:
             elif classes != list(init.classes):
                 model.replace_head(len(classes))
         else:
-            order, channels = list(range(len(plate.channels))), plate.channels
+            order = input_order(plate.channels, cfg.input_channels)
+            channels = [plate.channels[i] for i in order]
             model = _new_model(cfg, len(channels), classes)
         self.channels, self.classes = channels, classes
         self.model = model.to(self.device)
@@ -121,6 +133,7 @@ class Trainer:
         self._chance_loss = self._label_entropy(self.val_keys)
         self._best = _Best()
         self.images_seen = 0
+        self.stopped_at_chance = False  # cut short by ``chance_stop``
         self.verdict: Verdict | None = None
         self.result: TrainedModel | None = None
 
@@ -273,6 +286,12 @@ class Trainer:
             run.message = (f"stopped early at step {run.step} of {run.total}: the held-out loss has not improved "
                            f"for {cfg.patience} evaluations")
             run.total = run.step
+        elif (cfg.chance_stop is not None and self.val_keys and run.step >= cfg.chance_stop * run.total
+              and run.step >= run.explore_until and not self._learning()):
+            run.message = (f"stopped at step {run.step} of {run.total}: the held-out loss was still at the chance "
+                           f"level after {cfg.chance_stop:.0%} of the budget")
+            run.total = run.step
+            self.stopped_at_chance = True
 
     def _done_event(self, run: RunState) -> TrainEvent:
         """"done": the kept model's α and its verdict on the test wells, and why the run ended."""
@@ -411,6 +430,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "label_column": cfg.label_column,
             "cancelled": cancelled,
+            "stopped_at_chance": self.stopped_at_chance,
             "normalization": cfg.normalization,
             "problems": [p.to_dict() if hasattr(p, "to_dict") else str(p) for p in list(self.plate.problems)[:1000]],
             "train_config": {k: v for k, v in asdict(cfg).items() if k != "classes"},

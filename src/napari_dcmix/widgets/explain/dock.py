@@ -33,6 +33,7 @@ from ..jobs import TORCH_THREADS
 from ..outputs import write_output
 from ..session import EXPLAIN_RUN
 from .matrix_view import MatrixView
+from .stains_view import StainsView
 
 PROGRESS_STEPS = 1000
 
@@ -129,6 +130,8 @@ class ExplainWidget(DcmixDock):
         row.addWidget(self.csv_button)
         row.addWidget(self.png_button)
         layout.addLayout(row)
+        self.stains_view = StainsView(self)  # which stains can the next assay drop?
+        layout.addWidget(self.stains_view)
 
     # --- classes ------------------------------------------------------------------------------
     def classes(self) -> list[str]:
@@ -215,7 +218,7 @@ class ExplainWidget(DcmixDock):
     def _set_running(self, running: bool) -> None:
         self.explain_button.setText("Cancel explain" if running else "Explain per phenotype")
         self.explain_button.setEnabled(True)
-        for widget in (self.reference_combo, self.steps, self.folds):
+        for widget in (self.reference_combo, self.steps, self.folds, self.stains_view.button):
             widget.setEnabled(not running)
 
     def _on_event(self, event) -> None:
@@ -329,6 +332,8 @@ class ExplainWidget(DcmixDock):
         """Rows of another plate mean nothing here: stop a run and forget the matrix."""
         if self.is_running:
             self.cancel()
+        self.stains_view.stop()
+        self.stains_view.show_answer(None)
         self.matrix_view.show(None)
         self._show_row(None)
         self.refresh_classes()
@@ -336,6 +341,7 @@ class ExplainWidget(DcmixDock):
     def _on_theme(self, *_) -> None:
         try:
             self.row_chart.restyle(theme_colors(self.viewer))
+            self.stains_view.restyle()
             self._show_row(self.selected, self.reason_label.text())
             self.draw()
         except RuntimeError:  # the dock was deleted
@@ -349,5 +355,6 @@ class ExplainWidget(DcmixDock):
     def shutdown(self) -> None:
         """Cancel a run and wait for its thread (tests; the dock's teardown ends it otherwise)."""
         self._cancelled = True
-        if self.job is not None:
-            self.job.stop()
+        for job in (self.job, self.stains_view.job):
+            if job is not None:
+                job.stop()
