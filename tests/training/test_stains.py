@@ -79,8 +79,8 @@ def test_alpha_agrees_with_the_retraining_and_the_forest_gives_a_second_opinion(
 def test_runs_are_reused_and_empty_channels_stop_at_chance(searched):
     search, events = searched
     answer = search.result
-    # all channels + 3 alone + 3 without; the panels are the alone runs, reused
-    assert answer.runs == 7 and events[-1].runs_total == 7
+    # all channels, 3 alone, all again started from the stains alone, 3 without; the panels reuse alone runs
+    assert answer.runs == 8 and events[-1].runs_total == 8
     assert answer.chance_stops >= 3  # ch0 alone (3 folds) never leaves chance: stopped at half the budget
     assert [e.kind for e in events].count("figures") == 3 + 3 + 2
 
@@ -108,6 +108,25 @@ def test_kept_stains_are_in_every_panel(two_phenotypes):
     answer = search.result
     assert answer.phenotypes["a_up"].smallest_panel == ["ch0", "ch1"]  # ch0 alone learns nothing: + ch1
     assert answer.plate_panel == ["ch0", "ch1", "ch2"]
+
+
+def test_blends_of_several_stains_start_from_the_stains_alone(searched):
+    search = searched[0]
+    a = search.result.phenotypes["a_up"]
+    weights = search._prior["a_up"]
+    assert weights["ch1"] > 0.4 and weights["ch0"] == weights["ch2"] == pytest.approx(0.05)
+    warm = [r for r in search._runs if r.prior is not None]
+    assert {len(r.channels) for r in warm} == {2, 3}  # the all-stains rerun and the "without" runs
+    assert all(len(r.channels) > 1 for r in warm)  # one stain alone has nothing to start from
+    assert a.full.learned and a.explained.learned
+
+
+def test_start_blends_sets_where_alpha_begins():
+    model = CoupledClassifier(3, 3, 0)
+    model.start_blends([[0.1, 0.8, 0.1], [0.0, 0.0, 0.0]])
+    alpha = model.mixing.alpha().detach().numpy()
+    np.testing.assert_allclose(alpha[0], [0.1, 0.8, 0.1], atol=1e-6)
+    np.testing.assert_allclose(alpha[1], [1 / 3] * 3, atol=1e-6)  # no weights: uniform, as before
 
 
 def test_a_finished_explain_is_reused_as_the_all_channels_run(two_phenotypes):
@@ -180,7 +199,7 @@ def test_one_channel_coupled_model_runs_its_tower_once_with_the_same_answer():
 
 def _figures(fold_accuracy, accuracy=None, learned=True, auc=1.0):
     accuracy = float(np.mean(fold_accuracy)) if accuracy is None else accuracy
-    return SubsetFigures(("c",), accuracy, auc, learned, 0.001, 12, list(fold_accuracy), [auc] * len(fold_accuracy))
+    return SubsetFigures(("c",), accuracy, auc, learned, 0.001, 60, list(fold_accuracy), [auc] * len(fold_accuracy))
 
 
 def test_not_worse_is_a_paired_test_and_the_margins():
@@ -195,6 +214,10 @@ def test_not_worse_is_a_paired_test_and_the_margins():
     assert not noisy.not_worse and not noisy.worse
     assert compare(_figures([0.8, 0.75, 0.85]), _figures([1.0, 1.0, 1.0])).worse
     assert compare(_figures([1.0, 1.0, 1.0], learned=False), _figures([1.0, 1.0, 1.0])).worse
+    # one well of 46 is 0.022: within the margin, which is never finer than one well
+    one_well = SubsetFigures(("c",), 45 / 46, 1.0, True, 0.001, 46, [1.0, 0.93, 1.0], [1.0] * 3)
+    everything = SubsetFigures(("c",), 1.0, 1.0, True, 0.001, 46, [1.0, 1.0, 1.0], [1.0] * 3)
+    assert compare(one_well, everything).not_worse
     assert paired_worse_p([0.7, 0.8, 0.75], [0.9, 0.95, 1.0]) < 0.05
     assert paired_worse_p([1.0, 1.0], [0.8, 0.9]) > 0.5
 

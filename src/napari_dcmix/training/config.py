@@ -95,6 +95,9 @@ class TrainConfig:
     #: share of the budget after which a run whose held-out loss never left the chance level stops
     #: (None: it gets the whole budget); the stain search's many single-channel runs use it
     chance_stop: float | None = None
+    #: where each phenotype's blend starts (a coupled model): phenotype -> {channel: weight}; None or a
+    #: missing phenotype: uniform. The stain search starts its subsets from the stains that work alone
+    alpha_prior: dict | None = None
     normalization: str = setting("plate", help="plate: every plate on its own statistics; model: the training "
                                   "plate's", where=ADVANCED, choices=NORMALIZATIONS)
 

@@ -69,6 +69,7 @@ class _Run:
     channels: tuple[str, ...]
     figures: dict[str, SubsetFigures]
     alpha: dict[str, dict[str, float]]  # phenotype -> its row's mean α
+    prior: dict | None = None  # where its blends started (None: uniform)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class StainSearch:
         self.full: Explainer | None = None
         self.reuse(full)
         self._runs: list[_Run] = []
+        self._prior: dict | None = None  # phenotype -> {stain: weight} from the stains alone
         self.result = StainsAnswer(self.reference, self.channels, [c for c in self.channels if c in cfg.keep])
 
     def reuse(self, explainer: Explainer | None) -> bool:
@@ -130,10 +132,12 @@ class StainSearch:
         return ok
 
     # --- the plan ---------------------------------------------------------------------------------
-    def _explain_config(self, channels: tuple[str, ...] | None, phenotype: str | None = None) -> ExplainConfig:
+    def _explain_config(self, channels: tuple[str, ...] | None, phenotype: str | None = None,
+                        prior: dict | None = None) -> ExplainConfig:
         cfg = self.config
         train = replace(cfg.explain.train, input_channels=list(channels) if channels else None,
-                        chance_stop=cfg.chance_stop if channels else cfg.explain.train.chance_stop)
+                        chance_stop=cfg.chance_stop if channels else cfg.explain.train.chance_stop,
+                        alpha_prior=prior)
         if phenotype is not None:
             train = replace(train, classes=sorted([self.reference, phenotype]))
         return replace(cfg.explain, train=train, reference=self.reference, panel=False, include_all=False)
@@ -151,7 +155,8 @@ class StainSearch:
     def run(self) -> Iterator[StainsEvent]:
         start, answer, channels = time.perf_counter(), self.result, self.channels
         n = len(channels)
-        self._total = 1 + n + (n if n > 2 else 0)  # all, alone, without (with 2 channels "without" is "alone")
+        # all, alone, all again from the alone answer, without (with 2 channels "without" is "alone")
+        self._total = 2 + n + (n if n > 2 else 0)
         self._done = self._trained = 0
         yield StainsEvent("start", "", "", 0, self._total, message=(
             f"which stains can be dropped: {len(self.phenotypes)} phenotypes against {self.reference}, each channel "
@@ -161,12 +166,16 @@ class StainSearch:
             full = yield from self._subset(tuple(channels), "all channels", "all channels", start)
             for phenotype in self.phenotypes:
                 answer.phenotypes[phenotype] = PhenotypeStains(phenotype, full.alpha[phenotype],
-                                                               full.figures[phenotype])
+                                                               full.figures[phenotype], explained=full.figures[phenotype])
             for c in channels:
                 run = yield from self._subset((c,), "alone", f"{c} alone", start)
                 for phenotype, stains in answer.phenotypes.items():
                     stains.alone[c] = run.figures[phenotype]
                 yield self._figures_event("alone", f"{c} alone", start)
+            self._prior = {p: start_weights(s.alone) for p, s in answer.phenotypes.items()}
+            warm = yield from self._subset(tuple(channels), "all channels", "all channels, from the stains alone", start)
+            for phenotype, stains in answer.phenotypes.items():
+                stains.full = better(stains.explained, warm.figures[phenotype])
             for c in channels:
                 rest = self._ordered(set(channels) - {c})
                 run = yield from self._subset(rest, "without", f"without {c}", start)
@@ -175,7 +184,8 @@ class StainSearch:
                     stains.without_comparison[c] = compare(run.figures[phenotype], stains.full)
                 yield self._figures_event("without", f"without {c}", start)
             for phenotype, stains in answer.phenotypes.items():
-                stains.agreement = agreement(stains.alpha, stains.alone, stains.without, stains.needed(), stains.full)
+                stains.agreement = agreement(stains.alpha, stains.alone, stains.without, stains.needed(), stains.full,
+                                             stains.explained)
                 yield from self._smallest_panel(stains, start)
             answer.plate_panel = self._plate_panel()
             if self.config.second_opinion:
@@ -196,17 +206,19 @@ class StainSearch:
 
     def _subset(self, channels: tuple[str, ...], stage: str, label: str, start: float,
                 phenotype: str | None = None) -> Iterator[StainsEvent]:
-        """Train (or reuse) explain on ``channels``; returns its :class:`_Run`."""
+        """Train (or reuse) explain on ``channels``; returns its :class:`_Run`. Once the stains alone are
+        known (``_prior``), every blend of two or more stains starts from them (``start_weights``)."""
+        prior = self._prior if len(channels) > 1 else None
         for run in self._runs:
-            if run.channels == channels and (phenotype in run.figures if phenotype else
-                                             set(self.phenotypes) <= set(run.figures)):
+            if run.channels == channels and run.prior is prior and (phenotype in run.figures if phenotype else
+                                                                    set(self.phenotypes) <= set(run.figures)):
                 return run
-        if channels == tuple(self.channels) and self.full is not None and phenotype is None:
+        if channels == tuple(self.channels) and self.full is not None and phenotype is None and prior is None:
             explainer = self.full
         else:
             explainer = Explainer(self.plate, self.labels,
                                   self._explain_config(None if channels == tuple(self.channels) else channels,
-                                                       phenotype))
+                                                       phenotype, prior))
             events = explainer.run()
             try:
                 for event in events:
@@ -220,7 +232,7 @@ class StainSearch:
             if explainer.result is None or not explainer.result.complete:
                 raise DcmixError(f"the {label} run did not finish")
         self._done += 1
-        run = _run_of(explainer, channels)
+        run = _run_of(explainer, channels, prior)
         self._runs.append(run)
         return run
 
@@ -228,11 +240,6 @@ class StainSearch:
         """Forward selection from the kept stains, guided by "alone" and α, one run per panel size."""
         phenotype, keep = stains.phenotype, self.result.keep
         full = tuple(self.channels)
-        if not stains.full.learned:
-            stains.panel_reason = ("not learned with every channel: no panel can be judged against it "
-                                   "(label more wells)")
-            stains.curve = [PanelStep(full, stains.full, None)]
-            return
         order = [c for c in sorted(self.channels, key=lambda c: _guide(stains, c)) if c not in keep]
         panel: list[str] = list(keep)
         if not panel:
@@ -242,6 +249,10 @@ class StainSearch:
             figures = yield from self._panel_figures(stains, channels, start)
             comparison = None if channels == full else compare(figures, stains.full)
             stains.curve.append(PanelStep(channels, figures, comparison))
+            if channels == full and not figures.learned:
+                stains.panel_reason = ("not learned with every stain nor with a smaller panel tried: no panel to "
+                                       "recommend (label more wells)")
+                break
             if channels == full or comparison.not_worse:
                 stains.smallest_panel = list(channels)
                 stains.panel_reason = ("every stain is needed" if channels == full else
@@ -288,6 +299,20 @@ class StainSearch:
             stains.second_opinion = SecondOpinion(row.accuracy, row.auc, row.shares, bool(learned), warning)
 
 
+def start_weights(alone: dict[str, SubsetFigures]) -> dict[str, float]:
+    """Where a blend of several stains starts: each stain by how well it does alone (AUC above 0.5
+    where it learned), every stain at least a little, so a stain that only works with another (and
+    learns nothing alone) is still reachable. DCMIX started uniform on a small plate can let α settle
+    on a stain before the network has learned anything; started here it begins with what works."""
+    return {c: 0.05 + (max(0.0, f.auc - 0.5) if f.learned and f.auc == f.auc else 0.0) for c, f in alone.items()}
+
+
+def better(a: SubsetFigures, b: SubsetFigures) -> SubsetFigures:
+    """The stronger of two answers to the same question on the same folds (learned, accuracy, AUC)."""
+    key = (lambda f: (f.learned, f.accuracy, f.auc if f.auc == f.auc else 0.0))
+    return b if key(b) > key(a) else a
+
+
 def _guide(stains: PhenotypeStains, channel: str) -> tuple:
     """Sort key of the forward selection: learned alone first, by accuracy and AUC alone, then α."""
     alone = stains.alone.get(channel)
@@ -296,14 +321,14 @@ def _guide(stains: PhenotypeStains, channel: str) -> tuple:
             -stains.alpha.get(channel, 0.0))
 
 
-def _run_of(explainer: Explainer, channels: tuple[str, ...]) -> _Run:
+def _run_of(explainer: Explainer, channels: tuple[str, ...], prior: dict | None = None) -> _Run:
     """Each phenotype's figures (and α) of a finished explain run."""
     classes = sorted([explainer.reference, *explainer.phenotypes])
     oof = {well: (label, sum(probs) / len(probs)) for well, (label, probs) in _oof(explainer).items()}
     figures = {p: subset_figures(channels, oof, explainer.fold_predictions, classes, explainer.reference, p,
                                  explainer.chance_stops) for p in explainer.phenotypes}
     alpha = {row.phenotype: dict(row.importance) for row in explainer.result.rows if row.phenotype in figures}
-    return _Run(channels, figures, alpha)
+    return _Run(channels, figures, alpha, prior)
 
 
 def _oof(explainer: Explainer) -> dict:

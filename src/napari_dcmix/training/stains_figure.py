@@ -25,8 +25,9 @@ def _color(colors, j: int) -> str:
 
 
 def draw_stains(fig, answer: StainsAnswer, text_color: str = "black", colors=None, only: list[str] | None = None,
-                background: str | None = None) -> None:
-    """One row of two panels per phenotype on ``fig`` (``only``: those phenotypes)."""
+                background: str | None = None, stacked: bool = False) -> None:
+    """One row of two panels per phenotype on ``fig`` (``only``: those phenotypes; ``stacked``: the
+    curve above the map, for a narrow dock)."""
     fig.clear()
     phenotypes = [s for p, s in answer.phenotypes.items() if only is None or p in only]
     if not phenotypes:
@@ -34,9 +35,12 @@ def draw_stains(fig, answer: StainsAnswer, text_color: str = "black", colors=Non
         ax.axis("off")
         ax.text(0.5, 0.5, "no stain search yet", ha="center", va="center", color=text_color)
         return
-    grid = fig.add_gridspec(len(phenotypes), 2, width_ratios=(1.3, 1.0))
+    n = len(phenotypes)
+    grid = (fig.add_gridspec(2 * n, 1, height_ratios=(1.4, 1.0) * n) if stacked else
+            fig.add_gridspec(n, 2, width_ratios=(1.3, 1.0)))
     for i, stains in enumerate(phenotypes):
-        axes = fig.add_subplot(grid[i, 0]), fig.add_subplot(grid[i, 1])
+        axes = ((fig.add_subplot(grid[2 * i, 0]), fig.add_subplot(grid[2 * i + 1, 0])) if stacked else
+                (fig.add_subplot(grid[i, 0]), fig.add_subplot(grid[i, 1])))
         _draw_curve(axes[0], stains, len(answer.channels), text_color)
         _draw_map(axes[1], stains, answer.channels, text_color, colors)
         if background is not None:
@@ -51,13 +55,21 @@ def _draw_curve(ax, stains, n_channels: int, text_color: str) -> None:
         xs, ys, sd = zip(*points)
         ax.errorbar(xs, ys, yerr=sd, marker="o", color="#4f8cff", capsize=3, lw=1.5)
     ax.axhline(stains.full.accuracy, color=text_color, ls="--", lw=0.8)
-    ax.text(n_channels, stains.full.accuracy, " all", va="bottom", ha="right", fontsize=size, color=text_color)
+    ax.text(0.6, stains.full.accuracy, "all stains", va="bottom", ha="left", fontsize=size, color=text_color)
+    before: tuple = ()
+    for step in stains.curve:  # each point names what it added: "Mito", then "+ER"
+        if len(step.channels) < n_channels:
+            added = [c for c in step.channels if c not in before]
+            label = ("+" if before else "") + "+".join(added)
+            ax.annotate(label, (len(step.channels), step.figures.accuracy), textcoords="offset points",
+                        xytext=(0, 7), ha="center", fontsize=size, color=text_color)
+            before = step.channels
     if stains.smallest_panel:
         chosen = next(s for s in stains.curve if list(s.channels) == stains.smallest_panel)
-        ax.plot([len(chosen.channels)], [chosen.figures.accuracy], marker="*", ms=14, color="#ffbf3f", zorder=5)
-        ax.annotate("+".join(stains.smallest_panel), (len(chosen.channels), chosen.figures.accuracy),
-                    textcoords="offset points", xytext=(6, -12), fontsize=size, color=text_color)
-    verdict = "" if stains.full.learned else "  NOT LEARNED"
+        ax.plot([len(chosen.channels)], [chosen.figures.accuracy], marker="*", ms=14, color="#ffbf3f", zorder=5,
+                label="smallest panel: " + "+".join(stains.smallest_panel))
+        ax.legend(loc="lower right", fontsize=size, frameon=False, labelcolor=text_color)
+    verdict = "" if stains.full.learned else " (NOT LEARNED with every stain)"
     ax.set_title(f"{stains.phenotype}: accuracy by panel size{verdict}", fontsize=8, color=text_color)
     ax.set_xlim(0.5, n_channels + 0.5)
     ax.set_ylim(0.4, 1.05)
@@ -86,7 +98,7 @@ def _draw_map(ax, stains, channels: list[str], text_color: str, colors) -> None:
                 continue
             strength = max(0.0, min(1.0, (figures.accuracy - 0.5) / 0.5))
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=color, alpha=0.15 + 0.85 * strength))
-            text = f"{figures.accuracy:.2f}" if figures.learned else "learns\nnothing"
+            text = f"{figures.accuracy:.2f}" if figures.learned else "—"
             if kind == "without" and needed.get(channel):
                 text += "\nneeded"
             ax.text(j, i, text, ha="center", va="center", fontsize=size, color="black", fontweight="bold"
@@ -100,9 +112,8 @@ def _draw_map(ax, stains, channels: list[str], text_color: str, colors) -> None:
         tick.set_color(_color(colors, j))
     for spine in ax.spines.values():
         spine.set_visible(False)
-    note = stains.agreement.warning if stains.agreement and stains.agreement.warning else ""
-    ax.set_title("held-out accuracy" + (f"\n⚠ {note[:70]}…" if len(note) > 70 else f"\n⚠ {note}" if note else ""),
-                 fontsize=7, color=text_color)
+    ax.set_title("held-out accuracy: each stain alone,\nand without it (— learns nothing)", fontsize=7,
+                 color=text_color)
 
 
 def stains_png(answer: StainsAnswer, colors=None, dpi: int = 150) -> bytes:

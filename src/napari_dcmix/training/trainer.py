@@ -121,6 +121,9 @@ class Trainer:
             order = input_order(plate.channels, cfg.input_channels)
             channels = [plate.channels[i] for i in order]
             model = _new_model(cfg, len(channels), classes)
+            if cfg.alpha_prior and isinstance(model, CoupledClassifier):
+                model.start_blends([[float(cfg.alpha_prior.get(classes[i], {}).get(c, 0.0)) for c in channels]
+                                    for i in model.phenotype_classes()])
         self.channels, self.classes = channels, classes
         self.model = model.to(self.device)
         self.stats = reference_stats(plate).subset(order)

@@ -101,3 +101,24 @@ class Blitter:
         for artist in self.artists:
             if artist.figure is fig:
                 fig.draw_artist(artist)
+
+
+def add_run_controls(layout, text: str, tooltip: str, on_click, idle: str, steps: int = 1000):
+    """A long run's start/stop button, its thin progress bar (0..``steps``, hidden while idle) and its
+    status line, added to ``layout``; returns (button, progress bar, status label)."""
+    from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton
+
+    button = QPushButton(text)
+    button.setToolTip(tooltip)
+    button.clicked.connect(on_click)
+    layout.addWidget(button)
+    bar = QProgressBar()
+    bar.setRange(0, steps)
+    bar.setTextVisible(False)
+    bar.setMaximumHeight(8)
+    bar.setVisible(False)
+    layout.addWidget(bar)
+    status = QLabel(idle)
+    status.setWordWrap(True)
+    layout.addWidget(status)
+    return button, bar, status

@@ -38,3 +38,17 @@ def write_output(session, paths: Path | str | Iterable, what: str, write: Callab
     if done:
         show_info(done)
     return True
+
+
+def ask_export_path(parent, session, file_name: str, title: str) -> str | None:
+    """The save dialog of a CSV / PNG export, starting beside the plate folder (never in it); None
+    when the user cancels."""
+    from qtpy.QtWidgets import QFileDialog
+
+    from .._io import default_export_path
+
+    plate = session.plate
+    default = default_export_path(plate.root if plate is not None else None, file_name)
+    filters = "PNG image (*.png)" if file_name.endswith(".png") else "CSV table (*.csv)"
+    path, _ = QFileDialog.getSaveFileName(parent, title, str(default), filters)
+    return path or None

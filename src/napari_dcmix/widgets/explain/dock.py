@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qtpy.QtWidgets import (QBoxLayout, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
-                            QPushButton, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QBoxLayout, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
 
-from ..._io import default_export_path
 from ...errors import NO_PLATE
 from ...training import explain_text as texts
 from ...training.config import TrainConfig
@@ -25,12 +23,12 @@ from ...training.explain import FOLDS, STEPS_PER_MODEL, ExplainConfig
 from ...training.jobs import ExplainJob, explain_updates
 from ...training.matrix_figure import save_matrix
 from ...training.snapshot import ImportanceSnapshot
-from ..charts import make_canvas, theme_colors
+from ..charts import add_run_controls, make_canvas, theme_colors
 from ..dock_base import DcmixDock
 from ..forms import make_widget
 from ..importance.bars import ImportanceChart
 from ..jobs import TORCH_THREADS
-from ..outputs import write_output
+from ..outputs import ask_export_path, write_output
 from ..session import EXPLAIN_RUN
 from .matrix_view import MatrixView
 from .stains_view import StainsView
@@ -102,21 +100,10 @@ class ExplainWidget(DcmixDock):
         self.reference_hint.setWordWrap(True)
         layout.addWidget(self.reference_hint)
 
-        self.explain_button = QPushButton("Explain per phenotype")
-        self.explain_button.setToolTip("train DCMIX models with one blend per phenotype against the reference, "
-                                       "fold by fold (in the background): which channels tell each phenotype "
-                                       "from the control?")
-        self.explain_button.clicked.connect(self._explain_clicked)
-        layout.addWidget(self.explain_button)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, PROGRESS_STEPS)
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.setMaximumHeight(8)
-        self.progress_bar.setVisible(False)
-        layout.addWidget(self.progress_bar)
-        self.status_label = QLabel("not explained yet")
-        self.status_label.setWordWrap(True)
-        layout.addWidget(self.status_label)
+        self.explain_button, self.progress_bar, self.status_label = add_run_controls(
+            layout, "Explain per phenotype", "train DCMIX models with one blend per phenotype against the reference, "
+            "fold by fold (in the background): which channels tell each phenotype from the control?",
+            self._explain_clicked, "not explained yet", PROGRESS_STEPS)
         self.matrix_view = MatrixView(self.viewer)  # the heat map and its rows
         self.matrix_view.row_chosen.connect(self._on_row_chosen)
         self.figure, self.canvas, self.row_list = (self.matrix_view.figure, self.matrix_view.canvas,
@@ -254,6 +241,12 @@ class ExplainWidget(DcmixDock):
         if panel is not None:
             self.session.set_model(panel)  # the phenotype panel: Apply predicts with it
 
+    def finished_explainer(self):
+        """The last explain run of the current plate, finished or not (the stain search reuses it when
+        it finished with the same settings), or None."""
+        job = self._job
+        return job.explainer if job is not None and self._job_plate is self.session.plate else None
+
     # --- the matrix ---------------------------------------------------------------------------
     @property
     def matrix(self):
@@ -309,10 +302,8 @@ class ExplainWidget(DcmixDock):
 
     # --- exports ------------------------------------------------------------------------------
     def _choose_export(self, kind: str) -> None:
-        plate = self.session.plate
-        default = default_export_path(plate.root if plate is not None else None, f"importance_per_phenotype.{kind}")
-        filters = "PNG image (*.png)" if kind == "png" else "CSV table (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export the matrix as {kind.upper()}", str(default), filters)
+        path = ask_export_path(self, self.session, f"importance_per_phenotype.{kind}",
+                               f"Export the matrix as {kind.upper()}")
         if path:
             self.export(**{f"{kind}_path": path})
 

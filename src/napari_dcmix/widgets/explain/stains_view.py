@@ -6,19 +6,18 @@ CSV / PNG exports. It shows the search and forwards clicks; every rule is the co
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                            QPushButton, QVBoxLayout)
+from qtpy.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                            QVBoxLayout)
 
-from ..._io import default_export_path
 from ...errors import NO_PLATE, DcmixError
 from ...training.config import parse_classes
 from ...training.jobs import StainsJob, stains_updates
 from ...training.snapshot import ImportanceSnapshot
 from ...training.stains import StainsConfig, check_keep
 from ...training.stains_figure import draw_stains, save_stains
-from ..charts import make_canvas, theme_colors
+from ..charts import add_run_controls, make_canvas, theme_colors
 from ..jobs import TORCH_THREADS
-from ..outputs import write_output
+from ..outputs import ask_export_path, write_output
 from ..session import EXPLAIN_RUN
 
 PROGRESS_STEPS = 1000
@@ -48,19 +47,9 @@ class StainsView(QGroupBox):
         row.addWidget(QLabel("Keep"))
         row.addWidget(self.keep_field, 1)
         layout.addLayout(row)
-        self.button = QPushButton(START_TEXT)
-        self.button.setToolTip("retrain on channel subsets (in the background) and check α against them")
-        self.button.clicked.connect(self._clicked)
-        layout.addWidget(self.button)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, PROGRESS_STEPS)
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.setMaximumHeight(8)
-        self.progress_bar.setVisible(False)
-        layout.addWidget(self.progress_bar)
-        self.status_label = QLabel("not searched yet")
-        self.status_label.setWordWrap(True)
-        layout.addWidget(self.status_label)
+        self.button, self.progress_bar, self.status_label = add_run_controls(
+            layout, START_TEXT, "retrain on channel subsets (in the background) and check α against them",
+            self._clicked, "not searched yet", PROGRESS_STEPS)
         self.phenotype_combo = QComboBox()
         self.phenotype_combo.setToolTip("the phenotype whose chart is shown")
         self.phenotype_combo.currentTextChanged.connect(lambda *_: self.draw())
@@ -68,7 +57,7 @@ class StainsView(QGroupBox):
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         layout.addWidget(self.summary_label)
-        self.figure, self.canvas = make_canvas(230)
+        self.figure, self.canvas = make_canvas(420)
         layout.addWidget(self.canvas)
         self.channel_row = QHBoxLayout()
         layout.addLayout(self.channel_row)
@@ -113,7 +102,7 @@ class StainsView(QGroupBox):
         if problem:
             show_error(problem)
             return
-        explained = dock._job.explainer if dock._job is not None and dock._job_plate is plate else None
+        explained = None if dock.is_running else dock.finished_explainer()
         self._job, self._stopped, self._job_plate = StainsJob(), False, plate
         self.show_answer(None)
         self.progress_bar.setValue(0)
@@ -225,7 +214,7 @@ class StainsView(QGroupBox):
             self.summary_label.setText(summary_text(stains))
             plate = self.dock.session.plate
             draw_stains(self.figure, self.answer, colors.text, plate.channel_colors if plate is not None else None,
-                        only=[stains.phenotype], background=colors.background)
+                        only=[stains.phenotype], background=colors.background, stacked=True)
             try:
                 self.figure.tight_layout()
             except (ValueError, RuntimeError):  # a dock too small to lay out: drawn as is
@@ -253,10 +242,7 @@ class StainsView(QGroupBox):
 
     # --- exports ------------------------------------------------------------------------------
     def _choose_export(self, kind: str) -> None:
-        plate = self.dock.session.plate
-        default = default_export_path(plate.root if plate is not None else None, f"stains.{kind}")
-        filters = "PNG image (*.png)" if kind == "png" else "CSV table (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export the stain search as {kind.upper()}", str(default), filters)
+        path = ask_export_path(self, self.dock.session, f"stains.{kind}", f"Export the stain search as {kind.upper()}")
         if path:
             self.export(**{f"{kind}_path": path})
 
@@ -280,11 +266,12 @@ class StainsView(QGroupBox):
 
 def summary_text(stains) -> str:
     """One paragraph for the chosen phenotype: its smallest panel, what dropping costs, the warnings."""
-    if not stains.full.learned:
-        return f"{stains.phenotype}: NOT LEARNED with every stain - {stains.panel_reason or 'no answer to check'}"
-    parts = []
+    parts = [] if stains.full.learned else [f"{stains.phenotype}: NOT LEARNED with every stain "
+                                            f"(held-out {stains.full.accuracy:.2f})"]
     if stains.smallest_panel:
         parts.append(f"smallest panel: {' + '.join(stains.smallest_panel)} ({stains.panel_reason})")
+    elif stains.panel_reason:
+        parts.append(f"smallest panel: none - {stains.panel_reason}")
     elif stains.curve:
         parts.append("smallest panel: searching…")
     needed = [c for c, v in stains.needed().items() if v]

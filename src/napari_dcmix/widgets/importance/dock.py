@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ...training.snapshot import ImportanceSnapshot, write_importance_csv
-from ..._io import default_export_path
 from ...errors import NO_PLATE
 from ..charts import make_canvas, theme_colors
 from .bars import ALPHA_GROUP, ImportanceChart, bar_heights
 from ..composite import composite_layers, ensure_live_updates, set_side_by_side, viewer_grid
 from ..dock_base import DcmixDock
-from ..outputs import write_output
+from ..outputs import ask_export_path, write_output
 from ...training.jobs import permutation_updates
 
 class ImportanceWidget(DcmixDock):
@@ -196,10 +195,7 @@ class ImportanceWidget(DcmixDock):
             pass
 
     def _choose_export(self, kind: str) -> None:
-        plate = self.session.plate
-        default = default_export_path(plate.root if plate is not None else None, f"channel_importance.{kind}")
-        filters = "PNG image (*.png)" if kind == "png" else "CSV table (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", str(default), filters)
+        path = ask_export_path(self, self.session, f"channel_importance.{kind}", f"Export {kind.upper()}")
         if path:
             (self.export_png if kind == "png" else self.export_csv)(path)
 
