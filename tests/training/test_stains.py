@@ -222,6 +222,22 @@ def test_not_worse_is_a_paired_test_and_the_margins():
     assert paired_worse_p([1.0, 1.0], [0.8, 0.9]) > 0.5
 
 
+def test_a_stain_is_not_needed_when_a_run_without_it_is_as_good():
+    """A "without Actin" run that failed is an optimisation miss when Mito alone is as good as all stains."""
+    from napari_dcmix.training.stain_figures import PhenotypeStains
+
+    def figures(channels, accuracy, learned=True):
+        folds = [accuracy] * 3
+        return SubsetFigures(tuple(channels), accuracy, accuracy, learned, 0.001, 60, folds, folds)
+
+    full = figures(("Actin", "Mito"), 1.0)
+    stains = PhenotypeStains("treated", {"Actin": 0.5, "Mito": 0.5}, full)
+    stains.alone = {"Mito": figures(("Mito",), 1.0), "Actin": figures(("Actin",), 0.5, learned=False)}
+    stains.without = {"Actin": figures(("Mito",), 0.5, learned=False), "Mito": figures(("Actin",), 0.5, learned=False)}
+    stains.without_comparison = {c: compare(f, full) for c, f in stains.without.items()}
+    assert stains.needed() == {"Actin": False, "Mito": True}
+
+
 def test_rank_correlation_is_none_without_spread():
     assert spearman([0.1, 0.2, 0.7], [0.5, 0.6, 0.9]) == pytest.approx(1.0)
     assert spearman([0.1, 0.2, 0.7], [0.5, 0.5, 0.5]) is None

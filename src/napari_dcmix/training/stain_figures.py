@@ -227,8 +227,14 @@ class PhenotypeStains:
     def needed(self) -> dict[str, bool]:
         """Channels whose removal loses accuracy: the "without" model learns nothing at all (that stain
         cannot be dropped), or is significantly worse than all channels by more than the margin. None
-        is needed by that rule when all channels learned nothing themselves (nothing to lose)."""
-        return {c: comp.worse and self.full.learned for c, comp in self.without_comparison.items()}
+        is needed by that rule when all channels learned nothing themselves (nothing to lose), nor when a
+        run without it (a stain alone, a smaller panel) is not worse than all stains."""
+        # a run that lacks the stain and is as good as all stains proves it can go: a "without" run
+        # that failed then missed (an optimisation miss), it did not measure a need
+        enough = [f for f in (*self.alone.values(), *self.without.values(), *(s.figures for s in self.curve))
+                  if f is not self.full and f.channels != self.full.channels and compare(f, self.full).not_worse]
+        return {c: comp.worse and self.full.learned and not any(c not in f.channels for f in enough)
+                for c, comp in self.without_comparison.items()}
 
     def to_dict(self) -> dict:
         needed = self.needed()
