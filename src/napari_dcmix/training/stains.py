@@ -145,11 +145,13 @@ class StainSearch:
     def _ordered(self, names) -> tuple[str, ...]:
         return tuple(c for c in self.channels if c in set(names))
 
-    def _cached(self, channels: tuple[str, ...], phenotype: str) -> SubsetFigures | None:
-        for run in self._runs:
-            if run.channels == channels and phenotype in run.figures:
-                return run.figures[phenotype]
-        return None
+    def _finished(self, channels: tuple[str, ...], phenotype: str | None) -> _Run | None:
+        """A finished run on ``channels`` (started as runs of that size are now) covering ``phenotype``
+        (None: every phenotype)."""
+        prior = self._prior if len(channels) > 1 else None
+        wanted = {phenotype} if phenotype else set(self.phenotypes)
+        return next((run for run in self._runs
+                     if run.channels == channels and run.prior is prior and wanted <= set(run.figures)), None)
 
     # --- the engine -------------------------------------------------------------------------------
     def run(self) -> Iterator[StainsEvent]:
@@ -209,10 +211,9 @@ class StainSearch:
         """Train (or reuse) explain on ``channels``; returns its :class:`_Run`. Once the stains alone are
         known (``_prior``), every blend of two or more stains starts from them (``start_weights``)."""
         prior = self._prior if len(channels) > 1 else None
-        for run in self._runs:
-            if run.channels == channels and run.prior is prior and (phenotype in run.figures if phenotype else
-                                                                    set(self.phenotypes) <= set(run.figures)):
-                return run
+        done = self._finished(channels, phenotype)
+        if done is not None:
+            return done
         if channels == tuple(self.channels) and self.full is not None and phenotype is None and prior is None:
             explainer = self.full
         else:
@@ -267,9 +268,9 @@ class StainSearch:
     def _panel_figures(self, stains: PhenotypeStains, channels: tuple[str, ...], start: float):
         if channels == tuple(self.channels):
             return stains.full
-        cached = self._cached(channels, stains.phenotype)
-        if cached is not None:
-            return cached
+        done = self._finished(channels, stains.phenotype)
+        if done is not None:
+            return done.figures[stains.phenotype]
         self._total += 1
         label = f"panel {'+'.join(channels)} for {stains.phenotype}"
         run = yield from self._subset(channels, "panel", label, start, phenotype=stains.phenotype)
