@@ -31,6 +31,7 @@ if str(ROOT / "src") not in sys.path:
 
 from napari_dcmix.model import ChannelClassifier  # noqa: E402
 from napari_dcmix.training import TrainConfig  # noqa: E402
+from napari_dcmix.training.probe import AlphaSchedule  # noqa: E402
 
 DEFAULTS = TrainConfig()  # the plugin's own recipe: α learning rate and exploration schedule
 
@@ -117,23 +118,23 @@ def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, ar
     x_train, y_train = images[train_idx], labels[train_idx]
     t0 = time.perf_counter()
     model.train()
-    explore_until = int(args.explore_fraction * total)
+    alpha = AlphaSchedule(model, args.alpha_start, args.explore_fraction, total, 10, args.exploration)
     step = 0
     for _epoch in range(args.epochs):
         perm = torch.randperm(len(train_idx), generator=gen)
         for i in range(steps_per_epoch):
-            if model.mixing is not None:  # the trainer's annealed Gumbel exploration of α
-                model.mixing.exploration = args.exploration * max(0.0, 1 - step / explore_until) if explore_until else 0.0
-            step += 1
+            alpha.before_step(step)  # the trainer's α schedule: each channel probed alone, then α from that
             idx = perm[i * args.batch:(i + 1) * args.batch]
             x = add_noise(x_train[idx], sigmas, gen)
             opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), y_train[idx]).backward()
+            logits = model(x)
+            loss_fn(logits, y_train[idx]).backward()
+            alpha.after_forward(step, logits, y_train[idx])
             opt.step()
             sched.step()
+            step += 1
     train_s = time.perf_counter() - t0
-    if model.mixing is not None:
-        model.mixing.exploration = 0.0
+    alpha.finish()
 
     test_gen = torch.Generator().manual_seed(seed + 2000)
     x_test = add_noise(images[test_idx], sigmas, test_gen)
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--mixing-lr", type=float, default=DEFAULTS.mixing_lr)
+    parser.add_argument("--alpha-start", default=DEFAULTS.alpha_start, choices=("probe", "explore"),
+                        help="probe: each channel alone first, α from that (the default); explore: Gumbel noise")
     parser.add_argument("--exploration", type=float, default=DEFAULTS.exploration)
     parser.add_argument("--explore-fraction", type=float, default=DEFAULTS.explore_fraction)
     parser.add_argument("--temperature", type=float, default=1.0)

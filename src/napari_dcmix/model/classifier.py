@@ -99,6 +99,12 @@ class ChannelClassifier(nn.Module):
             x = self.attention(x)
         return self.head(self.backbone(x))
 
+    @torch.no_grad()
+    def question_losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B, K): each sample's cross-entropy, the question every blend of a one-head model answers."""
+        loss = nn.functional.cross_entropy(logits, y, reduction="none")
+        return loss[:, None].expand(-1, max(1, self.n_mix_outputs))
+
     def importance(self) -> np.ndarray | None:
         """Channel importance (C,) float64 summing to 1, or None for ``all-channels``."""
         if self.mixing is not None:

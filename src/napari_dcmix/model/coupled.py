@@ -60,6 +60,9 @@ class CoupledClassifier(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.n_channels:
             raise ValueError(f"expected input (B, {self.n_channels}, H, W), got {tuple(x.shape)}")
         b, k = x.shape[0], self.n_mix_outputs
+        if self.training and self.mixing.probing:  # one pass per tried channel, read by every phenotype's head
+            features = self.backbone(self.mixing.probe_singles(x, min(self.n_channels, max(k, 2))))
+            return features @ self.head_weight.t() + self.head_bias
         if self.n_channels == 1:  # every blend of one channel is that channel: one pass of the tower
             features = self.backbone(x).view(b, 1, -1).expand(b, k, -1)
         else:
@@ -83,6 +86,18 @@ class CoupledClassifier(nn.Module):
                 r = logits[mask, c] - logits[mask, self.reference_index]
                 terms.append(nn.functional.binary_cross_entropy_with_logits(r, (y[mask] == c).to(r.dtype)))
         return torch.stack(terms).mean() if terms else logits.new_zeros(())
+
+    @torch.no_grad()
+    def question_losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B, K): each sample's loss on phenotype k's own question (k against the reference, from blend k
+        alone); NaN for samples of neither class."""
+        out = logits.new_full((logits.shape[0], self.n_mix_outputs), float("nan"))
+        for k, c in enumerate(self.phenotype_classes()):
+            mask = (y == c) | (y == self.reference_index)
+            r = logits[:, c] - logits[:, self.reference_index]
+            loss = nn.functional.binary_cross_entropy_with_logits(r, (y == c).to(r.dtype), reduction="none")
+            out[:, k] = torch.where(mask, loss, out[:, k])
+        return out
 
     @torch.no_grad()
     def start_blends(self, weights: np.ndarray) -> None:

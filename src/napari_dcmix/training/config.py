@@ -72,6 +72,7 @@ class TrainConfig:
     exploration: float = setting(6.0, help="Gumbel noise on α at the start, annealed away (0: plain DCMIX)",
                                   where=ADVANCED, min=0.0, max=20.0, step=0.5, decimals=2)
     explore_fraction: float = 0.3  # share of the budget over which the exploration noise decays
+    alpha_start: str = "probe"  # probe: α starts from what each channel alone answered; explore: Gumbel noise
     weight_decay: float = setting(1e-4, help="weight decay of the optimiser", label="weight decay",
                                    where=ADVANCED, min=0.0, max=1.0, step=1e-4, decimals=6)
     val_fraction: float = setting(0.2, help="wells that choose the checkpoint", label="validation fraction",

@@ -60,3 +60,4 @@ class RunState:
     correct: int = 0
     loss_sum: float = 0.0
     message: str = ""  # why the run stopped early, if it did
+    alpha: object = None  # the run's AlphaSchedule (probing or exploration until explore_until)

@@ -30,6 +30,7 @@ from ..plate.label_book import class_problem
 from .config import NORMALIZATIONS, TrainConfig
 from .data import SiteSource, labeled_sites, split_wells, tile_problem
 from .pipeline import TileStream, to_device
+from .probe import AlphaSchedule
 from .predictor import batched_probabilities
 from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
@@ -62,6 +63,12 @@ def input_order(plate_channels: list[str], wanted: list[str] | None) -> list[int
         raise DcmixError(f"channel(s) {', '.join(unknown) or '(none given)'} not on the plate; choose among "
                          f"{', '.join(plate_channels)}")
     return [i for i, c in enumerate(plate_channels) if c in set(wanted)]
+
+
+def per_row(y: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The targets of ``logits``' rows: ``y`` itself, or each repeated when a probing model gives several
+    rows per tile (one per channel it tried)."""
+    return y if len(logits) == len(y) else y.repeat_interleave(len(logits) // len(y))
 
 
 def auto_mix_outputs(n_classes: int) -> int:
@@ -137,6 +144,7 @@ class Trainer:
         self._best = _Best()
         self.images_seen = 0
         self.stopped_at_chance = False  # cut short by ``chance_stop``
+        self.alpha_schedule: AlphaSchedule | None = None  # α's schedule of the last run (its probe evidence)
         self.verdict: Verdict | None = None
         self.result: TrainedModel | None = None
 
@@ -155,7 +163,6 @@ class Trainer:
         leaves the best model so far in ``result``; the helpers it delegates to hold no clean-up.
         """
         run = self._prepare_run()
-        mixing = self.model.mixing
         finished = False
         try:
             yield from self._opening_events(run)
@@ -170,8 +177,7 @@ class Trainer:
                         break
             finished = True
         finally:
-            if mixing is not None:
-                mixing.exploration = 0.0
+            run.alpha.finish()
             self.result = self._finish(cancelled=not finished, steps=run.step)
         yield self._done_event(run)
 
@@ -195,10 +201,13 @@ class Trainer:
         rounds = math.ceil(total / every)
         warmup = max(1, total // 20)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-        mixing = self.model.mixing
-        explore_until = int(cfg.explore_fraction * total) if mixing is not None and cfg.exploration > 0 else 0
-        return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every, explore_until,
-                        base=dict(epochs=rounds, total_steps=total, device=str(device)), start=time.perf_counter())
+        alpha = AlphaSchedule(self.model, cfg.alpha_start, cfg.explore_fraction, total, len(self.classes),
+                              cfg.exploration, prior=bool(cfg.alpha_prior),
+                              all_reduce=lambda values: self.dist.all_reduce_sum(values, device))
+        self.alpha_schedule = alpha
+        return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every, alpha.until,
+                        base=dict(epochs=rounds, total_steps=total, device=str(device)), start=time.perf_counter(),
+                        alpha=alpha)
 
     def _class_weights(self, train_labels: list[int]) -> torch.Tensor:
         """Loss weights that balance the classes of the training sites (0 for a class without any)."""
@@ -227,13 +236,13 @@ class Trainer:
     def _train_batch(self, run: RunState, x, y, keys: list[SiteKey]) -> Generator[TrainEvent, None, bool]:
         """One batch: an optimiser step and its "step" event, or, out of memory, a halved batch and a
         notice; returns whether a step was taken."""
-        cfg, device, mixing = self.config, self.device, self.model.mixing
-        if mixing is not None:  # α's exploration noise fades out linearly until explore_until
-            mixing.exploration = (cfg.exploration * max(0.0, 1 - run.step / run.explore_until)
-                                  if run.explore_until else 0.0)
+        device = self.device
+        run.alpha.before_step(run.step)
         xb, yb = x.to(device), to_device(y, device)  # pinned, non-blocking on CUDA
         try:
             logits, value = self._step(run.net, xb, yb, run.weights, run.optimizer, run.amp, run.step, keys)
+            yb = per_row(yb, logits)  # probing may give several rows (one channel each) per tile
+            run.alpha.after_forward(run.step, logits, yb)
         except torch.OutOfMemoryError:
             yield self._halve_batch(run)
             return False
@@ -241,7 +250,7 @@ class Trainer:
         run.step += 1
         self.images_seen += len(y)
         run.seen += len(y)
-        run.correct += int((logits.argmax(1) == yb).sum())
+        run.correct += int((logits.argmax(1) == yb).sum()) * len(y) // len(yb)
         run.loss_sum += value * len(y)
         elapsed = time.perf_counter() - run.start
         yield TrainEvent("step", run.round_ + 1, step=run.step, loss=run.loss_sum / run.seen,
@@ -311,6 +320,7 @@ class Trainer:
         try:
             with torch.autocast(xb.device.type, dtype=amp, enabled=amp is not None):
                 logits = net(xb)
+                yb = per_row(yb, logits)
                 loss = F.cross_entropy(logits.float(), yb, weight=weights)
                 anchor = getattr(self.model, "anchor_loss", None)  # the coupled model's per-phenotype questions
                 if anchor is not None:

@@ -1,0 +1,120 @@
+"""How well each channel alone answers each blend's question, measured inside one training run.
+
+For the first part of a run the mixing layer *probes*: every sample's blend k is one channel drawn at
+random and α is left alone (``ChannelMixing.probing``). The network thereby learns every channel's
+structures, and the losses of those samples say, per blend and channel, how well that channel alone
+answers the blend's question. α then starts from that evidence (:meth:`ChannelProbe.weights`) and is
+trained end to end as plain DCMIX. Without it α starts uniform: a phenotype in one channel of many is
+diluted in the blend, the network never learns its structure and α never moves to it; with noisy
+exploration instead, α moves on gradients that are noise while the network knows nothing yet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: weight of a channel that showed no evidence, against 1 for one that answered perfectly: every channel
+#: stays reachable, and the end-to-end training decides between the channels that showed some
+FLOOR = 0.05
+
+class ChannelProbe:
+    """Summed per-sample losses by (blend k, channel c, true class), from the probing samples."""
+
+    def __init__(self, n_outputs: int, n_channels: int, n_classes: int):
+        self.sums = np.zeros((n_outputs, n_channels, n_classes))
+        self.counts = np.zeros((n_outputs, n_channels, n_classes))
+
+    def add(self, choice: torch.Tensor, losses: torch.Tensor, y: torch.Tensor) -> None:
+        """``choice`` (B, K) channel of each sample's blend, ``losses`` (B, K) (NaN: the sample does not
+        take part in blend k's question), ``y`` (B,) true classes."""
+        choice, losses, y = choice.cpu().numpy(), losses.detach().float().cpu().numpy(), y.cpu().numpy()
+        b, k = losses.shape
+        outputs = np.broadcast_to(np.arange(k), (b, k))
+        classes = np.broadcast_to(y[:, None], (b, k))
+        keep = np.isfinite(losses)
+        np.add.at(self.sums, (outputs[keep], choice[keep], classes[keep]), losses[keep])
+        np.add.at(self.counts, (outputs[keep], choice[keep], classes[keep]), 1)
+
+    def mean_losses(self) -> np.ndarray:
+        """(K, C): the loss of blend k with channel c alone, each class weighing the same (NaN: unseen)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = self.sums / self.counts
+        seen = self.counts > 0
+        out = np.full(self.sums.shape[:2], np.nan)
+        for k in range(out.shape[0]):
+            for c in range(out.shape[1]):
+                if seen[k, c].any():
+                    out[k, c] = per_class[k, c][seen[k, c]].mean()
+        return out
+
+    def weights(self) -> np.ndarray:
+        """(K, C) start weights of the blends: FLOOR + the share of the chance-level loss that channel c
+        alone removed from blend k's question (0 when it did no better than guessing)."""
+        losses = self.mean_losses()
+        classes_seen = (self.counts.sum(axis=1) > 0).sum(axis=1)  # (K,) classes in each blend's question
+        chance = np.log(np.maximum(classes_seen, 2))[:, None]
+        gain = np.clip(1.0 - losses / chance, 0.0, 1.0)
+        return FLOOR + np.nan_to_num(gain, nan=0.0)
+
+    def merged(self, all_reduce) -> "ChannelProbe":
+        """Summed over the ranks of a data-parallel run (``all_reduce``: list of floats -> summed list)."""
+        flat = all_reduce(np.concatenate([self.sums.ravel(), self.counts.ravel()]).tolist())
+        n = self.sums.size
+        out = ChannelProbe(*self.sums.shape)
+        out.sums = np.asarray(flat[:n], np.float64).reshape(self.sums.shape)
+        out.counts = np.asarray(flat[n:], np.float64).reshape(self.counts.shape)
+        return out
+
+    def describe(self, channels: list[str]) -> str:
+        w = self.weights()
+        return "; ".join(", ".join(f"{c} {v:.2f}" for c, v in zip(channels, row)) for row in w)
+
+class AlphaSchedule:
+    """α's schedule over one run, for the trainer and the digits benchmark alike.
+
+    ``probe`` (the default): until ``until`` every blend is one channel at a time and α waits; the
+    second half of that phase gathers the evidence α then starts from. ``explore``: annealed Gumbel
+    noise on α until ``until`` (the recipe before). Nothing to do for models without a mixing layer,
+    for a one-channel model, or when ``prior`` already says where α starts.
+    """
+
+    def __init__(self, model, recipe: str, fraction: float, total: int, n_classes: int, exploration: float = 0.0,
+                 prior: bool = False, all_reduce=None):
+        self.model, self.mixing = model, getattr(model, "mixing", None)
+        self.result: ChannelProbe | None = None  # the evidence α started from
+        self.exploration = exploration if recipe == "explore" else 0.0
+        self.all_reduce = all_reduce or (lambda values: values)
+        self.until, self.probe = 0, None
+        if self.mixing is None:
+            return
+        if recipe == "probe" and not prior and self.mixing.n_channels > 1:
+            self.until = int(fraction * total)
+            self.probe = ChannelProbe(self.mixing.n_outputs, self.mixing.n_channels, n_classes) if self.until else None
+        elif recipe == "explore" and exploration > 0:
+            self.until = int(fraction * total)
+
+    def before_step(self, step: int) -> None:
+        """Probing until ``until`` (then α starts from the evidence), or the exploration noise at ``step``."""
+        if self.mixing is None:
+            return
+        if self.probe is not None:
+            self.mixing.probing = step < self.until
+            if not self.mixing.probing:
+                self._start()
+            return
+        self.mixing.exploration = self.exploration * max(0.0, 1 - step / self.until) if self.until else 0.0
+
+    def after_forward(self, step: int, logits, y) -> None:
+        """Record the probing samples' losses (second half of the phase: the network has learned a little)."""
+        if self.probe is not None and self.mixing.probing and step >= self.until // 2:
+            self.probe.add(self.mixing.last_choice, self.model.question_losses(logits.detach().float(), y), y)
+
+    def _start(self) -> None:
+        self.result, self.probe = self.probe.merged(self.all_reduce), None
+        self.mixing.start_from(self.result.weights())
+
+    def finish(self) -> None:
+        """The run ended (or was stopped): no noise, no probing, whatever the step."""
+        if self.mixing is not None:
+            self.mixing.exploration, self.mixing.probing = 0.0, False
