@@ -16,17 +16,23 @@ from ..errors import DcmixError
 __all__ = ["BACKBONES", "SmallCNN", "ResNet18", "build_backbone"]
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm, not BatchNorm: biologists fine-tune with small batches on a few wells, where
-    BatchNorm's running statistics lag the weights and a model that fits its training tiles predicts
-    one class in eval mode; GroupNorm behaves the same in training and inference."""
+NORMS = ("group", "batch")
+
+
+def _norm(channels: int, kind: str = "group") -> nn.Module:
+    """GroupNorm by default: biologists fine-tune with small batches on a few wells, where BatchNorm's
+    running statistics lag the weights and a model that fits its training tiles predicts one class in
+    eval mode; GroupNorm behaves the same in training and inference. ``batch``: explain's tower (see
+    ``model/coupled.py``), which trains on large batches of single-channel images."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
     return nn.GroupNorm(8 if channels % 8 == 0 else 1, channels)
 
 
-def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+def _conv_bn_relu(c_in: int, c_out: int, stride: int, norm: str = "group") -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False),
-        _norm(c_out),
+        _norm(c_out, norm),
         nn.ReLU(inplace=True),
     )
 
@@ -39,12 +45,14 @@ class SmallCNN(nn.Module):
     made training ~2.7x slower on 2 CPU cores (batch 32, 96 px) for no gain on the digits benchmark.
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...] = (32, 64, 128, 128)) -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, ...] = (32, 64, 128, 128), norm: str = "group") -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise DcmixError(f"unknown normalisation {norm!r}; choose one of: {', '.join(NORMS)}")
         layers = []
         c_in = in_channels
         for width in widths:
-            layers.append(_conv_bn_relu(c_in, width, stride=2))
+            layers.append(_conv_bn_relu(c_in, width, stride=2, norm=norm))
             c_in = width
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
