@@ -218,12 +218,12 @@ def cmd_explain(args) -> None:
     matrix = explainer.result
     for row in matrix.rows:
         _warn_not_learned(f"the {row.phenotype} model", row.verdict)
-    if out is not None and matrix.rows:
-        save_matrix(matrix, out / "importance_per_phenotype.csv", out / "importance_per_phenotype.png")
     panel = explainer.panel  # the prediction model: every phenotype's models combined
     model_path = out / "phenotype_panel.pt" if out is not None and panel is not None else None
-    if model_path is not None:
-        panel.save(model_path)
+    failed = _write_each([  # the trained models first; one file that cannot be written loses no other
+        (model_path is not None, lambda: panel.save(model_path)),
+        (out is not None and bool(matrix.rows), lambda: save_matrix(matrix, out / "importance_per_phenotype.csv", None)),
+        (out is not None and bool(matrix.rows), lambda: save_matrix(matrix, None, out / "importance_per_phenotype.png"))])
     payload = matrix.to_dict()
     payload["model"] = str(model_path) if model_path is not None else None
     if panel is not None:
@@ -240,12 +240,26 @@ def cmd_explain(args) -> None:
     if out is not None:
         lines.append(f"matrix written to {out / 'importance_per_phenotype.csv'} and .png")
     if search is not None and matrix.complete:
-        lines += _run_stain_search(search, explainer, payload, out, plate)
+        lines += _run_stain_search(search, explainer, payload, out, plate, failed)
     if panel is not None:
         lines.append(f"prediction model: the {trust_line(panel)}")
         lines.append(f"  saved to {model_path}; predict with: napari-dcmix predict {model_path} PLATE" if model_path
                      else "  not saved: give --out DIR to write it as DIR/phenotype_panel.pt for predict")
+    if failed:  # every output that could be written is; the error names the others
+        raise DcmixError("; ".join(failed))
     _emit(args, payload, lines)
+
+
+def _write_each(writes: list) -> list[str]:
+    """Run each ``(wanted, write)`` that is wanted; the error messages of those that failed."""
+    failed = []
+    for wanted, write in writes:
+        if wanted:
+            try:
+                write()
+            except DcmixError as err:
+                failed.append(str(err))
+    return failed
 
 
 def _stain_search(args, plate, site_labels, config):
@@ -259,9 +273,9 @@ def _stain_search(args, plate, site_labels, config):
     return StainSearch(plate, site_labels, StainsConfig(keep=keep, explain=config)) if args.stains else None
 
 
-def _run_stain_search(search, explainer, payload: dict, out, plate) -> list[str]:
+def _run_stain_search(search, explainer, payload: dict, out, plate, failed: list[str]) -> list[str]:
     """Run the stain search after explain (its all-channels run reused); fills the payload, writes
-    stains.csv / .png with --out; returns the lines printed."""
+    stains.csv / .png with --out (what cannot be written is added to ``failed``); returns the lines printed."""
     from .training.stains_figure import save_stains
 
     search.reuse(explainer)
@@ -294,7 +308,8 @@ def _run_stain_search(search, explainer, payload: dict, out, plate) -> list[str]
     lines.append(f"the next assay needs: {', '.join(answer.plate_panel) if answer.plate_panel else 'no panel found'}"
                  + ("" if answer.complete else " (stopped early: partial)"))
     if out is not None and answer.phenotypes:
-        save_stains(answer, out / "stains.csv", out / "stains.png", plate.channel_colors)
+        failed += _write_each([(True, lambda: save_stains(answer, out / "stains.csv", None)),
+                               (True, lambda: save_stains(answer, None, out / "stains.png", plate.channel_colors))])
         lines.append(f"stain search written to {out / 'stains.csv'} and .png")
     return lines
 
