@@ -11,7 +11,7 @@ import io
 import os
 from pathlib import Path
 
-#: where a write fails: at its first byte (the disk was full), after 100 bytes (it fills up mid-file),
+#: where a write fails: at its first byte (the disk was full), after 40 bytes (it fills up mid-file),
 #: at fsync, at the rename over the output
 FAULTS = ("write", "write-mid", "fsync", "replace")
 
@@ -41,7 +41,7 @@ def inject(monkeypatch, fault: str, budget: int | None = None) -> str:
     from napari_dcmix import _io
 
     if fault in ("write", "write-mid"):
-        _FillingFile.budget = budget if budget is not None else 0 if fault == "write" else 100
+        _FillingFile.budget = budget if budget is not None else 0 if fault == "write" else 40
         monkeypatch.setattr(_io.os, "fdopen", _filling_fdopen)
         return "No space left on device"
     if fault == "fsync":
