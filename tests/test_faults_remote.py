@@ -123,3 +123,29 @@ def test_predict_cli_says_where_it_stopped(plate_and_model, tmp_path, monkeypatc
     assert f"the complete wells are in {out}.partial" in line and not out.exists()
     assert len(partial_path(out).read_text().splitlines()) == 3
     assert not [w for w in err.splitlines() if w.startswith("warning:")]  # no site named as damaged
+
+
+def test_under_torchrun_the_earliest_stop_of_any_rank_decides(plate_and_model, tmp_path, monkeypatch):
+    """Rank 0 of two (the other rank's shard and stop given): the ranks still meet in the gather, and
+    rank 0 keeps the wells before the earliest site any rank failed at."""
+    from napari_dcmix.training import distributed, predict_sites
+    from napari_dcmix.training.distributed import DistContext
+
+    root, model_path = plate_and_model
+    plate, model = open_plate(root, SIGNAL_PATTERN), TrainedModel.load(model_path)
+    expected = full_run(plate, model, tmp_path, "csv", False)
+    odd = {p.key: p.probabilities for p in predict_sites(model, plate, keys=plate.sites[1:6:2])}  # sites 1, 3, 5
+
+    class RankZero(DistContext):
+        def gather(self, obj):
+            self.sent = obj
+            return [obj, (odd, (plate.sites[7], REASON))]  # the other rank failed at site 7
+
+    ctx = RankZero(rank=0, world_size=2)
+    monkeypatch.setattr(distributed, "setup", lambda device: (ctx, device))
+    server_drops_at(monkeypatch, plate, 10)  # rank 0 itself got as far as site 10
+    with pytest.raises(SourceUnavailable, match=f"stopped after 3 of 6 wells .*it failed at {plate.sites[7].label()}"):
+        write_plate_predictions(model, plate, tmp_path / "calls.csv")
+    assert sorted(k for k in ctx.sent[0]) == plate.sites[0:10:2] and ctx.sent[1][0] == plate.sites[10]
+    assert partial_path(tmp_path / "calls.csv").read_text().splitlines(keepends=True) == expected[:4]
+    assert not (tmp_path / "calls.csv").exists()

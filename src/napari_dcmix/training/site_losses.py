@@ -118,9 +118,9 @@ class SiteLosses:
     def too_many(self) -> str | None:
         """Why the losses are too many to go on, or None."""
         with self._lock:
+            if not self.lost:  # every step asks: the usual answer must cost nothing
+                return None
             lost, never = dict(self.lost), set(self.never)
-        if not lost:
-            return None
         total = len(self.site_labels)
         if len(lost) > MAX_SITE_SHARE * total:
             return (f"{len(lost)} of its {total} labelled sites ({100 * len(lost) / total:.0f} %) could not be read "
