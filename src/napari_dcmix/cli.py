@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             except KeyboardInterrupt:
                 if stop_requested():
-                    print("error: stopped by SIGTERM before anything was finished; nothing was written", file=sys.stderr)
+                    print("error: stopped by SIGTERM before the command finished", file=sys.stderr)
                     return 143
                 print("error: interrupted", file=sys.stderr)
                 return 130
