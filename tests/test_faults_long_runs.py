@@ -218,3 +218,39 @@ def test_a_storage_gone_mid_explain_keeps_the_finished_folds(tmp_path, capsys, m
     assert code == 2 and line.startswith("error: training stopped ") and "timed out after 5 tries" in line
     assert f"the matrix holds the folds finished before it (partial), written to {out}" in line
     assert (out / "importance_per_phenotype.csv").is_file() and not (out / "phenotype_panel.pt").exists()
+
+
+def test_a_site_deleted_while_predicting_is_named_once_and_skipped(plate, tmp_path, capsys, monkeypatch):
+    import csv
+
+    import napari_dcmix.cli as cli
+
+    root, _ = plate
+    work = tmp_path / "plate"
+    work.mkdir()
+    for path in root.iterdir():
+        (work / path.name).write_bytes(path.read_bytes())
+    opened = open_plate(work, SIGNAL_PATTERN)
+    model = tmp_path / "model.pt"
+    torch.manual_seed(0)
+    TrainedModel(ChannelClassifier("dcmix", 3, 2).eval(), opened.channels, ["negative", "positive"],
+                 opened.channel_stats(), 16, {"normalization": "model"}).save(model)
+    gone = opened.sites[20]
+    real = cli._progress
+
+    def progress(text, final=False):
+        if text.startswith("predicted 1/"):
+            (work / f"{gone.well}_s{gone.site}_ch2.tif").unlink()  # read ahead: 20 sites later
+        real(text, final)
+
+    monkeypatch.setattr(cli, "_progress", progress)
+    out = tmp_path / "p.csv"
+    code = main(["predict", str(model), str(work), "--pattern", SIGNAL_PATTERN, "--out", str(out), "--per-site"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    named = [w for w in err.splitlines() if w.startswith("warning:")]
+    assert named == [f"warning: {gone.label()}: {gone.well}_s{gone.site}_ch2.tif has disappeared since the plate was "
+                     "opened (deleted, moved, or its drive is gone): skipped; check the plate folder, then open the "
+                     "plate again"]
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == len(opened.sites) - 1 and (gone.well, str(gone.site)) not in {(r["well"], r["site"]) for r in rows}
