@@ -8,6 +8,7 @@ the CLI or a dock) goes through :func:`atomic_write`, which refuses a path insid
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -95,7 +96,10 @@ def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
 def atomic_write(path: str | os.PathLike, mode: str = "w", *, into_plate: bool = False, **open_kwargs) -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
 
-    ``into_plate`` is for the sample-plate generator alone, which writes its own plate folder.
+    A failed write anywhere (a full disk, an I/O error, the rename itself) leaves ``path`` as it was
+    (absent, or the previous file byte for byte), removes the temporary file and raises one
+    :class:`DcmixError` naming the path and the reason. ``into_plate`` is for the sample-plate
+    generator alone, which writes its own plate folder.
     """
     if not into_plate:
         check_not_in_plate(path)
@@ -106,24 +110,65 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, into_plate: bool =
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     except OSError as err:
-        raise DcmixError(f"cannot write {path}: {err.strerror or err}; choose a folder you can write to") from None
+        raise write_failure(path, err) from None
+    watched: _WatchedFile | None = None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files: colleagues must read models too
         if "b" not in mode:
             open_kwargs.setdefault("encoding", "utf-8")
             open_kwargs.setdefault("newline", "" if path.suffix == ".csv" else None)
         with os.fdopen(fd, mode, **open_kwargs) as handle:
-            yield handle
+            watched = _WatchedFile(handle)
+            yield watched
+            watched.check()
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(err, OSError):  # a full disk or a lost mount while writing: one clear line, no traceback
-            raise DcmixError(f"cannot write {path}: {err.strerror or err}; nothing was written there, "
-                             "free some space or choose another folder") from None
+        failure = err if isinstance(err, OSError) else watched.failure if watched is not None else None
+        if failure is not None and isinstance(err, Exception):  # a full disk or a lost mount while writing: one clear line, no traceback
+            raise write_failure(path, failure) from None
         raise
+
+
+class _WatchedFile:
+    """The open temporary file, remembering the first OSError one of its writes raised: a library that
+    catches it and raises its own error instead (torch.save reports a full disk as a RuntimeError
+    about a file position), or goes on as if nothing happened, still fails as a write, and nothing is
+    renamed over the output."""
+
+    def __init__(self, handle: IO):
+        self._handle = handle
+        self.failure: OSError | None = None
+
+    def write(self, data):
+        try:
+            return self._handle.write(data)
+        except OSError as err:
+            self.failure = self.failure or err
+            raise
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+
+def write_failure(path: str | os.PathLike, err: OSError) -> DcmixError:
+    """The one error of a failed write: the path, the system's reason, and what to do about it."""
+    reason = err.strerror or str(err) or type(err).__name__
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free some space or choose another folder"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "choose a folder you can write to"
+    else:  # EIO, a network drive gone: the disk, not the file
+        fix = "check the disk or network drive, or choose another folder"
+    return DcmixError(f"cannot write {path}: {reason}; nothing was written there (an earlier file of that name is "
+                      f"unchanged), {fix}")
 
 
 def _umask() -> int:

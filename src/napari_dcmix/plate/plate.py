@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import protect_plate_folder
-from ..errors import PlateError
+from ..errors import PlateError, SourceUnavailable
 from .channels import renamed_channels
 from .index import build_index
 from .problems import SKIPPED, ProblemLog, make
@@ -125,6 +125,8 @@ class Plate:
         notes, dtypes = [], []
         try:
             data = read_channels(self.root, refs, self.channels, key.label(), notes, dtypes)
+        except SourceUnavailable:
+            raise  # the storage, not the site: never reported as a damaged site
         except PlateError as err:
             self.problems.report(getattr(err, "problem", None) or make("unreadable", str(err), site=key.label(), action=SKIPPED))
             raise
@@ -176,6 +178,8 @@ class Plate:
         for key in self.sites[:50]:
             try:
                 return key, self.read_site(key)
+            except SourceUnavailable:
+                raise
             except PlateError as err:
                 last = err
         if last is not None and "imagecodecs" in str(last):  # one missing package, not a corrupt plate
@@ -204,6 +208,8 @@ class Plate:
                 break
             try:
                 arrays.append(self.read_site(candidates[i]))
+            except SourceUnavailable:
+                raise
             except PlateError:
                 continue
         if not arrays:
@@ -236,6 +242,8 @@ class Plate:
         try:
             _, site = self.first_readable_site()
             shape, dtype = list(site.shape), str(site.dtype)
+        except SourceUnavailable:
+            raise
         except PlateError as err:
             shape, dtype = None, None
             self.problems.report(make("unreadable", str(err), action=SKIPPED))

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PlateError
+from ..errors import PlateError, SourceUnavailable
 from .ome_zarr import read_field
 from .problems import REPAIRED, REPLANED, SKIPPED, capture_tifffile_log, make, tiff_detail
 from .stats import LOW_PERCENTILE
 
 
-def _unreadable(path: Path, what: str, fix: str = "re-export it, or move it out of the plate folder") -> PlateError:
+def _unreadable(path: Path, what: str, fix: str = "re-export it, or move it out of the plate folder",
+                kind: str = "unreadable") -> PlateError:
     err = PlateError(f"{path.name} {what}; {fix}")
-    err.problem = make("unreadable", f"{path.name} {what}", fix, file=path.name, action=SKIPPED)
+    err.problem = make(kind, f"{path.name} {what}", fix, file=path.name, action=SKIPPED)
     return err
 
 
@@ -56,7 +57,8 @@ def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
         except PlateError:
             raise
         except FileNotFoundError:
-            raise PlateError(f"{path} has disappeared; re-open the plate") from None
+            raise _unreadable(path, "has disappeared since the plate was opened (deleted, moved, or its drive is gone)",
+                              "check the plate folder, then open the plate again", kind="vanished") from None
         except MemoryError:
             raise _unreadable(path, "is too large to read into memory", "crop or split the image") from None
         except Exception as err:  # tifffile/imageio raise many types on corrupt files
@@ -287,6 +289,8 @@ def read_channels(root: Path, refs, channels: list[str], label: str, notes: list
                     decoded[ref.path] = _load(path, local)
                 plane = _plane(*decoded[ref.path], ref.index, path, local)
             planes.append(_finite(plane, name, ref.path, label, local))
+        except SourceUnavailable:
+            raise  # the storage stopped answering: not this site's fault, never a damaged site
         except PlateError as err:
             raise _site_error(err, ref.path, label) from None
         local[:] = [p if p.site else replace(p, file=ref.path, site=label, message=f"{label}: {p.message}")

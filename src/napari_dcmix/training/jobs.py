@@ -133,12 +133,20 @@ def stream_predictions(run_id, trained, plate, keys, device):
     It never raises (an error becomes one notification, not a traceback); cancelling the job closes
     it, which closes the site generator (and torch's per-thread no_grad state) in the worker thread.
     """
+    from ..errors import SourceUnavailable
     from .predictor import predict_sites
 
+    done = 0
     try:
         with closing(predict_sites(trained, plate, keys, device=device)) as predictions:
             for pred in predictions:
+                done += 1
                 yield run_id, pred
+    except SourceUnavailable as err:  # the storage, not a site: stop, keep what is shown, say where
+        site = getattr(err, "site_key", None)
+        return run_id, (f"prediction stopped{f' at {site.label()}' if site is not None else ''} ({done} of "
+                        f"{len(keys)} sites predicted): {err}; the predictions shown so far are kept; predict "
+                        "again when the server answers")
     except DcmixError as err:
         return run_id, str(err)
     except Exception as err:  # noqa: BLE001 - an unexpected failure must not take napari down
