@@ -12,7 +12,7 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-from ..errors import DcmixError, PlateError
+from ..errors import DcmixError, PlateError, SourceUnavailable
 from ..plate import ChannelStats, Plate, SiteKey
 
 
@@ -106,6 +106,8 @@ class SiteSource:
                 return hit
         try:
             raw = self.plate.read_site(key)
+        except SourceUnavailable:
+            raise  # the server stopped answering: the run stops (it keeps what it finished), never a skipped site
         except PlateError as err:
             with self._lock:
                 self.skipped.append(str(err))
