@@ -18,7 +18,7 @@ from qtpy.QtCore import QTimer
 from napari_dcmix._io import default_export_path
 from napari_dcmix._layers import META_KEY
 from napari_dcmix.plate import SiteKey, open_plate
-from napari_dcmix.widgets.plate_browser.dock import PlateBrowserWidget, open_plate_url
+from napari_dcmix.widgets.plate_browser.dock import OpenPlateUrl, PlateBrowserWidget
 
 WAIT_MS = 20000
 
@@ -130,7 +130,8 @@ def test_the_open_plate_url_form_hands_the_url_and_its_settings_to_the_plate_bro
                                                                                       served):
     _, url, _ = served
     viewer = make_napari_viewer()
-    form = open_plate_url(viewer)
+    _, form = viewer.window.add_plugin_dock_widget("napari-dcmix", "Open plate URL…")  # as the Plugins menu does
+    assert isinstance(form, OpenPlateUrl)
     form.url_edit.setText(url)
     form.cache_spin.setValue(64)
     browser = form.open()
@@ -139,6 +140,8 @@ def test_the_open_plate_url_form_hands_the_url_and_its_settings_to_the_plate_bro
     qtbot.waitUntil(lambda: browser.plate is not None, timeout=WAIT_MS)
     assert browser.plate.location.url == url
     assert browser.plate.index.zarr.store.settings.cache_bytes == 64 << 20
+    qtbot.waitUntil(lambda: not any(isinstance(w, OpenPlateUrl) for w in viewer.window.dock_widgets.values()),
+                    timeout=WAIT_MS)  # the form closed itself
     form.url_edit.setText("/not/a/url")
     assert form.open() is None
 

@@ -502,6 +502,9 @@ def plate_browser_of(viewer) -> PlateBrowserWidget:
     return widget
 
 
-def open_plate_url(napari_viewer) -> OpenUrlForm:
-    """Plugins › napari-dcmix › Open plate URL…: the form that hands a URL to this viewer's Plate browser."""
-    return OpenUrlForm(napari_viewer, partial(plate_browser_of, napari_viewer))
+class OpenPlateUrl(OpenUrlForm):
+    """Plugins › napari-dcmix › Open plate URL…: the form that hands a URL to this viewer's Plate browser
+    (a class: napari finds the ``napari_viewer`` parameter on ``__init__``)."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(napari_viewer, partial(plate_browser_of, napari_viewer))
