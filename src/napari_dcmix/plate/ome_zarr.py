@@ -89,8 +89,10 @@ def _open_group(store, location: PlateLocation):
         raise
     except Exception as err:  # zarr raises many types for missing or damaged groups
         if location.is_remote:
-            raise PlateError(f"{location} holds no readable zarr group ({type(err).__name__}: {err}); check the "
-                             "URL: it must name the plate's .zarr folder (the group with 'plate' metadata)") from None
+            missing = isinstance(err, (FileNotFoundError, KeyError)) or "NotFound" in type(err).__name__
+            what = "no zarr.json, .zgroup or .zattrs answered there" if missing else f"{type(err).__name__}: {err}"
+            raise PlateError(f"{location} holds no readable zarr group ({what}); check the URL: it must name "
+                             "the plate's .zarr folder (the group with 'plate' metadata)") from None
         raise PlateError(f"{location} is not a readable zarr group ({type(err).__name__}: {err}); "
                          "check the OME-Zarr plate is complete") from None
 
