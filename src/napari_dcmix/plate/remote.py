@@ -14,6 +14,7 @@ sleeps without holding anything, and the disk cache reads and writes on worker t
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import re
@@ -189,6 +190,8 @@ def describe_failure(err: BaseException, timeout_s: float) -> str:
     if isinstance(err, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in type(err).__name__:
         return f"no answer within {timeout_s:g} s (timed out)"
     detail = str(err).strip() or type(err).__name__
+    if isinstance(err, OSError) and err.errno in (errno.EIO, getattr(errno, "EREMOTEIO", -1)):
+        return f"server error ({err.strerror or detail})"  # s3fs's translation of an S3 server error
     if "Disconnect" in type(err).__name__ or isinstance(err, (ConnectionResetError, ConnectionAbortedError)):
         return f"the connection was dropped ({detail})"
     return f"the connection failed ({detail})"
