@@ -17,7 +17,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout)
 
 from ..._reader import take_opened_plate
-from ...errors import DcmixError
+from ...errors import DcmixError, SourceUnavailable
 from ...plate import Plate, SiteKey, well_position
 from ...plate.location import PlateLocation, is_url
 from ..jobs import user_message
@@ -368,8 +368,8 @@ class PlateBrowserWidget(DcmixDock):
             return
         self._wanted = None
         self.where.setText("Site")
-        message = user_message(err)
-        if isinstance(getattr(err, "original", err), DcmixError) and "did not answer" not in message:
+        message, original = user_message(err), getattr(err, "original", err)
+        if isinstance(original, DcmixError) and not isinstance(original, SourceUnavailable):
             self.grid.set_problem(key.well, message)  # the site itself (empty, damaged), not the server
         notifications.show_error(f"{key.label()} could not be shown: {message}. Other wells still work.")
 
@@ -484,7 +484,7 @@ class PlateBrowserWidget(DcmixDock):
 
 
 def _read_sites(plate: Plate, keys: list[SiteKey]) -> int:
-    """Worker body: read ``keys`` into the plate's cache (a plate at a URL: fetched concurrently)."""
+    """Worker body: read ``keys`` into the plate's cache (each site's chunks are fetched concurrently)."""
     for key in keys:
         plate.read_site(key)
     return len(keys)
