@@ -190,6 +190,6 @@ def _add_importance(sub, commands: dict) -> None:
 def _add_demo(sub, commands: dict) -> None:
     """``demo``: napari with the docks (or unattended screenshots)."""
     s = sub.add_parser("demo", help="open napari with the docks and the sample plate")
-    s.add_argument("--plate", help="plate folder to open instead of the sample plate")
+    s.add_argument("--plate", help="plate folder (or an OME-Zarr plate's URL) to open instead of the sample plate")
     s.add_argument("--screenshots", metavar="DIR", help="run the workflow unattended and save screenshots here")
     s.set_defaults(func=commands["demo"])
