@@ -188,6 +188,17 @@ ERRORS = {
                                                 "nothing without --labels; ..."),
     "importance --labels without --permutation": (["importance", "{model}", "--labels", "{labels}"],
                                                   "--labels does nothing without --permutation; ..."),
+    # --- plates at a URL: their flags with a plate folder, an output that is a URL ----------------------
+    "--cache-size with a plate folder": (INSPECT + ["--cache-size", "2GiB"], "--cache-size does nothing for a plate "
+                                         "folder; it applies to plates at a URL: leave it out"),
+    "--disk-cache with a plate folder": (INSPECT + ["--disk-cache"], "--disk-cache does nothing for a plate folder; ..."),
+    "--s3-endpoint with a plate folder": (TRAIN + ["--s3-endpoint", "https://s3.example.org"],
+                                          "--s3-endpoint does nothing for a plate folder; ..."),
+    "--s3-signed with a plate folder": (PREDICT + ["--s3-signed"], "--s3-signed does nothing for a plate folder; ..."),
+    "importance --cache-size without --permutation": (["importance", "{model}", "--cache-size", "1GiB"],
+                                                      "--cache-size does nothing without --permutation; ..."),
+    "train --out is a URL": (TRAIN + ["--out", "https://example.org/m.pt"], "https://example.org/m.pt is a URL: "
+                             "napari-dcmix writes its outputs to files on this computer, never to a server; ..."),
     # --- sample-plate ----------------------------------------------------------------------------------
     "sample-plate --sites 0": (SAMPLE + ["--sites", "0"], "sites=0 must be a whole number from 1 to 16"),
     "sample-plate --sites 100": (SAMPLE + ["--sites", "100"], "sites=100 must be a whole number from 1 to 16"),

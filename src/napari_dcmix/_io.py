@@ -21,15 +21,34 @@ from .errors import DcmixError
 _PLATE_ROOTS: set[Path] = set()
 
 
-def protect_plate_folder(root: str | os.PathLike) -> None:
-    """Register a plate folder: nothing may be written inside it from now on."""
-    _PLATE_ROOTS.add(Path(root).expanduser().resolve())
+def _folders(plates) -> set[Path]:
+    """The local folders (resolved) of plate folders or locations; a plate at a URL has none."""
+    from .plate.location import PlateLocation
+
+    found = set()
+    for plate in plates:
+        location = PlateLocation.of(plate)
+        if location.folder is not None:
+            found.add(location.folder.resolve())
+    return found
+
+
+def protect_plate_folder(root) -> None:
+    """Register a plate folder (a path or a ``PlateLocation``): nothing may be written inside it from
+    now on. A plate at a URL is never written to anyway: outputs are local files (:func:`check_not_in_plate`)."""
+    _PLATE_ROOTS.update(_folders([root]))
 
 
 def check_not_in_plate(path: str | os.PathLike, plate_roots=()) -> Path:
-    """``path`` resolved; DcmixError if it lies inside a plate folder (registered or given)."""
+    """``path`` resolved; DcmixError if it is a URL (outputs are files on this computer) or lies inside
+    a plate folder (registered, or given as paths or ``PlateLocation``s)."""
+    from .plate.location import is_url
+
+    if is_url(path):
+        raise DcmixError(f"{path} is a URL: napari-dcmix writes its outputs to files on this computer, never to "
+                         "a server; choose a local path (for a plate on a server: a folder like <plate>-dcmix)")
     out = Path(path).expanduser().resolve()
-    for root in {Path(r).expanduser().resolve() for r in plate_roots} | _PLATE_ROOTS:
+    for root in _folders(plate_roots) | _PLATE_ROOTS:
         if out == root or root in out.parents:
             raise DcmixError(f"{out} is inside the plate folder {root}; napari-dcmix never writes into image "
                              f"folders, choose a place outside it (for example {root.parent / (root.name + '-dcmix')})")
@@ -188,35 +207,64 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, into_plate: bool = 
 
 
 # --- where the docks propose to save (never inside the plate folder) ---------------------------------
-def default_export_path(plate_root: Path | None, name: str) -> Path:
+def remote_output_folder(plate) -> Path | None:
+    """For a plate at a URL (a ``PlateLocation`` or a URL), its local output folder
+    (``<working folder>/<plate>-dcmix``), created when first proposed; None for a plate folder."""
+    from .plate.location import PlateLocation
+
+    if plate is None or not PlateLocation.of(plate).is_remote:
+        return None
+    folder = PlateLocation.of(plate).output_folder()
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _plate_name(plate, default: str) -> str:
+    from .plate.location import PlateLocation
+
+    return (PlateLocation.of(plate).name or default) if plate is not None else default
+
+
+def default_export_path(plate_root, name: str) -> Path:
     """Where an export (chart, matrix, predictions, figure) is proposed: beside the plate folder (never
-    inside it), else the home folder; ``name`` may use ``{plate}`` for the plate folder's name."""
-    name = name.format(plate=Path(plate_root).name if plate_root else "plate")
-    if plate_root is not None and Path(plate_root).parent.is_dir():
-        return Path(plate_root).parent / name
+    inside it), into the output folder of a plate at a URL, else the home folder; ``name`` may use
+    ``{plate}`` for the plate's name. ``plate_root``: its folder, ``PlateLocation`` or None."""
+    name = name.format(plate=_plate_name(plate_root, "plate"))
+    remote = remote_output_folder(plate_root)
+    if remote is not None:
+        return remote / name
+    if plate_root is not None and Path(str(plate_root)).parent.is_dir():
+        return Path(str(plate_root)).parent / name
     return Path.home() / name
 
 
-def default_labels_path(plate_root: Path, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
+def default_labels_path(plate_root, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
     """Where "Save labels" proposes to write: beside the CSV the labels came from, else
-    ~/napari-dcmix/; never inside the plate folder (images stay untouched) and never over the
-    loaded CSV itself (it may hold columns the plugin does not write)."""
-    plate_root = Path(plate_root)
-    folder = Path(home or Path.home()) / "napari-dcmix"
-    if loaded_csv is not None and not is_inside(Path(loaded_csv).parent, plate_root):
+    ~/napari-dcmix/ (for a plate at a URL: its output folder); never inside the plate folder (images
+    stay untouched) and never over the loaded CSV itself (it may hold columns the plugin does not write)."""
+    from .plate.location import PlateLocation
+
+    location = PlateLocation.of(plate_root)
+    folder = remote_output_folder(location) or Path(home or Path.home()) / "napari-dcmix"
+    if loaded_csv is not None and not location.contains(Path(loaded_csv).parent):
         folder = Path(loaded_csv).parent
-    name = f"{plate_root.name or 'plate'}_labels.csv"
+    name = f"{location.name or 'plate'}_labels.csv"
     path = folder / name
     if loaded_csv is not None and path.resolve() == Path(loaded_csv).resolve():
-        path = folder / f"{plate_root.name or 'plate'}_labels_edited.csv"
+        path = folder / f"{location.name or 'plate'}_labels_edited.csv"
     return path
 
 
-def default_model_path(plate_root: Path | None, kind: str, last_folder: Path | None = None) -> Path:
-    """A model path outside the plate folder (image folders stay read-only): last folder, else home."""
-    name = f"{Path(plate_root).name if plate_root else 'dcmix'}_{kind}.pt"
-    for folder in (last_folder, Path.home()):
+def default_model_path(plate_root, kind: str, last_folder: Path | None = None) -> Path:
+    """A model path outside the plate folder (image folders stay read-only): the last folder, else
+    the output folder of a plate at a URL, else home."""
+    from .plate.location import PlateLocation
+
+    location = PlateLocation.of(plate_root) if plate_root is not None else None
+    name = f"{location.name if location else 'dcmix'}_{kind}.pt"
+    for folder in (last_folder, remote_output_folder(location), Path.home()):
         if folder is not None and folder.is_dir() and os.access(folder, os.W_OK) and not (
-                plate_root and is_inside(folder, plate_root)):
+                location and location.contains(folder)):
             return folder / name
     return Path.home() / name

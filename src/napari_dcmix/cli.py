@@ -29,6 +29,10 @@ def _progress(text: str, final: bool = False) -> None:
 
 
 def _emit(args, payload: dict, lines: list[str]) -> None:
+    plate = getattr(args, "_dcmix_plate", None)
+    if plate is not None and plate.is_remote:  # what was fetched: the JSON and one line on stderr
+        payload["transfers"] = plate.transfers()
+        print(f"fetched {_transfer_line(plate.transfers())} from {plate.location}", file=sys.stderr)
     payload = report.finish(args, payload)
     if getattr(args, "json", False):
         print(json.dumps(payload, indent=2, default=str))
@@ -36,7 +40,14 @@ def _emit(args, payload: dict, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
-def _check_output(path: str, plate_root: Path | None = None, folder: bool = False) -> Path:
+def _transfer_line(counts: dict) -> str:
+    size = counts["bytes"]
+    amount = f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+    return (f"{amount} in {counts['requests']} requests ({counts['retries']} retried, {counts['cache_hits']} "
+            f"reads from the memory cache, {counts['disk_hits']} from the disk cache, {counts['missing']} missing keys)")
+
+
+def _check_output(path: str, plate_root=None, folder: bool = False) -> Path:
     """Fail before hours of work, not after: the output folder must exist and be writable, outside plates."""
     from ._io import check_not_in_plate
 
@@ -59,10 +70,49 @@ def _check_output(path: str, plate_root: Path | None = None, folder: bool = Fals
     return out
 
 
-def _open(args):
-    from .plate import open_plate
+REMOTE_FLAGS = {"cache_size": "--cache-size", "disk_cache": "--disk-cache", "s3_endpoint": "--s3-endpoint",
+                "s3_signed": "--s3-signed"}
 
-    plate = open_plate(args.plate, args.pattern, getattr(args, "channel_names", None))
+
+def _remote_settings(args, location):
+    """How a plate at a URL is read (environment, then flags); refuses these flags for a plate folder
+    (and the S3 ones for an http(s) plate): ignoring them would let the user believe they took effect."""
+    from .plate.remote import RemoteSettings, parse_size, user_cache_folder
+
+    given = [flag for name, flag in REMOTE_FLAGS.items() if getattr(args, name, None) not in (None, False)]
+    wrong = given if not location.is_remote else [f for f in given if f.startswith("--s3") and location.scheme != "s3"]
+    if wrong:
+        where = "a plate folder" if not location.is_remote else f"a {location.scheme}:// plate"
+        raise DcmixError(f"{wrong[0]} does nothing for {where}; it applies to plates at "
+                         f"{'a URL' if not location.is_remote else 'an s3:// URL'}: leave it out")
+    if not location.is_remote:
+        return None
+    disk = getattr(args, "disk_cache", None)
+    return RemoteSettings.from_env(
+        cache_bytes=parse_size(args.cache_size) if getattr(args, "cache_size", None) is not None else None,
+        disk_cache=(user_cache_folder() if disk == "default" else Path(disk).expanduser()) if disk else None,
+        s3_endpoint=getattr(args, "s3_endpoint", None), s3_signed=True if getattr(args, "s3_signed", False) else None)
+
+
+def _open(args):
+    from .plate import Plate
+    from .plate.location import PlateLocation
+
+    location = PlateLocation.of(args.plate)
+    remote = _remote_settings(args, location)
+    if remote is not None:
+        _progress(f"opening {location} (its metadata; pixels are fetched per site when read)", final=True)
+    steps = Plate.open_steps(args.plate, args.pattern, getattr(args, "channel_names", None), remote)
+    while True:
+        try:
+            _progress(next(steps).what)
+        except StopIteration as done:
+            plate = done.value
+            break
+    if remote is not None:
+        _progress(f"opened: {len(plate.wells())} wells, {len(plate.sites)} sites; {_transfer_line(plate.transfers())}",
+                  final=True)
+    args._dcmix_plate = plate
     report.track(args, plate.problems)
     return plate
 
@@ -105,7 +155,7 @@ def cmd_inspect(args) -> None:
 
 
 def _check_sites(plate) -> None:
-    """Read every site once, so that every unreadable, repaired or re-planed file is reported."""
+    """Read every site once, so that every unreadable, empty, repaired or re-planed file is reported."""
     from .errors import PlateError, SourceUnavailable
 
     for i, key in enumerate(plate.sites, 1):
@@ -152,7 +202,7 @@ def cmd_train(args) -> None:
     from .training import TrainedModel, Trainer
 
     plate = _open(args)
-    out = _check_output(args.out, plate.root)
+    out = _check_output(args.out, plate.location)
     labels = _labels(args, plate)
     init = TrainedModel.load(args.init) if args.init else None
     trainer = Trainer(plate, labels.site_labels, _train_config(args, labels), init=init)
@@ -225,7 +275,7 @@ def cmd_explain(args) -> None:
     from .training.panel import trust_line
 
     plate = _open(args)
-    out = _check_output(args.out, plate.root, folder=True) if args.out else None
+    out = _check_output(args.out, plate.location, folder=True) if args.out else None
     labels = _labels(args, plate)
     config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds,
                            include_all=not args.no_all, train=_train_config(args, labels, model="dcmix"))
@@ -388,8 +438,8 @@ def cmd_predict(args) -> None:
 
     trained = TrainedModel.load(args.model)
     plate = _open(args)
-    out = _check_output(args.out, plate.root)
-    figures = {name: _check_png(path, plate.root) for name, path in (("plate_map", args.plate_map),
+    out = _check_output(args.out, plate.location)
+    figures = {name: _check_png(path, plate.location) for name, path in (("plate_map", args.plate_map),
                                                                        ("montage", args.montage)) if path}
     try:
         trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
@@ -452,7 +502,7 @@ def cmd_predict(args) -> None:
     _emit(args, payload, lines)
 
 
-def _check_png(path: str, plate_root: Path) -> Path:
+def _check_png(path: str, plate_root) -> Path:
     out = _check_output(path, plate_root)
     if out.suffix.lower() != ".png":
         raise DcmixError(f"{out.name}: figures are written as PNG; give a file name ending in .png")

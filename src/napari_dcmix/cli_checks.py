@@ -82,7 +82,8 @@ NEEDS = {"predict": {"plate_map_value": (("plate_map",), "prediction"), "montage
                      "label_column": (("labels",), None)},
          "inspect": {"label_column": (("labels",), None)},
          "importance": {name: (("permutation",), None) for name in ("labels", "label_column", "pattern",
-                                                                       "channel_names")}}
+                                                                       "channel_names", "cache_size", "disk_cache",
+                                                                       "s3_endpoint", "s3_signed")}}
 
 
 def check_flags_used(args) -> None:

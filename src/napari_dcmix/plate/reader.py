@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PlateError, SourceUnavailable
-from .ome_zarr import read_field
+from .ome_zarr import ZarrSource
 from .problems import REPAIRED, REPLANED, SKIPPED, capture_tifffile_log, make, tiff_detail
 from .stats import LOW_PERCENTILE
 
@@ -250,31 +250,60 @@ def _finite(plane: np.ndarray, channel: str, file: str, label: str, notes: list 
     return np.where(bad, np.asarray(fill, plane.dtype), plane)
 
 
-def _zarr_planes(root: Path, refs, min_side: int | None) -> dict[int, np.ndarray]:
-    """Position in ``refs`` -> plane, for channels stored in OME-Zarr fields: one read per field."""
+def _zarr_planes(source, refs, channels: list[str], label: str, min_side: int | None) -> dict[int, np.ndarray]:
+    """Position in ``refs`` -> plane, for channels stored in OME-Zarr fields: one read per field.
+
+    By the zarr spec a missing chunk reads as the fill value; a channel whose every pixel is the fill
+    value holds no image (its chunks are missing, or were written empty): the site is skipped, named.
+    """
     by_field: dict[str, list[int]] = {}
     for i, ref in enumerate(refs):
         if ref.kind == "zarr":
             by_field.setdefault(ref.path, []).append(i)
     planes: dict[int, np.ndarray] = {}
     for path, positions in by_field.items():
-        data = read_field(root, path, [refs[i].index for i in positions], min_side)
+        data, fill = source.read(path, [refs[i].index for i in positions], min_side)
+        empty = [channels[i] for i, plane in zip(positions, data) if _all_fill(plane, fill)]
+        if empty:
+            raise _empty_field(path, label, empty, len(positions), fill)
         planes.update(zip(positions, data))
     return planes
 
 
-def read_channels(root: Path, refs, channels: list[str], label: str, notes: list | None = None,
-                  dtypes: list | None = None, min_side: int | None = None) -> np.ndarray:
+def _all_fill(plane: np.ndarray, fill) -> bool:
+    try:
+        if isinstance(fill, float) and np.isnan(fill):
+            return False  # all-NaN planes are the non-finite check's
+        return not np.any(plane != fill)
+    except (TypeError, ValueError):
+        return False
+
+
+def _empty_field(path: str, label: str, empty: list[str], n: int, fill) -> PlateError:
+    what = "every channel" if len(empty) == n else ", ".join(empty)
+    message = (f"{label} is empty: {what} holds no image (every pixel is the zarr fill value {fill}: "
+               f"the chunks of field {path} are missing, or were written empty)")
+    fix = "check that the plate was uploaded or exported completely, or leave the site out"
+    err = PlateError(f"{message}: skipped; {fix}")
+    err.problem = make("empty", message, fix, file=path, site=label, action=SKIPPED)
+    return err
+
+
+def read_channels(root: Path | None, refs, channels: list[str], label: str, notes: list | None = None,
+                  dtypes: list | None = None, min_side: int | None = None, zarr=None) -> np.ndarray:
     """Stack one site's channel files into (C, Y, X), finite for float images; different shapes are a
     clear error (the site is skipped: cropping would misalign channels taken at different binnings).
 
     A multi-channel file is decoded once for all of its channels, not once per channel. What was
     repaired or re-planed is appended to ``notes`` as :class:`Problem` records naming file and site;
     each channel's own pixel type (before stacking promotes them) to ``dtypes``. ``min_side`` allows a
-    lower pyramid level (thumbnails) where the format stores one (OME-Zarr).
+    lower pyramid level (thumbnails) where the format stores one (OME-Zarr); ``zarr`` is the plate's
+    open ``ZarrSource`` (default: opened from ``root``).
     """
     decoded: dict[str, tuple[np.ndarray, str]] = {}
-    zarr_planes = _zarr_planes(root, refs, min_side) if any(ref.kind == "zarr" for ref in refs) else {}
+    zarr_planes = {}
+    if any(ref.kind == "zarr" for ref in refs):
+        zarr_planes = _zarr_planes(zarr if zarr is not None else ZarrSource(root), refs, channels, label, min_side)
     planes, local = [], []
     for i, (ref, name) in enumerate(zip(refs, channels)):
         if i in zarr_planes:

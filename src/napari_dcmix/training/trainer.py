@@ -450,7 +450,7 @@ class Trainer:
             "normalization": cfg.normalization,
             "problems": [p.to_dict() if hasattr(p, "to_dict") else str(p) for p in list(self.plate.problems)[:1000]],
             "train_config": {k: v for k, v in asdict(cfg).items() if k != "classes"},
-            "plate": str(self.plate.root),
+            "plate": str(self.plate.location),
         }
         return TrainedModel(copy.deepcopy(self.model).cpu().eval(), list(self.channels), list(self.classes),
                             self.stats, cfg.tile, meta)

@@ -48,7 +48,7 @@ def ask_export_path(parent, session, file_name: str, title: str) -> str | None:
     from .._io import default_export_path
 
     plate = session.plate
-    default = default_export_path(plate.root if plate is not None else None, file_name)
+    default = default_export_path(plate.location if plate is not None else None, file_name)
     filters = "PNG image (*.png)" if file_name.endswith(".png") else "CSV table (*.csv)"
     path, _ = QFileDialog.getSaveFileName(parent, title, str(default), filters)
     return path or None

@@ -348,7 +348,7 @@ class DcmixSession:
         if self._labels_file is not None:
             files[LABELS_FILE] = self._labels_file.path
         inputs = {name: p for name, p in files.items() if name not in keep}
-        return output_problem(path, [self._plate.root if self._plate is not None else None], inputs, what)
+        return output_problem(path, [self._plate.location if self._plate is not None else None], inputs, what)
 
 
 # the one module-level registry of sessions: weak, so a closed viewer's session goes with it

@@ -9,6 +9,7 @@ never freezes the viewer: statistics and thumbnails are computed in napari threa
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from napari.utils import notifications
@@ -16,8 +17,10 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout)
 
 from ..._reader import take_opened_plate
-from ...errors import DcmixError
+from ...errors import DcmixError, SourceUnavailable
 from ...plate import Plate, SiteKey, well_position
+from ...plate.location import PlateLocation, is_url
+from ..jobs import user_message
 from .background import PlateBackground
 from .condition_filter import ConditionFilter
 from .label_panel import LabelPanel
@@ -25,6 +28,7 @@ from .open_panel import OpenPanel
 from .grid import GRID_HELP, GRID_HINT, PlateGrid
 from .opening import load_labels_into, open_plate_into
 from .problems_panel import ProblemsPanel
+from .url_form import OpenUrlForm
 from ..dock_base import DcmixDock
 from ..site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, plate_metadata, unbind_well_keys, warm_up_layers
@@ -40,6 +44,9 @@ class PlateBrowserWidget(DcmixDock):
         self.background = PlateBackground(self, self.session.set_stats, self._on_thumbnail)
         self._pending_follow: dict | None = None
         self._opening = False             # open_plate is publishing: it starts the background itself
+        self._opener = None               # the Job reading a URL's metadata, while it runs
+        self._open_tag = 0                # which background open is the latest (older results are dropped)
+        self._wanted: SiteKey | None = None  # the site being fetched in the background to be shown
         self._build_ui()
 
         events = self.session.events
@@ -151,12 +158,18 @@ class PlateBrowserWidget(DcmixDock):
 
     def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
                    show_first: bool = True, channel_names: str | None = None,
-                   indexed: Plate | None = None) -> Plate | None:
+                   indexed: Plate | None = None, remote=None) -> Plate | None:
         """Open ``path`` with its labels through the one opener (errors -> notifications), then show
         its first well and read it in the background. ``channel_names`` (``w1=DNA,w2=ER``) renames
         channels for every dock and the saved model; ``indexed`` is ``path`` already indexed (File > Open).
         The opener publishes plate and labels on the session; this dock shows them from
-        ``plate_changed``, as every other dock does."""
+        ``plate_changed``, as every other dock does.
+
+        A plate at a URL (``remote``: how it is read, ``remote.RemoteSettings``) is opened on a worker
+        with a progress bar: None is returned at once, and the session's plate event follows."""
+        if indexed is None and path and is_url(str(path)):
+            self._open_in_background(str(path), pattern, labels_csv, column, show_first, channel_names, remote)
+            return None
         self._opening = True
         try:
             plate = open_plate_into(self.session, path, pattern, labels_csv, column, channel_names, indexed)
@@ -171,6 +184,48 @@ class PlateBrowserWidget(DcmixDock):
             self.show_well(self.plate_id, first)
         self.background.start(plate)  # after the first well: its reads do not compete with the open
         return plate
+
+    def _open_in_background(self, url: str, pattern, labels_csv, column, show_first: bool, channel_names,
+                            remote) -> None:
+        """Read a URL's metadata on a worker (the viewer never waits on the network), then open it
+        like any plate. A newer open, or the dock ending, drops a late result."""
+        try:
+            location = PlateLocation.of(url)
+        except DcmixError as err:
+            notifications.show_error(f"Could not open the plate: {err}")
+            return
+        if self._opener is not None:
+            self._opener.cancel()
+        self._open_tag += 1
+        tag = self._open_tag
+        self.open_panel.info.setText(f"Opening {location} … reading its metadata (no pixels yet)")
+        self._opener = self.run(Plate.open_steps, str(location), pattern, channel_names, remote,
+                                progress=f"Opening {location.name}", on_yield=partial(self._open_progress, tag),
+                                on_return=partial(self._opened, tag, pattern, labels_csv, column, show_first),
+                                on_error=partial(self._open_failed, tag))
+
+    def _open_progress(self, tag: int, step) -> None:
+        if tag == self._open_tag and self._opener is not None and not self.torn_down:
+            self._opener.advance_to(step.done, step.total, step.what)
+
+    def _opened(self, tag: int, pattern, labels_csv, column, show_first: bool, plate: Plate) -> None:
+        if tag != self._open_tag or self.torn_down:
+            return  # replaced by a newer open, or the dock ended
+        self._opener = None
+        self.open_plate(str(plate.location), pattern, labels_csv, column, show_first=show_first, indexed=plate)
+
+    def _open_failed(self, tag: int, err) -> None:
+        if tag != self._open_tag or self.torn_down:
+            return
+        self._opener = None
+        if self.plate is None:
+            self.open_panel.info.setText("No plate open.")
+        notifications.show_error(f"Could not open the plate: {user_message(err)}")
+
+    @property
+    def opening(self) -> bool:
+        """A URL's metadata is being read in the background."""
+        return self._opener is not None
 
     def _show_new_plate(self, plate: Plate, pattern: str | None) -> None:
         """Show a plate the session just published, with the labels it came with."""
@@ -265,9 +320,17 @@ class PlateBrowserWidget(DcmixDock):
         key = next((k for k in keys if k.site == want), keys[0])
         return self.show_key(key)
 
-    def show_key(self, key: SiteKey) -> bool:
-        """Show one site in place; an unreadable file becomes a notification and a red cross."""
+    def show_key(self, key: SiteKey, fetched: bool = False) -> bool:
+        """Show one site in place; an unreadable file becomes a notification and a red cross. A site of
+        a plate at a URL that is not in memory yet is fetched in the background first (``fetched``:
+        it just was), so the viewer never waits on the network."""
         mosaic = self.mosaic_box.isChecked()
+        if not fetched and self.plate.is_remote:
+            keys = self.plate.sites_of(key.well, key.plate) if mosaic else [key]
+            if not all(self.plate.is_cached(k) for k in keys):
+                self._fetch_then_show(key, keys)
+                return True
+        self._wanted = None
         try:
             creates = not set(self.plate.channels) <= set(plugin_layers(self.viewer))  # else contrast is kept
             stats = provisional_stats(self.plate, self.plate.read_site(key)) if self.stats is None and creates else None
@@ -286,6 +349,29 @@ class PlateBrowserWidget(DcmixDock):
         self.where.setText(f"{key.well} · site")
         self.where.setToolTip(f"Showing {key.label()}" + (" (all sites tiled)" if mosaic else ""))
         return True
+
+    def _fetch_then_show(self, key: SiteKey, keys: list[SiteKey]) -> None:
+        """Read ``keys`` on a worker, then show ``key`` unless the user has moved on meanwhile."""
+        self._wanted = key
+        self.where.setText(f"{key.well} · fetching…")
+        self.where.setToolTip(f"Fetching {key.label()} from {self.plate.location}")
+        plate = self.plate
+        self.run(_read_sites, plate, keys, on_return=partial(self._fetched, plate, key),
+                 on_error=partial(self._fetch_failed, plate, key))
+
+    def _fetched(self, plate: Plate, key: SiteKey, _result) -> None:
+        if self._wanted == key and self.plate is plate and not self.torn_down:
+            self.show_key(key, fetched=True)
+
+    def _fetch_failed(self, plate: Plate, key: SiteKey, err) -> None:
+        if self._wanted != key or self.plate is not plate or self.torn_down:
+            return
+        self._wanted = None
+        self.where.setText("Site")
+        message, original = user_message(err), getattr(err, "original", err)
+        if isinstance(original, DcmixError) and not isinstance(original, SourceUnavailable):
+            self.grid.set_problem(key.well, message)  # the site itself (empty, damaged), not the server
+        notifications.show_error(f"{key.label()} could not be shown: {message}. Other wells still work.")
 
     def _fill_sites(self, key: SiteKey) -> None:
         self.site_combo.clear()
@@ -364,7 +450,7 @@ class PlateBrowserWidget(DcmixDock):
         self._fill_sites(key)
 
     def _is_open(self, root) -> bool:
-        return self.plate is not None and Path(root).expanduser().resolve() == self.plate.root.resolve()
+        return self.plate is not None and self.plate.location.same_as(root)
 
     def _on_layer_inserted(self, event) -> None:
         self._maybe_follow(event.value)
@@ -395,3 +481,30 @@ class PlateBrowserWidget(DcmixDock):
             return
         if self.plate.sites_of(key.well, key.plate):
             self.show_key(key)
+
+
+def _read_sites(plate: Plate, keys: list[SiteKey]) -> int:
+    """Worker body: read ``keys`` into the plate's cache (each site's chunks are fetched concurrently)."""
+    for key in keys:
+        plate.read_site(key)
+    return len(keys)
+
+
+def plate_browser_of(viewer) -> PlateBrowserWidget:
+    """The viewer's Plate browser: the one docked already, else one added from the Plugins menu's entry."""
+    from ..session import real_viewer
+
+    viewer = real_viewer(viewer)
+    for widget in viewer.window.dock_widgets.values():
+        if isinstance(widget, PlateBrowserWidget):
+            return widget
+    _, widget = viewer.window.add_plugin_dock_widget("napari-dcmix", "Plate browser")
+    return widget
+
+
+class OpenPlateUrl(OpenUrlForm):
+    """Plugins › napari-dcmix › Open plate URL…: the form that hands a URL to this viewer's Plate browser
+    (a class: napari finds the ``napari_viewer`` parameter on ``__init__``)."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(napari_viewer, partial(plate_browser_of, napari_viewer))
