@@ -68,12 +68,20 @@ class _Pending:
         self.total = np.zeros(0)
 
 
+def softmax_rows(output: torch.Tensor) -> torch.Tensor:
+    """The default readout of a forward pass: class probabilities per tile."""
+    return torch.softmax(output.float(), dim=1)
+
+
 def batched_probabilities(model: torch.nn.Module, cut: Callable[[SiteKey], np.ndarray | None], keys: list[SiteKey],
-                          device: torch.device, batch_size: int = 64,
-                          workers: int | None = None) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
+                          device: torch.device, batch_size: int = 64, workers: int | None = None,
+                          readout: Callable[[torch.Tensor], torch.Tensor] = softmax_rows,
+                          ) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
     """(position in ``keys`` from 1, key, mean softmax over the site's tiles) per readable site, in order.
 
     ``cut(key)`` gives a site's normalised (N, C, t, t) tiles on a decode thread (None: unreadable).
+    ``readout`` turns a forward pass's output into the (tiles, D) rows averaged per site (default: the
+    softmax; ``suggest`` reads member probabilities and pooled features beside it, in the same pass).
     Out of GPU memory, the batch is halved and the same tiles are tried again.
     """
     pending: deque[_Pending] = deque()
@@ -85,7 +93,7 @@ def batched_probabilities(model: torch.nn.Module, cut: Callable[[SiteKey], np.nd
                 queued += len(tiles)
             while queued >= batch_size or (queued and done == len(keys)):
                 try:
-                    queued -= _forward(model, pending, batch_size, device)
+                    queued -= _forward(model, pending, batch_size, device, readout)
                 except torch.OutOfMemoryError:
                     if batch_size <= 1:
                         raise DcmixError("out of memory even with a batch of one tile; predict on the CPU "
@@ -99,7 +107,8 @@ def batched_probabilities(model: torch.nn.Module, cut: Callable[[SiteKey], np.nd
                     yield site.done, site.key, site.total / site.n
 
 
-def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: torch.device) -> int:
+def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: torch.device,
+             readout: Callable[[torch.Tensor], torch.Tensor] = softmax_rows) -> int:
     """Up to ``batch_size`` of the oldest waiting tiles through the model -> how many went through.
 
     The sites are updated only after the model succeeded (an out-of-memory retry sees them unchanged);
@@ -115,7 +124,7 @@ def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: to
             room -= take
     x = np.concatenate([s.tiles[a:b] for s, a, b in parts]) if len(parts) > 1 else parts[0][0].tiles[parts[0][1]:parts[0][2]]
     with torch.no_grad():
-        probs = torch.softmax(model(to_device(np.ascontiguousarray(x), device)).float(), dim=1).cpu().numpy()
+        probs = readout(model(to_device(np.ascontiguousarray(x), device))).cpu().numpy()
     row = 0
     for site, a, b in parts:
         chunk = probs[row:row + b - a].sum(0, dtype=np.float64)
