@@ -313,7 +313,7 @@ def reason_text(classes: list[str], probs: np.ndarray, member_probs: np.ndarray,
     else:
         text = f"{sure}: {call} (one model: no members to disagree)"
     if nearest is not None and factor < 0.995:
-        text += f"; looks like {nearest}, picked before it (score × {factor:.2f})"
+        text += f"; close to {nearest} (picked before it) in what the model sees: score × {factor:.2f}"
     elif not first:
         text += "; unlike the wells picked before it"
     return text
