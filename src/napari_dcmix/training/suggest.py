@@ -271,7 +271,8 @@ def typical_distance(z: np.ndarray, seed: int = 0) -> float:
         return 0.0
     if len(z) > TYPICAL_SAMPLE:
         z = z[np.random.default_rng(seed).choice(len(z), TYPICAL_SAMPLE, replace=False)]
-    d = np.sqrt(np.maximum(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1), 0.0))
+    squares = (z ** 2).sum(axis=1)
+    d = np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2.0 * z @ z.T, 0.0))  # no (n, n, F) array
     return float(np.median(d[np.triu_indices(len(z), 1)]))
 
 
