@@ -441,12 +441,7 @@ def cmd_predict(args) -> None:
     out = _check_output(args.out, plate.location)
     figures = {name: _check_png(path, plate.location) for name, path in (("plate_map", args.plate_map),
                                                                        ("montage", args.montage)) if path}
-    try:
-        trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
-    except DcmixError as err:
-        from .plate.channels import rename_hint
-
-        raise DcmixError(f"{err}{rename_hint(trained.channels, plate.channels)}") from None
+    _check_channels(trained, plate)
     if args.montage and args.montage_k < 1:
         raise DcmixError(f"--montage-k {args.montage_k}: the montage needs at least one site per class; give k ≥ 1")
     if args.plate_map:
@@ -502,6 +497,61 @@ def cmd_predict(args) -> None:
     _emit(args, payload, lines)
 
 
+def _check_channels(trained, plate) -> None:
+    """A clear channel mismatch message (with the --channel-names hint) before any work."""
+    try:
+        trained.channel_order(plate.channels)
+    except DcmixError as err:
+        from .plate.channels import rename_hint
+
+        raise DcmixError(f"{err}{rename_hint(trained.channels, plate.channels)}") from None
+
+
+def cmd_suggest(args) -> None:
+    """Rank the unlabelled wells by what a label would teach the model (``training/suggest.py``)."""
+    from .training import TrainedModel
+    from .training.suggest import suggest_wells, write_suggestions
+
+    trained = TrainedModel.load(args.model)
+    plate = _open(args)
+    out = _check_output(args.out, plate.location) if args.out else None
+    _check_channels(trained, plate)
+    labels = _labels(args, plate)
+    result = None
+    for ev in suggest_wells(trained, plate, labels.well_labels(), n=args.n, device=args.device):
+        if ev.kind == "done":
+            result = ev.result
+            _progress(ev.message, final=True)
+        else:
+            _progress(ev.message)
+    report.track(args, plate.problems)  # sites found unreadable while predicting
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
+    if result.skipped:
+        print(f"warning: {len(result.skipped)} unlabelled well(s) have no readable site and were not ranked: "
+              f"{_well_names(result.skipped)}; see the warnings above for each file, and re-export them",
+              file=sys.stderr)
+    if len(result) < args.n:
+        print(f"warning: only {len(result)} unlabelled well(s) could be ranked, fewer than --n {args.n}",
+              file=sys.stderr)
+    with_plate = len(plate.plates) > 1
+    if out is not None:
+        write_suggestions(out, result, with_plate)
+    payload = {**result.to_dict(), "csv": str(out) if out is not None else None}
+    lines = [f"wells to label next ({trained.display_name}; {result.candidates} unlabelled wells ranked):"]
+    lines += [f"  {s.rank:>3}. {(s.plate + ':') if with_plate else ''}{s.well}  score {s.score:.2f}  {s.reason}"
+              for s in result.items]
+    lines.append(f"rule: {result.rule}")
+    if out is not None:
+        lines.append(f"suggestions written to {out}")
+    _emit(args, payload, lines)
+
+
+def _well_names(wells, limit: int = 20) -> str:
+    names = [f"{p}:{w}" if p else w for p, w in wells]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _check_png(path: str, plate_root) -> Path:
     out = _check_output(path, plate_root)
     if out.suffix.lower() != ".png":
@@ -542,7 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_parser import build
 
     return build({"sample-plate": cmd_sample_plate, "inspect": cmd_inspect, "train": cmd_train,
-                  "explain": cmd_explain, "predict": cmd_predict, "importance": cmd_importance, "demo": cmd_demo})
+                  "explain": cmd_explain, "predict": cmd_predict, "suggest": cmd_suggest, "importance": cmd_importance,
+                  "demo": cmd_demo})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,8 @@ def build(commands: dict) -> argparse.ArgumentParser:
     p = _Parser(prog="napari-dcmix", description="DCMIX channel importance for high-content screens.")
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_sample_plate, _add_inspect, _add_train, _add_explain, _add_predict, _add_importance, _add_demo):
+    for add in (_add_sample_plate, _add_inspect, _add_train, _add_explain, _add_predict, _add_suggest, _add_importance,
+                _add_demo):
         add(sub, commands)  # in this order: the order --help lists them
     return p
 
@@ -175,6 +176,20 @@ def _add_predict(sub, commands: dict) -> None:
     s.add_argument("--montage-k", type=int, default=6, metavar="K", help="sites per class in the montage")
     s.add_argument("--device", default="auto")
     s.set_defaults(func=commands["predict"])
+
+
+def _add_suggest(sub, commands: dict) -> None:
+    """``suggest``: the unlabelled wells whose labels would teach the model most."""
+    s = sub.add_parser("suggest", help="which unlabelled wells to label next: uncertain, disputed between the "
+                                       "panel's members, and unlike each other")
+    s.add_argument("model")
+    s.add_argument("plate")
+    _plate_args(s, labels_required=True, labels_help="labels CSV (well and label columns): its labelled wells are "
+                                                     "never suggested")
+    s.add_argument("--n", type=int, default=8, metavar="N", help="how many wells to suggest (default: 8)")
+    s.add_argument("--out", help="CSV to write (rank, well, score, uncertainty, disagreement, prediction, reason)")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=commands["suggest"])
 
 
 def _add_importance(sub, commands: dict) -> None:

@@ -1,5 +1,5 @@
-"""The bodies of the docks' background jobs: training, explain, prediction, loading a model,
-permutation importance, warming torch up. Plain generators and functions, no Qt: a dock runs them in
+"""The bodies of the docks' background jobs: training, explain, prediction, suggesting wells to label,
+loading a model, permutation importance, warming torch up. Plain generators and functions, no Qt: a dock runs them in
 a :class:`~napari_dcmix.widgets.jobs.Job`, and nothing here writes the docks' session (workers
 yield; the dock writes on the GUI thread).
 """
@@ -154,6 +154,16 @@ def stream_predictions(run_id, trained, plate, keys, device):
         return run_id, (f"prediction stopped by an unexpected error ({type(err).__name__}: {err}); "
                         "the results so far are kept; please report this with the napari log")
     return run_id, None
+
+
+def suggestion_updates(trained, plate, labels: dict, n: int, device: str = "auto", threads: int | None = None) -> Iterator:
+    """Rank the unlabelled wells to label next (``suggest.suggest_wells``); yields its SuggestEvents,
+    the last one carrying the ranking. Cancelling the job closes it after the site in hand."""
+    from .suggest import suggest_wells
+
+    with torch_threads(threads):
+        with closing(suggest_wells(trained, plate, labels, n, device=device)) as events:
+            yield from events
 
 
 def load_model(path):

@@ -68,17 +68,25 @@ class _Pending:
         self.total = np.zeros(0)
 
 
+def softmax_rows(output: torch.Tensor) -> torch.Tensor:
+    """The default readout of a forward pass: class probabilities per tile."""
+    return torch.softmax(output.float(), dim=1)
+
+
 def batched_probabilities(model: torch.nn.Module, cut: Callable[[SiteKey], np.ndarray | None], keys: list[SiteKey],
-                          device: torch.device, batch_size: int = 64,
-                          workers: int | None = None) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
+                          device: torch.device, batch_size: int = 64, workers: int | None = None,
+                          readout: Callable[[torch.Tensor], torch.Tensor] = softmax_rows,
+                          ) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
     """(position in ``keys`` from 1, key, mean softmax over the site's tiles) per readable site, in order.
 
     ``cut(key)`` gives a site's normalised (N, C, t, t) tiles on a decode thread (None: unreadable).
+    ``readout`` turns a forward pass's output into the (tiles, D) rows averaged per site (default: the
+    softmax; ``suggest`` reads member probabilities and pooled features beside it, in the same pass).
     Out of GPU memory, the batch is halved and the same tiles are tried again. When the storage stops
     answering (:class:`SourceUnavailable`), the sites already read are still put through the model and
     yielded before the error: every site before the one that failed has its result.
     """
-    batches = _Batches(model, device, batch_size)
+    batches = _Batches(model, device, batch_size, readout)
     with closing(prefetch(cut, keys, workers)) as reads:
         try:
             for done, (key, tiles) in enumerate(reads, 1):
@@ -93,8 +101,9 @@ def batched_probabilities(model: torch.nn.Module, cut: Callable[[SiteKey], np.nd
 class _Batches:
     """The sites waiting for the model, put through it ``batch_size`` tiles at a time."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, batch_size: int):
-        self.model, self.device, self.batch_size = model, device, batch_size
+    def __init__(self, model: torch.nn.Module, device: torch.device, batch_size: int,
+                 readout: Callable[[torch.Tensor], torch.Tensor]):
+        self.model, self.device, self.batch_size, self.readout = model, device, batch_size, readout
         self.pending: deque[_Pending] = deque()
         self.queued = 0
 
@@ -106,7 +115,7 @@ class _Batches:
         """Forward full batches (every queued tile when ``flush``); yield the sites that are through."""
         while self.queued >= self.batch_size or (self.queued and flush):
             try:
-                self.queued -= _forward(self.model, self.pending, self.batch_size, self.device)
+                self.queued -= _forward(self.model, self.pending, self.batch_size, self.device, self.readout)
             except torch.OutOfMemoryError:
                 if self.batch_size <= 1:
                     raise DcmixError("out of memory even with a batch of one tile; predict on the CPU "
@@ -120,7 +129,8 @@ class _Batches:
                 yield site.done, site.key, site.total / site.n
 
 
-def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: torch.device) -> int:
+def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: torch.device,
+             readout: Callable[[torch.Tensor], torch.Tensor] = softmax_rows) -> int:
     """Up to ``batch_size`` of the oldest waiting tiles through the model -> how many went through.
 
     The sites are updated only after the model succeeded (an out-of-memory retry sees them unchanged);
@@ -136,7 +146,7 @@ def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: to
             room -= take
     x = np.concatenate([s.tiles[a:b] for s, a, b in parts]) if len(parts) > 1 else parts[0][0].tiles[parts[0][1]:parts[0][2]]
     with torch.no_grad():
-        probs = torch.softmax(model(to_device(np.ascontiguousarray(x), device)).float(), dim=1).cpu().numpy()
+        probs = readout(model(to_device(np.ascontiguousarray(x), device))).cpu().numpy()
     row = 0
     for site, a, b in parts:
         chunk = probs[row:row + b - a].sum(0, dtype=np.float64)

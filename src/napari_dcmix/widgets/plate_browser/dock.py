@@ -17,9 +17,12 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout)
 
 from ..._reader import take_opened_plate
-from ...errors import DcmixError, SourceUnavailable
+from ...errors import NO_PLATE, DcmixError, SourceUnavailable
 from ...plate import Plate, SiteKey, well_position
 from ...plate.location import PlateLocation, is_url
+from ...plate.navigation import step_in_order
+from ...training.jobs import suggestion_updates
+from ...training.suggest import candidate_wells
 from ..jobs import user_message
 from .background import PlateBackground
 from .condition_filter import ConditionFilter
@@ -29,7 +32,9 @@ from .grid import GRID_HELP, GRID_HINT, PlateGrid
 from .opening import load_labels_into, open_plate_into
 from .problems_panel import ProblemsPanel
 from .url_form import OpenUrlForm
+from .suggest_panel import SuggestPanel
 from ..dock_base import DcmixDock
+from ..jobs import TORCH_THREADS
 from ..site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, plate_metadata, unbind_well_keys, warm_up_layers
 
@@ -47,6 +52,8 @@ class PlateBrowserWidget(DcmixDock):
         self._opener = None               # the Job reading a URL's metadata, while it runs
         self._open_tag = 0                # which background open is the latest (older results are dropped)
         self._wanted: SiteKey | None = None  # the site being fetched in the background to be shown
+        self.suggest_job = None           # the Job ranking wells to label, while it runs
+        self._suggest_run: tuple = ()     # (model, plate, ranking once it arrives) of that job
         self._build_ui()
 
         events = self.session.events
@@ -56,6 +63,7 @@ class PlateBrowserWidget(DcmixDock):
         self.session.on_predictions(self._on_predictions)
         events.site.connect(self._on_session_site)
         events.stats.connect(self._on_stats)
+        events.suggestions.connect(self._show_suggestions)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
         bind_well_keys(napari_viewer, self)
         QTimer.singleShot(0, self._follow_existing_layers)
@@ -138,6 +146,11 @@ class PlateBrowserWidget(DcmixDock):
         self.conditions.wells_matched.connect(self.grid.set_selection)
         box_layout.addWidget(self.conditions)
         layout.addWidget(box)
+        self.suggest_panel = SuggestPanel(self.session)  # wells a label would teach most: outlined, stepped through
+        self.suggest_panel.suggest_requested.connect(self.suggest_wells)
+        self.suggest_panel.stop_requested.connect(self.stop_suggesting)
+        self.suggest_panel.step_requested.connect(self.step_suggestion)
+        layout.addWidget(self.suggest_panel)
         self.grid.assign_requested.connect(self.label_panel.assign_index)
         self.grid.unlabel_requested.connect(self.label_panel.unlabel)
         self._update_controls()
@@ -260,6 +273,7 @@ class PlateBrowserWidget(DcmixDock):
             self.grid.set_current(self.current_key.well)
         self._refresh_labels()
         self._on_predictions()
+        self._show_suggestions()
         self._update_controls()
         if self.stats is not None:
             self._start_thumbnails()
@@ -393,6 +407,99 @@ class PlateBrowserWidget(DcmixDock):
 
     def previous_well(self) -> str | None:
         return self.grid.step("prev") if self.plate is not None else None
+
+    # --- wells to label next -------------------------------------------------------------------
+    def suggest_wells(self, n: int | None = None):
+        """Rank the unlabelled wells with the session's model in the background; the session holds the
+        result (outlined on the map). Returns the job, or None when it cannot start (a notification says why)."""
+        plate, model = self.plate, self.session.model
+        if self.suggest_job is not None:
+            notifications.show_info("wells are being ranked already: wait for it, or click Stop suggesting")
+            return None
+        if plate is None:
+            notifications.show_warning(NO_PLATE)
+            return None
+        if model is None:
+            notifications.show_warning("no model yet: train one in the Train dock or run Explain per phenotype; "
+                                       "its uncertainty picks the wells to label")
+            return None
+        labels = dict(self.session.labels)
+        try:
+            model.channel_order(plate.channels)
+            if not candidate_wells(plate, labels):
+                raise DcmixError("every well with images is labelled already, so there is nothing to suggest")
+        except DcmixError as err:
+            notifications.show_error(str(err))
+            return None
+        n = int(n or self.suggest_panel.count.value())
+        self._suggest_run = (model, plate, None)
+        self.suggest_panel.set_running(True)
+        self.suggest_job = self.run(suggestion_updates, model, plate, labels, n, "auto", TORCH_THREADS,
+                                    on_yield=self._on_suggest_event, on_finish=self._suggest_finished,
+                                    progress="Ranking wells to label")
+        return self.suggest_job
+
+    def stop_suggesting(self) -> None:
+        if self.suggest_job is not None:
+            self.suggest_job.cancel()
+
+    def _on_suggest_event(self, event) -> None:
+        if event.kind == "done":
+            self._suggest_run = self._suggest_run[:2] + (event.result,)
+        else:
+            self.suggest_panel.status.setText(event.message)
+        if self.suggest_job is not None:  # last: napari's bar runs processEvents, later events may run inside it
+            self.suggest_job.advance_to(event.done, event.total)
+
+    def _suggest_finished(self) -> None:
+        job, self.suggest_job = self.suggest_job, None
+        (model, plate, result), self._suggest_run = self._suggest_run, ()
+        self.suggest_panel.set_running(False)
+        if job is None or job.failed is not None:
+            return  # the failure was a notification
+        if result is None:
+            self.suggest_panel.status.setText("stopped: no wells were suggested")
+        elif model is not self.session.model or plate is not self.plate:
+            self.suggest_panel.status.setText("the model or the plate changed while the wells were ranked; "
+                                              "click Suggest again")
+        else:
+            self.session.set_suggestions(result, model)
+            for warning in (result.warning, self._skipped_text(result.skipped)):
+                if warning:
+                    notifications.show_warning(warning)
+
+    @staticmethod
+    def _skipped_text(skipped) -> str | None:
+        if not skipped:
+            return None
+        names = ", ".join(w for _, w in skipped[:10]) + (" …" if len(skipped) > 10 else "")
+        return (f"{len(skipped)} unlabelled well(s) have no readable site and were not ranked: {names}; "
+                "see Problems in the plate browser")
+
+    def _show_suggestions(self, *_) -> None:
+        suggestions = self.session.suggestions
+        items = suggestions.items if suggestions is not None else ()
+        self.grid.set_suggestions({s.well: (s.rank, s.reason) for s in items if s.plate == self.plate_id})
+
+    def step_suggestion(self, direction: str = "next") -> str | None:
+        """Show the next (or previous) suggested well, selected for labelling; its well id."""
+        suggestions = self.session.suggestions
+        if not suggestions:
+            notifications.show_info("no wells suggested: click 'Suggest wells to label' in the plate browser")
+            return None
+        key = self.current_key
+        plate_id, well = step_in_order((key.plate, key.well) if key else None, direction, suggestions.wells())
+        if not self.show_well(plate_id, well):
+            return None
+        self.grid.anchor = well
+        self.grid.set_selection([well])
+        return well
+
+    def next_suggestion(self) -> str | None:
+        return self.step_suggestion("next")
+
+    def previous_suggestion(self) -> str | None:
+        return self.step_suggestion("prev")
 
     # --- labels -------------------------------------------------------------------------------
     def load_labels(self, path, column: str | None = None) -> bool:
