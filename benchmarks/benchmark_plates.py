@@ -10,7 +10,11 @@
 * ``pilot``: treated, twice the Mito puncta (the strong cue) and the same ER signal in a smaller body
   (a weaker, different cue), DNA and Actin without signal (issue 21's stain search);
 * ``apart``: big_spots and small_spots, X spots of radius 3 and 1 against the control's 2: the two
-  phenotypes differ from each other more than from the control.
+  phenotypes differ from each other more than from the control;
+* ``screen``: a whole 96-well plate drawn like ``shape`` but laid out like a screen (issue 22's label
+  suggestions): half the wells control, a quarter each phenotype, in a seeded random layout, and each
+  phenotype well's penetrance (the share of its cells that show it) drawn from 30–100 %, so some
+  treated wells sit close to the control, as weak doses do.
 
 ``write_benchmark_plate(root, name, seed)`` -> (root, labels CSV, truth: phenotype -> its channels).
 File names ``<well>_s<site>_<channel>.tif`` (``PATTERN``); labels column ``phenotype``.
@@ -38,6 +42,10 @@ PLATES: dict[str, dict] = {
     # same ER signal packed into a smaller body); DNA and Actin carry nothing
     "pilot": {"channels": ["DNA", "Mito", "ER", "Actin"], "truth": {"treated": ["Mito", "ER"]},
               "strong": {"treated": "Mito"}},
+    # issue 22: a screen-like layout of the shape plate, wells per class and penetrance per phenotype well
+    "screen": {"channels": ["DNA", "ER", "Mito", "Actin"], "draws_as": "shape",
+               "truth": {"mito_elongated": ["Mito"], "er_reticular": ["ER"]},
+               "wells": {REFERENCE: 48, "mito_elongated": 24, "er_reticular": 24}, "penetrance": (0.3, 1.0)},
 }
 
 
@@ -101,23 +109,34 @@ def _cell_channels(rng, name: str, phenotype: str | None, canvases: dict, cy: fl
         _disc(canvases["Y"], cy, cx, 9, 250)
 
 
+def _layout(spec: dict, wells_per_class: int, rng) -> list[str]:
+    """The class of each well in plate order: interleaved (no class sits in one corner of the plate), or
+    the spec's wells per class in a seeded random order (``screen``)."""
+    if "wells" in spec:
+        order = [cls for cls, n in spec["wells"].items() for _ in range(n)]
+        return [order[i] for i in rng.permutation(len(order))]
+    classes = [REFERENCE, *spec["truth"]]
+    return [classes[i % len(classes)] for i in range(len(classes) * wells_per_class)]
+
+
 def write_benchmark_plate(root: Path, name: str, seed: int = 0,
                           wells_per_class: int = WELLS_PER_CLASS) -> tuple[Path, Path, dict[str, list[str]]]:
     spec = PLATES[name]
     rng = np.random.default_rng(seed)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    classes = [REFERENCE, *spec["truth"]]
     rows = []
-    for i in range(len(classes) * wells_per_class):
+    low, high = spec.get("penetrance", (1.0, 1.0))
+    for i, phenotype in enumerate(_layout(spec, wells_per_class, rng)):
         well = f"{'ABCDEFGH'[i // 12]}{i % 12 + 1:02d}"
-        phenotype = classes[i % len(classes)]  # interleaved: no class sits in one corner of the plate
         rows.append((well, phenotype))
+        penetrance = rng.uniform(low, high) if high > low else high
         for site in range(1, SITES + 1):
             canvases = {c: np.zeros((SIZE, SIZE), np.float32) for c in spec["channels"]}
             for _ in range(CELLS):
                 cy, cx = rng.uniform(10, SIZE - 10, size=2)
-                _cell_channels(rng, name, None if phenotype == REFERENCE else phenotype, canvases, cy, cx)
+                shown = phenotype != REFERENCE and (penetrance >= 1.0 or rng.uniform() < penetrance)
+                _cell_channels(rng, spec.get("draws_as", name), phenotype if shown else None, canvases, cy, cx)
             for channel, canvas in canvases.items():
                 image = canvas + rng.normal(100, 12, canvas.shape)
                 tifffile.imwrite(root / f"{well}_s{site}_{channel}.tif", np.clip(image, 0, 65535).astype(np.uint16))

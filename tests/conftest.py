@@ -300,3 +300,35 @@ def stop_after_first_fold(explainer):
             break
     run.close()
     return explainer.result
+
+
+# --- plates on a server: a local HTTP (and minimal S3) server on 127.0.0.1, see plate_server.py ---
+REMOTE_ENV = ("NAPARI_DCMIX_CACHE_SIZE", "NAPARI_DCMIX_DISK_CACHE", "NAPARI_DCMIX_TIMEOUT", "NAPARI_DCMIX_S3_ENDPOINT",
+              "NAPARI_DCMIX_S3_SIGNED")
+
+
+@pytest.fixture
+def plate_server(monkeypatch):
+    """A factory: ``serve(folder)`` starts a PlateServer for ``folder``; every server stops after the
+    test. The NAPARI_DCMIX_* settings of the environment are cleared: each test says what it uses."""
+    from plate_server import PlateServer
+
+    for name in REMOTE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    servers = []
+
+    def serve(folder: Path) -> PlateServer:
+        server = PlateServer(folder)
+        servers.append(server)
+        return server
+
+    yield serve
+    for server in servers:
+        server.stop()
+
+
+def quick_remote(**overrides):
+    """Remote settings for tests: a short timeout and back-off (every failure test stays bounded)."""
+    from napari_dcmix.plate.remote import RemoteSettings
+
+    return RemoteSettings(**{"timeout_s": 5.0, "backoff_s": 0.01, **overrides})

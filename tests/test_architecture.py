@@ -196,6 +196,7 @@ BY_DESIGN = {
     "_reader.py": {"_opened"},                       # File > Open's index handed to the plate browser, once
     "demo.py": {"DOCK_WRAPPERS"},                    # weak: napari's dock wrappers of the demo's docks
     "training/jobs.py": {"_warm_up_started"},        # torch's first-use imports, once per process
+    "training/stopping.py": {"_STOP", "_STEPPED"},   # SIGTERM's stop request: a signal handler's only way in
     "widgets/composite.py": {"_LIVE"},               # weak: the composite's live updates of each session
     "widgets/jobs.py": {"_ACTIVE", "_atexit_registered"},  # the jobs interpreter exit waits for
     "widgets/session.py": {"_SESSIONS"},             # weak: the session of each viewer

@@ -55,6 +55,7 @@ TRAIN = ["train", "{plate}", *PLATE, *LABELS, "--out", "{tmp}/m.pt", "--tile", "
 EXPLAIN = ["explain", "{plate}", *PLATE, *LABELS, "--steps", "3", "--tile", "16", "--device", "cpu"]
 PREDICT = ["predict", "{model}", "{plate}", *PLATE, "--out", "{tmp}/p.csv", "--device", "cpu"]
 INSPECT = ["inspect", "{plate}", *PLATE]
+SUGGEST = ["suggest", "{model}", "{plate}", *PLATE, *LABELS, "--device", "cpu"]
 SAMPLE = ["sample-plate", "{tmp}/sample", "--size", "48", "--sites", "1"]
 COLLIDE = "path {path} is {name}; it would be overwritten — choose another file name"
 
@@ -178,6 +179,25 @@ ERRORS = {
                                       "PNG; give a file name ending in .png"),
     "predict --format bogus": (PREDICT + ["--format", "xlsx"], "argument --format: invalid choice: 'xlsx' ..."),
     "predict model is not a model": (["predict", "{labels}", "{plate}", *PLATE, "--out", "{tmp}/p.csv"], "..."),
+    # --- suggest ---------------------------------------------------------------------------------------
+    "suggest --n 0": (SUGGEST + ["--n", "0"], "--n 0 is out of range; give a whole number between 1 and 10000"),
+    "suggest --n 20000": (SUGGEST + ["--n", "20000"], "--n 20000 is out of range; ..."),
+    "suggest --n abc": (SUGGEST + ["--n", "abc"], "argument --n: invalid int value: 'abc' ..."),
+    "suggest --out is the model": (SUGGEST + ["--out", "{model}"], "--out suggestions " + COLLIDE.format(
+        path="{model}", name="the model file given as MODEL")),
+    "suggest --out is the labels": (SUGGEST + ["--out", "{labels}"], "--out suggestions " + COLLIDE.format(
+        path="{labels}", name="the labels file given as --labels")),
+    "suggest --out through a symlink to the model": (SUGGEST + ["--out", "{tmp}/link.pt"], "--out suggestions " +
+                                                     COLLIDE.format(path="{model}", name="the model file given as MODEL")),
+    "suggest --out inside the plate": (SUGGEST + ["--out", "{plate}/s.csv"], "{plate}/s.csv is inside the plate "
+                                       "folder ..."),
+    "suggest model channels not on the plate": (SUGGEST + ["--channel-names", "ch0=DNA"], "model expects channels ch0, "
+                                                "ch1, ch2; plate is missing: ch0; plate has extra: DNA; ..."),
+    "suggest without --labels": (SUGGEST[:5] + ["--device", "cpu"], "the following arguments are required: --labels ..."),
+    "suggest on a fully labelled plate": (SUGGEST, "every well with images is labelled already, so there is nothing "
+                                          "to suggest; unlabel some wells or open another plate"),
+    "suggest --device tpu": (SUGGEST + ["--device", "tpu"], "--device: unknown device 'tpu'; ..."),
+    "suggest model is not a model": (["suggest", "{labels}", "{plate}", *PLATE, *LABELS], "..."),
     # --- flags that would do nothing -------------------------------------------------------------------
     "predict --plate-map-value without --plate-map": (PREDICT + ["--plate-map-value", "positive"],
                                                       "--plate-map-value does nothing without --plate-map; add "
@@ -188,6 +208,17 @@ ERRORS = {
                                                 "nothing without --labels; ..."),
     "importance --labels without --permutation": (["importance", "{model}", "--labels", "{labels}"],
                                                   "--labels does nothing without --permutation; ..."),
+    # --- plates at a URL: their flags with a plate folder, an output that is a URL ----------------------
+    "--cache-size with a plate folder": (INSPECT + ["--cache-size", "2GiB"], "--cache-size does nothing for a plate "
+                                         "folder; it applies to plates at a URL: leave it out"),
+    "--disk-cache with a plate folder": (INSPECT + ["--disk-cache"], "--disk-cache does nothing for a plate folder; ..."),
+    "--s3-endpoint with a plate folder": (TRAIN + ["--s3-endpoint", "https://s3.example.org"],
+                                          "--s3-endpoint does nothing for a plate folder; ..."),
+    "--s3-signed with a plate folder": (PREDICT + ["--s3-signed"], "--s3-signed does nothing for a plate folder; ..."),
+    "importance --cache-size without --permutation": (["importance", "{model}", "--cache-size", "1GiB"],
+                                                      "--cache-size does nothing without --permutation; ..."),
+    "train --out is a URL": (TRAIN + ["--out", "https://example.org/m.pt"], "https://example.org/m.pt is a URL: "
+                             "napari-dcmix writes its outputs to files on this computer, never to a server; ..."),
     # --- sample-plate ----------------------------------------------------------------------------------
     "sample-plate --sites 0": (SAMPLE + ["--sites", "0"], "sites=0 must be a whole number from 1 to 16"),
     "sample-plate --sites 100": (SAMPLE + ["--sites", "100"], "sites=100 must be a whole number from 1 to 16"),

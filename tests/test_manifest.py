@@ -18,7 +18,8 @@ def test_npe2_discovers_the_plugin():
     pm.discover()
     manifest = pm.get_manifest("napari-dcmix")
     widgets = {w.display_name for w in manifest.contributions.widgets}
-    assert widgets >= {"Plate browser", "Train", "Channel importance", "Explain per phenotype", "Apply"}
+    assert widgets >= {"Plate browser", "Open plate URL…", "Train", "Channel importance", "Explain per phenotype",
+                       "Apply"}
     assert manifest.contributions.readers[0].accepts_directories
     assert manifest.contributions.sample_data[0].key == "cell_painting_plate"
     # every command resolves to an importable callable

@@ -30,3 +30,22 @@ def test_model_and_export_paths_stay_outside_the_plate(tmp_path):
     assert default_model_path(plate_root, "dcmix", tmp_path) == tmp_path / "plate_dcmix.pt"
     assert default_export_path(plate_root, "{plate}_predictions.csv") == tmp_path / "plate_predictions.csv"
     assert default_export_path(None, "channel_importance.png") == Path.home() / "channel_importance.png"
+
+
+def test_a_plate_at_a_url_saves_into_its_local_output_folder(tmp_path, monkeypatch):
+    from napari_dcmix.plate.location import PlateLocation
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    url = PlateLocation.of("https://uk1s3.embassy.ebi.ac.uk/idr/zarr/v0.4/idr0001A/2551.zarr")
+    folder = work / "2551-dcmix"
+    assert default_export_path(url, "{plate}_matrix.png") == folder / "2551.zarr_matrix.png"
+    assert folder.is_dir()  # created when first proposed, so the save dialog opens there
+    assert default_labels_path(url, None, tmp_path / "home") == folder / "2551.zarr_labels.csv"
+    beside = tmp_path / "mine" / "labels.csv"
+    assert default_labels_path(url, beside) == tmp_path / "mine" / "2551.zarr_labels.csv"  # the CSV's folder wins
+    assert default_model_path(url, "dcmix") == folder / "2551.zarr_dcmix.pt"
+    assert default_model_path(url, "dcmix", tmp_path) == tmp_path / "2551.zarr_dcmix.pt"  # the last folder wins
+    gone = tmp_path / "gone"  # a working folder that is no folder one can write to: the home folder
+    assert url.output_folder(cwd=gone, home=tmp_path / "home") == tmp_path / "home" / "2551-dcmix"

@@ -8,6 +8,7 @@ the CLI or a dock) goes through :func:`atomic_write`, which refuses a path insid
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -20,15 +21,34 @@ from .errors import DcmixError
 _PLATE_ROOTS: set[Path] = set()
 
 
-def protect_plate_folder(root: str | os.PathLike) -> None:
-    """Register a plate folder: nothing may be written inside it from now on."""
-    _PLATE_ROOTS.add(Path(root).expanduser().resolve())
+def _folders(plates) -> set[Path]:
+    """The local folders (resolved) of plate folders or locations; a plate at a URL has none."""
+    from .plate.location import PlateLocation
+
+    found = set()
+    for plate in plates:
+        location = PlateLocation.of(plate)
+        if location.folder is not None:
+            found.add(location.folder.resolve())
+    return found
+
+
+def protect_plate_folder(root) -> None:
+    """Register a plate folder (a path or a ``PlateLocation``): nothing may be written inside it from
+    now on. A plate at a URL is never written to anyway: outputs are local files (:func:`check_not_in_plate`)."""
+    _PLATE_ROOTS.update(_folders([root]))
 
 
 def check_not_in_plate(path: str | os.PathLike, plate_roots=()) -> Path:
-    """``path`` resolved; DcmixError if it lies inside a plate folder (registered or given)."""
+    """``path`` resolved; DcmixError if it is a URL (outputs are files on this computer) or lies inside
+    a plate folder (registered, or given as paths or ``PlateLocation``s)."""
+    from .plate.location import is_url
+
+    if is_url(path):
+        raise DcmixError(f"{path} is a URL: napari-dcmix writes its outputs to files on this computer, never to "
+                         "a server; choose a local path (for a plate on a server: a folder like <plate>-dcmix)")
     out = Path(path).expanduser().resolve()
-    for root in {Path(r).expanduser().resolve() for r in plate_roots} | _PLATE_ROOTS:
+    for root in _folders(plate_roots) | _PLATE_ROOTS:
         if out == root or root in out.parents:
             raise DcmixError(f"{out} is inside the plate folder {root}; napari-dcmix never writes into image "
                              f"folders, choose a place outside it (for example {root.parent / (root.name + '-dcmix')})")
@@ -95,7 +115,10 @@ def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
 def atomic_write(path: str | os.PathLike, mode: str = "w", *, into_plate: bool = False, **open_kwargs) -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
 
-    ``into_plate`` is for the sample-plate generator alone, which writes its own plate folder.
+    A failed write anywhere (a full disk, an I/O error, the rename itself) leaves ``path`` as it was
+    (absent, or the previous file byte for byte), removes the temporary file and raises one
+    :class:`DcmixError` naming the path and the reason. ``into_plate`` is for the sample-plate
+    generator alone, which writes its own plate folder.
     """
     if not into_plate:
         check_not_in_plate(path)
@@ -106,24 +129,65 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, into_plate: bool =
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     except OSError as err:
-        raise DcmixError(f"cannot write {path}: {err.strerror or err}; choose a folder you can write to") from None
+        raise write_failure(path, err) from None
+    watched: _WatchedFile | None = None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files: colleagues must read models too
         if "b" not in mode:
             open_kwargs.setdefault("encoding", "utf-8")
             open_kwargs.setdefault("newline", "" if path.suffix == ".csv" else None)
         with os.fdopen(fd, mode, **open_kwargs) as handle:
-            yield handle
+            watched = _WatchedFile(handle)
+            yield watched
+            watched.check()
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(err, OSError):  # a full disk or a lost mount while writing: one clear line, no traceback
-            raise DcmixError(f"cannot write {path}: {err.strerror or err}; nothing was written there, "
-                             "free some space or choose another folder") from None
+        failure = err if isinstance(err, OSError) else watched.failure if watched is not None else None
+        if failure is not None and isinstance(err, Exception):  # a full disk or a lost mount while writing: one clear line, no traceback
+            raise write_failure(path, failure) from None
         raise
+
+
+class _WatchedFile:
+    """The open temporary file, remembering the first OSError one of its writes raised: a library that
+    catches it and raises its own error instead (torch.save reports a full disk as a RuntimeError
+    about a file position), or goes on as if nothing happened, still fails as a write, and nothing is
+    renamed over the output."""
+
+    def __init__(self, handle: IO):
+        self._handle = handle
+        self.failure: OSError | None = None
+
+    def write(self, data):
+        try:
+            return self._handle.write(data)
+        except OSError as err:
+            self.failure = self.failure or err
+            raise
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+
+def write_failure(path: str | os.PathLike, err: OSError) -> DcmixError:
+    """The one error of a failed write: the path, the system's reason, and what to do about it."""
+    reason = err.strerror or str(err) or type(err).__name__
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free some space or choose another folder"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "choose a folder you can write to"
+    else:  # EIO, a network drive gone: the disk, not the file
+        fix = "check the disk or network drive, or choose another folder"
+    return DcmixError(f"cannot write {path}: {reason}; nothing was written there (an earlier file of that name is "
+                      f"unchanged), {fix}")
 
 
 def _umask() -> int:
@@ -143,35 +207,64 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, into_plate: bool = 
 
 
 # --- where the docks propose to save (never inside the plate folder) ---------------------------------
-def default_export_path(plate_root: Path | None, name: str) -> Path:
+def remote_output_folder(plate) -> Path | None:
+    """For a plate at a URL (a ``PlateLocation`` or a URL), its local output folder
+    (``<working folder>/<plate>-dcmix``), created when first proposed; None for a plate folder."""
+    from .plate.location import PlateLocation
+
+    if plate is None or not PlateLocation.of(plate).is_remote:
+        return None
+    folder = PlateLocation.of(plate).output_folder()
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _plate_name(plate, default: str) -> str:
+    from .plate.location import PlateLocation
+
+    return (PlateLocation.of(plate).name or default) if plate is not None else default
+
+
+def default_export_path(plate_root, name: str) -> Path:
     """Where an export (chart, matrix, predictions, figure) is proposed: beside the plate folder (never
-    inside it), else the home folder; ``name`` may use ``{plate}`` for the plate folder's name."""
-    name = name.format(plate=Path(plate_root).name if plate_root else "plate")
-    if plate_root is not None and Path(plate_root).parent.is_dir():
-        return Path(plate_root).parent / name
+    inside it), into the output folder of a plate at a URL, else the home folder; ``name`` may use
+    ``{plate}`` for the plate's name. ``plate_root``: its folder, ``PlateLocation`` or None."""
+    name = name.format(plate=_plate_name(plate_root, "plate"))
+    remote = remote_output_folder(plate_root)
+    if remote is not None:
+        return remote / name
+    if plate_root is not None and Path(str(plate_root)).parent.is_dir():
+        return Path(str(plate_root)).parent / name
     return Path.home() / name
 
 
-def default_labels_path(plate_root: Path, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
+def default_labels_path(plate_root, loaded_csv: Path | None = None, home: Path | None = None) -> Path:
     """Where "Save labels" proposes to write: beside the CSV the labels came from, else
-    ~/napari-dcmix/; never inside the plate folder (images stay untouched) and never over the
-    loaded CSV itself (it may hold columns the plugin does not write)."""
-    plate_root = Path(plate_root)
-    folder = Path(home or Path.home()) / "napari-dcmix"
-    if loaded_csv is not None and not is_inside(Path(loaded_csv).parent, plate_root):
+    ~/napari-dcmix/ (for a plate at a URL: its output folder); never inside the plate folder (images
+    stay untouched) and never over the loaded CSV itself (it may hold columns the plugin does not write)."""
+    from .plate.location import PlateLocation
+
+    location = PlateLocation.of(plate_root)
+    folder = remote_output_folder(location) or Path(home or Path.home()) / "napari-dcmix"
+    if loaded_csv is not None and not location.contains(Path(loaded_csv).parent):
         folder = Path(loaded_csv).parent
-    name = f"{plate_root.name or 'plate'}_labels.csv"
+    name = f"{location.name or 'plate'}_labels.csv"
     path = folder / name
     if loaded_csv is not None and path.resolve() == Path(loaded_csv).resolve():
-        path = folder / f"{plate_root.name or 'plate'}_labels_edited.csv"
+        path = folder / f"{location.name or 'plate'}_labels_edited.csv"
     return path
 
 
-def default_model_path(plate_root: Path | None, kind: str, last_folder: Path | None = None) -> Path:
-    """A model path outside the plate folder (image folders stay read-only): last folder, else home."""
-    name = f"{Path(plate_root).name if plate_root else 'dcmix'}_{kind}.pt"
-    for folder in (last_folder, Path.home()):
+def default_model_path(plate_root, kind: str, last_folder: Path | None = None) -> Path:
+    """A model path outside the plate folder (image folders stay read-only): the last folder, else
+    the output folder of a plate at a URL, else home."""
+    from .plate.location import PlateLocation
+
+    location = PlateLocation.of(plate_root) if plate_root is not None else None
+    name = f"{location.name if location else 'dcmix'}_{kind}.pt"
+    for folder in (last_folder, remote_output_folder(location), Path.home()):
         if folder is not None and folder.is_dir() and os.access(folder, os.W_OK) and not (
-                plate_root and is_inside(folder, plate_root)):
+                location and location.contains(folder)):
             return folder / name
     return Path.home() / name

@@ -12,7 +12,7 @@ META_KEY = "napari_dcmix"
 
 
 def site_metadata(plate: Plate, key: SiteKey, channel: str, pattern: str | None = None) -> dict:
-    return {META_KEY: {"plate": str(plate.root), "pattern": pattern, "site": list(key), "channel": channel}}
+    return {META_KEY: {"plate": str(plate.location), "pattern": pattern, "site": list(key), "channel": channel}}
 
 
 def site_layer_data(plate: Plate, key: SiteKey, pattern: str | None = None, stats: ChannelStats | None = None) -> list[tuple]:

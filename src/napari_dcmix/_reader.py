@@ -6,6 +6,10 @@ napari tries other readers. The work happens in the returned function; an error 
 notification with the plugin's own message (what is wrong and what to do), not a silent "no reader".
 The layers carry metadata naming the plate, so the plate browser dock follows and opens the whole plate;
 it takes the plate indexed here (:func:`take_opened_plate`) instead of indexing the folder a second time.
+
+A URL naming a ``.zarr`` (``viewer.open("https://…/plate.zarr", plugin="napari-dcmix")``) is claimed by
+its name alone, and handed to the viewer's Plate browser, which reads it in the background: napari's
+reader runs on the GUI thread, and the viewer never waits on the network.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ _opened: tuple[tuple[Path, str | None], "Plate"] | None = None
 
 
 def _plate_key(root, pattern: str | None) -> tuple[Path, str | None]:
-    return Path(root).expanduser().resolve(), pattern or None
+    from .plate.location import PlateLocation
+
+    location = PlateLocation.of(root)
+    return (location.folder.resolve() if location.folder is not None else location.url), pattern or None
 
 
 def take_opened_plate(root, pattern: str | None = None) -> "Plate | None":
@@ -84,6 +91,11 @@ def get_reader(path):
         if len(path) != 1:
             return None
         path = path[0]
+    from .plate.location import is_url
+    from .plate.ome_zarr import looks_like_zarr_url
+
+    if isinstance(path, str) and is_url(path):
+        return read_plate if looks_like_zarr_url(path) else None  # names only: nothing is fetched here
     try:
         if not os.path.isdir(path) or not looks_like_plate(path):
             return None
@@ -99,15 +111,40 @@ def read_plate(path):
     if isinstance(path, (list, tuple)):
         path = path[0]
     from .plate import open_plate
+    from .plate.location import is_url
+
+    if is_url(str(path)):
+        return _open_url_in_browser(str(path))
 
     try:
         plate = open_plate(Path(path))
         key, _ = plate.first_readable_site()
         layers = site_layer_data(plate, key)
-        _opened = (_plate_key(plate.root, None), plate)
+        _opened = (_plate_key(plate.location, None), plate)
         return layers
     except DcmixError as err:
         from napari.utils.notifications import show_error
 
         show_error(f"napari-dcmix could not open {path}: {err}")
         return [(None,)]  # napari's "handled, nothing to add": no second, vaguer "no reader" error
+
+
+def _open_url_in_browser(url: str):
+    """Hand a plate's URL to the current viewer's Plate browser (which reads it in the background);
+    napari gets "handled, nothing to add" now, the layers follow once the first site is fetched."""
+    import napari
+    from napari.utils.notifications import show_error
+
+    viewer = napari.current_viewer()
+    if viewer is None:
+        show_error(f"napari-dcmix could not open {url}: no viewer window to show it in")
+        return [(None,)]
+    import sys
+
+    # the dock module is loaded once any Plate browser exists (importing it here would tie the reader
+    # to the dock both ways); without one, napari docks the plugin's own
+    dock = sys.modules.get("napari_dcmix.widgets.plate_browser.dock")
+    browser = (dock.plate_browser_of(viewer) if dock is not None else
+               viewer.window.add_plugin_dock_widget("napari-dcmix", "Plate browser")[1])
+    browser.open_plate(url)
+    return [(None,)]

@@ -8,6 +8,7 @@ skipped or repaired is a ``warning:`` line and part of the JSON's ``problems``/`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -28,6 +29,10 @@ def _progress(text: str, final: bool = False) -> None:
 
 
 def _emit(args, payload: dict, lines: list[str]) -> None:
+    plate = getattr(args, "_dcmix_plate", None)
+    if plate is not None and plate.is_remote:  # what was fetched: the JSON and one line on stderr
+        payload["transfers"] = plate.transfers()
+        print(f"fetched {_transfer_line(plate.transfers())} from {plate.location}", file=sys.stderr)
     payload = report.finish(args, payload)
     if getattr(args, "json", False):
         print(json.dumps(payload, indent=2, default=str))
@@ -35,7 +40,14 @@ def _emit(args, payload: dict, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
-def _check_output(path: str, plate_root: Path | None = None, folder: bool = False) -> Path:
+def _transfer_line(counts: dict) -> str:
+    size = counts["bytes"]
+    amount = f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+    return (f"{amount} in {counts['requests']} requests ({counts['retries']} retried, {counts['cache_hits']} "
+            f"reads from the memory cache, {counts['disk_hits']} from the disk cache, {counts['missing']} missing keys)")
+
+
+def _check_output(path: str, plate_root=None, folder: bool = False) -> Path:
     """Fail before hours of work, not after: the output folder must exist and be writable, outside plates."""
     from ._io import check_not_in_plate
 
@@ -58,10 +70,49 @@ def _check_output(path: str, plate_root: Path | None = None, folder: bool = Fals
     return out
 
 
-def _open(args):
-    from .plate import open_plate
+REMOTE_FLAGS = {"cache_size": "--cache-size", "disk_cache": "--disk-cache", "s3_endpoint": "--s3-endpoint",
+                "s3_signed": "--s3-signed"}
 
-    plate = open_plate(args.plate, args.pattern, getattr(args, "channel_names", None))
+
+def _remote_settings(args, location):
+    """How a plate at a URL is read (environment, then flags); refuses these flags for a plate folder
+    (and the S3 ones for an http(s) plate): ignoring them would let the user believe they took effect."""
+    from .plate.remote import RemoteSettings, parse_size, user_cache_folder
+
+    given = [flag for name, flag in REMOTE_FLAGS.items() if getattr(args, name, None) not in (None, False)]
+    wrong = given if not location.is_remote else [f for f in given if f.startswith("--s3") and location.scheme != "s3"]
+    if wrong:
+        where = "a plate folder" if not location.is_remote else f"a {location.scheme}:// plate"
+        raise DcmixError(f"{wrong[0]} does nothing for {where}; it applies to plates at "
+                         f"{'a URL' if not location.is_remote else 'an s3:// URL'}: leave it out")
+    if not location.is_remote:
+        return None
+    disk = getattr(args, "disk_cache", None)
+    return RemoteSettings.from_env(
+        cache_bytes=parse_size(args.cache_size) if getattr(args, "cache_size", None) is not None else None,
+        disk_cache=(user_cache_folder() if disk == "default" else Path(disk).expanduser()) if disk else None,
+        s3_endpoint=getattr(args, "s3_endpoint", None), s3_signed=True if getattr(args, "s3_signed", False) else None)
+
+
+def _open(args):
+    from .plate import Plate
+    from .plate.location import PlateLocation
+
+    location = PlateLocation.of(args.plate)
+    remote = _remote_settings(args, location)
+    if remote is not None:
+        _progress(f"opening {location} (its metadata; pixels are fetched per site when read)", final=True)
+    steps = Plate.open_steps(args.plate, args.pattern, getattr(args, "channel_names", None), remote)
+    while True:
+        try:
+            _progress(next(steps).what)
+        except StopIteration as done:
+            plate = done.value
+            break
+    if remote is not None:
+        _progress(f"opened: {len(plate.wells())} wells, {len(plate.sites)} sites; {_transfer_line(plate.transfers())}",
+                  final=True)
+    args._dcmix_plate = plate
     report.track(args, plate.problems)
     return plate
 
@@ -104,12 +155,15 @@ def cmd_inspect(args) -> None:
 
 
 def _check_sites(plate) -> None:
-    """Read every site once, so that every unreadable, repaired or re-planed file is reported."""
-    from .errors import PlateError
+    """Read every site once, so that every unreadable, empty, repaired or re-planed file is reported."""
+    from .errors import PlateError, SourceUnavailable
 
     for i, key in enumerate(plate.sites, 1):
         try:
             plate.read_site(key)
+        except SourceUnavailable as err:
+            raise SourceUnavailable(f"the check stopped at {key.label()}, site {i} of {len(plate.sites)}: {err}; "
+                                    "run it again when the storage answers") from None
         except PlateError:
             pass  # recorded in plate.problems
         _progress(f"checked {i}/{len(plate.sites)} sites")
@@ -148,23 +202,11 @@ def cmd_train(args) -> None:
     from .training import TrainedModel, Trainer
 
     plate = _open(args)
-    out = _check_output(args.out, plate.root)
+    out = _check_output(args.out, plate.location)
     labels = _labels(args, plate)
     init = TrainedModel.load(args.init) if args.init else None
     trainer = Trainer(plate, labels.site_labels, _train_config(args, labels), init=init)
-    events = trainer.run()
-    interrupted = False
-    try:
-        for ev in events:
-            _train_progress(ev)
-    except KeyboardInterrupt:
-        events.close()  # keeps the best model so far
-        interrupted = True
-    except DcmixError as err:
-        if trainer.result is not None and trainer.has_best_model:
-            trainer.result.save(out)
-            raise DcmixError(f"{err}; the best model so far was saved to {out}") from None
-        raise
+    interrupted = _drive_training(args, trainer, out)
     result, verdict = trainer.result, trainer.verdict
     if not trainer.dist.is_main:
         return  # data parallel: rank 0 writes the model and prints
@@ -172,6 +214,13 @@ def cmd_train(args) -> None:
     if conditions.columns:  # dose, compound, well_type…: kept with the model that learned from them
         result.metadata["conditions"] = conditions.to_metadata()
     result.save(out)
+    if trainer.losses.down:  # the storage went away while the test wells were scored: the verdict is partial
+        raise DcmixError(f"training finished, but the plate's storage stopped answering while the test wells were "
+                         f"scored ({trainer.losses.unavailable}); the model was saved to {out} with a verdict on the "
+                         "wells that could be read; re-run when the server answers")
+    lost = trainer.losses.summary()
+    if lost:
+        print(f"warning: {lost}", file=sys.stderr)
     history = result.metadata.get("history", [])
     payload = {"channels": result.channels, "importance": result.importance(), "classes": result.classes,
                "learned": verdict.learned, "test_accuracy": verdict.accuracy, "auc": verdict.auc,
@@ -188,42 +237,63 @@ def cmd_train(args) -> None:
     _emit(args, payload, lines)
 
 
+def _drive_training(args, trainer, out: Path) -> bool:
+    """Run training with its progress on stderr; True when it was interrupted (Ctrl-C, SIGTERM), the best
+    model so far kept in ``trainer.result``. A run that fails or that its data stops (too many sites
+    lost, the storage gone) saves its best model (rank 0) and raises the error saying so."""
+    from .training.stopping import stop_requested
+
+    events = trainer.run()
+    try:
+        for ev in events:
+            _train_progress(ev)
+            if ev.kind == "epoch":
+                report.report_of(args).flush()  # sites that could not be read meanwhile: named now, not at the end
+    except KeyboardInterrupt:
+        events.close()  # keeps the best model so far
+        if trainer.result is None:
+            raise  # stopped before the run began: nothing to save
+        if stop_requested():
+            print(f"warning: stopped by SIGTERM at step {trainer.result.metadata.get('steps')}: the best model so far "
+                  "is kept", file=sys.stderr)
+        return True
+    except DcmixError as err:
+        if trainer.result is not None and trainer.has_best_model:
+            try:
+                if trainer.dist.is_main:
+                    trainer.result.save(out)
+            except DcmixError as failed:
+                raise DcmixError(f"{err}; the best model so far could not be saved either: {failed}") from None
+            raise DcmixError(f"{err}; the best model so far was saved to {out}") from None
+        raise
+    return False
+
+
 def cmd_explain(args) -> None:
     from .training.explain import ExplainConfig, Explainer
     from .training.matrix_figure import save_matrix
     from .training.panel import trust_line
 
     plate = _open(args)
-    out = _check_output(args.out, plate.root, folder=True) if args.out else None
+    out = _check_output(args.out, plate.location, folder=True) if args.out else None
     labels = _labels(args, plate)
     config = ExplainConfig(reference=args.reference, folds=args.folds, seeds=args.seeds,
                            include_all=not args.no_all, train=_train_config(args, labels, model="dcmix"))
     explainer = Explainer(plate, labels.site_labels, config)
     search = _stain_search(args, plate, labels.site_labels, config)  # refuses a bad --keep before any training
-    events, said = explainer.run(), set()
-    try:
-        for ev in events:
-            if ev.kind == "train":
-                if ev.train_event.kind == "notice" and ev.train_event.message not in said:  # once, not per fold
-                    said.add(ev.train_event.message)
-                    print(f"warning: {ev.train_event.message}", file=sys.stderr)
-                if ev.train_event.kind == "step":
-                    _progress(f"model {ev.model_index + 1}/{ev.total_models} ({ev.phenotype}): step "
-                              f"{ev.train_event.step}/{ev.train_event.total_steps}, {100 * ev.fraction:.0f}% done")
-            elif ev.message:
-                _progress(ev.message, final=True)
-    except KeyboardInterrupt:
-        events.close()
-        print("warning: interrupted; the matrix holds only the phenotypes finished so far", file=sys.stderr)
+    stopped = _drive_explain(args, explainer)
     matrix = explainer.result
     for row in matrix.rows:
         _warn_not_learned(f"the {row.phenotype} model", row.verdict)
-    if out is not None and matrix.rows:
-        save_matrix(matrix, out / "importance_per_phenotype.csv", out / "importance_per_phenotype.png")
     panel = explainer.panel  # the prediction model: every phenotype's models combined
     model_path = out / "phenotype_panel.pt" if out is not None and panel is not None else None
-    if model_path is not None:
-        panel.save(model_path)
+    failed = _write_each([  # the trained models first; one file that cannot be written loses no other
+        (model_path is not None, lambda: panel.save(model_path)),
+        (out is not None and bool(matrix.rows), lambda: save_matrix(matrix, out / "importance_per_phenotype.csv", None)),
+        (out is not None and bool(matrix.rows), lambda: save_matrix(matrix, None, out / "importance_per_phenotype.png"))])
+    if stopped is not None:  # sites lost, the storage gone: the folds finished before it are kept
+        failed.insert(0, f"{stopped}; the matrix holds the folds finished before it (partial)"
+                      + (f", written to {out}" if out is not None and matrix.rows else ""))
     payload = matrix.to_dict()
     payload["model"] = str(model_path) if model_path is not None else None
     if panel is not None:
@@ -240,12 +310,56 @@ def cmd_explain(args) -> None:
     if out is not None:
         lines.append(f"matrix written to {out / 'importance_per_phenotype.csv'} and .png")
     if search is not None and matrix.complete:
-        lines += _run_stain_search(search, explainer, payload, out, plate)
+        lines += _run_stain_search(search, explainer, payload, out, plate, failed)
     if panel is not None:
         lines.append(f"prediction model: the {trust_line(panel)}")
         lines.append(f"  saved to {model_path}; predict with: napari-dcmix predict {model_path} PLATE" if model_path
                      else "  not saved: give --out DIR to write it as DIR/phenotype_panel.pt for predict")
+    if failed:  # every output that could be written is; the error names the others
+        raise DcmixError("; ".join(failed))
     _emit(args, payload, lines)
+
+
+def _drive_explain(args, explainer) -> DcmixError | None:
+    """Run explain with its progress on stderr. Ctrl-C or SIGTERM keeps the phenotypes finished so far; so
+    does a fold model that its data stops (too many sites lost, the storage gone): that error is returned,
+    to be raised once the finished folds are written."""
+    from .errors import SourceUnavailable
+    from .training.site_losses import SitesLost
+
+    events, said = explainer.run(), set()
+    try:
+        for ev in events:
+            if ev.kind == "train":
+                if ev.train_event.kind == "notice" and ev.train_event.message not in said:  # once, not per fold
+                    said.add(ev.train_event.message)
+                    print(f"warning: {ev.train_event.message}", file=sys.stderr)
+                if ev.train_event.kind == "step":
+                    _progress(f"model {ev.model_index + 1}/{ev.total_models} ({ev.phenotype}): step "
+                              f"{ev.train_event.step}/{ev.train_event.total_steps}, {100 * ev.fraction:.0f}% done")
+                elif ev.train_event.kind == "epoch":
+                    report.report_of(args).flush()  # sites that could not be read meanwhile: named now
+            elif ev.message:
+                _progress(ev.message, final=True)
+    except KeyboardInterrupt:
+        events.close()
+        print(f"warning: {_why_stopped()}; the matrix holds only the phenotypes finished so far", file=sys.stderr)
+    except (SitesLost, SourceUnavailable) as err:
+        events.close()
+        return err
+    return None
+
+
+def _write_each(writes: list) -> list[str]:
+    """Run each ``(wanted, write)`` that is wanted; the error messages of those that failed."""
+    failed = []
+    for wanted, write in writes:
+        if wanted:
+            try:
+                write()
+            except DcmixError as err:
+                failed.append(str(err))
+    return failed
 
 
 def _stain_search(args, plate, site_labels, config):
@@ -259,10 +373,13 @@ def _stain_search(args, plate, site_labels, config):
     return StainSearch(plate, site_labels, StainsConfig(keep=keep, explain=config)) if args.stains else None
 
 
-def _run_stain_search(search, explainer, payload: dict, out, plate) -> list[str]:
+def _run_stain_search(search, explainer, payload: dict, out, plate, failed: list[str]) -> list[str]:
     """Run the stain search after explain (its all-channels run reused); fills the payload, writes
-    stains.csv / .png with --out; returns the lines printed."""
+    stains.csv / .png with --out (what cannot be written is added to ``failed``); returns the lines printed."""
     from .training.stains_figure import save_stains
+
+    from .errors import SourceUnavailable
+    from .training.site_losses import SitesLost
 
     search.reuse(explainer)
     events = search.run()
@@ -274,7 +391,10 @@ def _run_stain_search(search, explainer, payload: dict, out, plate) -> list[str]
                 _progress(ev.message, final=True)
     except KeyboardInterrupt:
         events.close()
-        print("warning: interrupted; the stain search holds only the runs finished so far", file=sys.stderr)
+        print(f"warning: {_why_stopped()}; the stain search holds only the runs finished so far", file=sys.stderr)
+    except (SitesLost, SourceUnavailable) as err:  # the runs finished before it are kept and written
+        events.close()
+        failed.append(f"the stain search stopped: {err}; it holds only the runs finished before")
     answer = search.result
     payload.update({"stains": {p: s.to_dict() for p, s in answer.phenotypes.items()},
                     "plate_panel": answer.plate_panel, "stains_complete": answer.complete})
@@ -294,9 +414,16 @@ def _run_stain_search(search, explainer, payload: dict, out, plate) -> list[str]
     lines.append(f"the next assay needs: {', '.join(answer.plate_panel) if answer.plate_panel else 'no panel found'}"
                  + ("" if answer.complete else " (stopped early: partial)"))
     if out is not None and answer.phenotypes:
-        save_stains(answer, out / "stains.csv", out / "stains.png", plate.channel_colors)
+        failed += _write_each([(True, lambda: save_stains(answer, out / "stains.csv", None)),
+                               (True, lambda: save_stains(answer, None, out / "stains.png", plate.channel_colors))])
         lines.append(f"stain search written to {out / 'stains.csv'} and .png")
     return lines
+
+
+def _why_stopped() -> str:
+    from .training.stopping import stop_requested
+
+    return "stopped by SIGTERM" if stop_requested() else "interrupted"
 
 
 def _acc(figures) -> str:
@@ -311,15 +438,10 @@ def cmd_predict(args) -> None:
 
     trained = TrainedModel.load(args.model)
     plate = _open(args)
-    out = _check_output(args.out, plate.root)
-    figures = {name: _check_png(path, plate.root) for name, path in (("plate_map", args.plate_map),
+    out = _check_output(args.out, plate.location)
+    figures = {name: _check_png(path, plate.location) for name, path in (("plate_map", args.plate_map),
                                                                        ("montage", args.montage)) if path}
-    try:
-        trained.channel_order(plate.channels)  # a clear channel mismatch message before any work
-    except DcmixError as err:
-        from .plate.channels import rename_hint
-
-        raise DcmixError(f"{err}{rename_hint(trained.channels, plate.channels)}") from None
+    _check_channels(trained, plate)
     if args.montage and args.montage_k < 1:
         raise DcmixError(f"--montage-k {args.montage_k}: the montage needs at least one site per class; give k ≥ 1")
     if args.plate_map:
@@ -375,7 +497,62 @@ def cmd_predict(args) -> None:
     _emit(args, payload, lines)
 
 
-def _check_png(path: str, plate_root: Path) -> Path:
+def _check_channels(trained, plate) -> None:
+    """A clear channel mismatch message (with the --channel-names hint) before any work."""
+    try:
+        trained.channel_order(plate.channels)
+    except DcmixError as err:
+        from .plate.channels import rename_hint
+
+        raise DcmixError(f"{err}{rename_hint(trained.channels, plate.channels)}") from None
+
+
+def cmd_suggest(args) -> None:
+    """Rank the unlabelled wells by what a label would teach the model (``training/suggest.py``)."""
+    from .training import TrainedModel
+    from .training.suggest import suggest_wells, write_suggestions
+
+    trained = TrainedModel.load(args.model)
+    plate = _open(args)
+    out = _check_output(args.out, plate.location) if args.out else None
+    _check_channels(trained, plate)
+    labels = _labels(args, plate)
+    result = None
+    for ev in suggest_wells(trained, plate, labels.well_labels(), n=args.n, device=args.device):
+        if ev.kind == "done":
+            result = ev.result
+            _progress(ev.message, final=True)
+        else:
+            _progress(ev.message)
+    report.track(args, plate.problems)  # sites found unreadable while predicting
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
+    if result.skipped:
+        print(f"warning: {len(result.skipped)} unlabelled well(s) have no readable site and were not ranked: "
+              f"{_well_names(result.skipped)}; see the warnings above for each file, and re-export them",
+              file=sys.stderr)
+    if len(result) < args.n:
+        print(f"warning: only {len(result)} unlabelled well(s) could be ranked, fewer than --n {args.n}",
+              file=sys.stderr)
+    with_plate = len(plate.plates) > 1
+    if out is not None:
+        write_suggestions(out, result, with_plate)
+    payload = {**result.to_dict(), "csv": str(out) if out is not None else None}
+    lines = [f"wells to label next ({trained.display_name}; {result.candidates} unlabelled wells ranked):"]
+    lines += [f"  {s.rank:>3}. {(s.plate + ':') if with_plate else ''}{s.well}  score {s.score:.2f}  {s.reason}"
+              for s in result.items]
+    lines.append(f"rule: {result.rule}")
+    if out is not None:
+        lines.append(f"suggestions written to {out}")
+    _emit(args, payload, lines)
+
+
+def _well_names(wells, limit: int = 20) -> str:
+    names = [f"{p}:{w}" if p else w for p, w in wells]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _check_png(path: str, plate_root) -> Path:
     out = _check_output(path, plate_root)
     if out.suffix.lower() != ".png":
         raise DcmixError(f"{out.name}: figures are written as PNG; give a file name ending in .png")
@@ -415,15 +592,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_parser import build
 
     return build({"sample-plate": cmd_sample_plate, "inspect": cmd_inspect, "train": cmd_train,
-                  "explain": cmd_explain, "predict": cmd_predict, "importance": cmd_importance, "demo": cmd_demo})
+                  "explain": cmd_explain, "predict": cmd_predict, "suggest": cmd_suggest, "importance": cmd_importance,
+                  "demo": cmd_demo})
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Under torchrun only rank 0 speaks: the other ranks work silently."""
-    import contextlib
-
     from .cli_checks import preflight
     from .training.distributed import teardown, world_from_env
+    from .training.stopping import stop_requested
 
     args, real_stderr = None, sys.stderr
     quiet = contextlib.ExitStack()
@@ -435,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         with quiet:
             try:
                 args = build_parser().parse_args(argv)
+                if args.func is not cmd_demo:  # napari's own event loop handles its signals
+                    quiet.enter_context(_sigterm_stops())
                 preflight(args)  # bad numbers, an output naming an input: refused before any work
                 args.func(args)
                 return 0
@@ -443,6 +622,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {err}", file=sys.stderr)
                 return 2
             except KeyboardInterrupt:
+                if stop_requested():
+                    print("error: stopped by SIGTERM before the command finished", file=sys.stderr)
+                    return 143
                 print("error: interrupted", file=sys.stderr)
                 return 130
             except BrokenPipeError:
@@ -451,6 +633,37 @@ def main(argv: list[str] | None = None) -> int:
                 teardown()
     finally:
         sys.stderr = real_stderr
+
+
+@contextlib.contextmanager
+def _sigterm_stops():
+    """SIGTERM (a scheduler's time limit or its ``scancel``, ``kill``, torchrun passing it on) ends the command
+    as Ctrl-C does. A training run stops at its next optimiser step — agreed across torchrun's ranks, so
+    none waits in a collective for one that left — and keeps its best model, which is saved: the run's
+    clean-up is never cut short. Before any step, and in commands that do not train, at once (outputs are
+    atomic: no half file, no temporary file). The CLI alone does this: the docks' Stop closes the run."""
+    import signal
+    import threading
+
+    from .training.stopping import clear_stop, request_stop, stop_requested, training_started
+
+    def stop(signum, frame) -> None:
+        if stop_requested():
+            return  # a second SIGTERM while the first is acted on: the best model is being saved
+        request_stop()
+        if not training_started():
+            raise KeyboardInterrupt
+
+    clear_stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only (a CLI called from a worker thread)
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        clear_stop()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from .errors import DcmixError
 
 # flag -> (lowest, highest) for the flags that are not training settings
 # (sample-plate's --sites/--size/--seed: plate/sample.py; explain's --folds/--seeds: training/explain.py)
-BOUNDS = {"montage_k": (1, 100)}
+BOUNDS = {"montage_k": (1, 100), "n": (1, 10_000)}  # n: suggest --n (training/suggest.MAX_SUGGESTIONS)
 
 EXPLAIN_FILES = ("importance_per_phenotype.csv", "importance_per_phenotype.png")
 STAINS_FILES = ("stains.csv", "stains.png")  # explain --stains
@@ -23,8 +23,8 @@ STAINS_FILES = ("stains.csv", "stains.png")  # explain --stains
 
 def _inputs(args) -> dict[str, str | None]:
     """The files a command reads, by the name the user gave them (flag or argument)."""
-    found = {"the model file given as MODEL": getattr(args, "model", None) if args.command in ("predict", "importance")
-             else None,
+    model_reader = args.command in ("predict", "importance", "suggest")
+    found = {"the model file given as MODEL": getattr(args, "model", None) if model_reader else None,
              "the labels file given as --labels": getattr(args, "labels", None),
              "the model file given as --init": getattr(args, "init", None)}
     return {name: path for name, path in found.items() if path}
@@ -37,6 +37,8 @@ def _outputs(args) -> dict[str, str | Path | None]:
         if args.command == "predict":
             outputs.update({"--plate-map": args.plate_map, "--montage": args.montage})
         return outputs
+    if args.command == "suggest":
+        return {"--out suggestions": args.out}
     if args.command == "explain" and args.out:
         names = EXPLAIN_FILES + (STAINS_FILES if getattr(args, "stains", False) else ())
         return {f"--out ({name})": Path(args.out).expanduser() / name for name in names}
@@ -82,7 +84,8 @@ NEEDS = {"predict": {"plate_map_value": (("plate_map",), "prediction"), "montage
                      "label_column": (("labels",), None)},
          "inspect": {"label_column": (("labels",), None)},
          "importance": {name: (("permutation",), None) for name in ("labels", "label_column", "pattern",
-                                                                       "channel_names")}}
+                                                                       "channel_names", "cache_size", "disk_cache",
+                                                                       "s3_endpoint", "s3_signed")}}
 
 
 def check_flags_used(args) -> None:

@@ -22,7 +22,8 @@ def build(commands: dict) -> argparse.ArgumentParser:
     p = _Parser(prog="napari-dcmix", description="DCMIX channel importance for high-content screens.")
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_sample_plate, _add_inspect, _add_train, _add_explain, _add_predict, _add_importance, _add_demo):
+    for add in (_add_sample_plate, _add_inspect, _add_train, _add_explain, _add_predict, _add_suggest, _add_importance,
+                _add_demo):
         add(sub, commands)  # in this order: the order --help lists them
     return p
 
@@ -36,9 +37,24 @@ def _plate_args(q, labels_required=False, labels_help="CSV with a well column an
     """How to read a plate and its labels: the same flags for every command that opens one."""
     q.add_argument("--pattern", help="regex with named groups well (or row+col), channel, optional site, plate")
     _channel_names_arg(q)
+    _remote_args(q)
     q.add_argument("--labels", required=labels_required, help=labels_help)
     q.add_argument("--label-column", help="column of the labels CSV holding the classes")
     q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _remote_args(q) -> None:
+    """How a plate at a URL (http(s)://, s3://) is read; the NAPARI_DCMIX_* environment variables set the same."""
+    r = q.add_argument_group("plates at a URL (OME-Zarr over http(s):// or s3://)")
+    r.add_argument("--cache-size", metavar="SIZE", help="memory kept for fetched chunks while the plate is open, "
+                   "e.g. 512MiB, 4GiB; 0: none (default: 1GiB, or NAPARI_DCMIX_CACHE_SIZE)")
+    r.add_argument("--disk-cache", nargs="?", const="default", metavar="DIR",
+                   help="also keep fetched chunks on disk, in DIR (default folder: $XDG_CACHE_HOME/napari-dcmix/remote), "
+                        "so a second run fetches nothing; never beside the data")
+    r.add_argument("--s3-endpoint", metavar="URL", help="an S3-compatible server for s3:// plates, e.g. "
+                   "https://uk1s3.embassy.ebi.ac.uk (IDR)")
+    r.add_argument("--s3-signed", action="store_true", help="sign s3:// requests with your AWS credentials "
+                   "(a private bucket); default: anonymous, for public buckets")
 
 
 class _InBounds(argparse.Action):
@@ -162,6 +178,20 @@ def _add_predict(sub, commands: dict) -> None:
     s.set_defaults(func=commands["predict"])
 
 
+def _add_suggest(sub, commands: dict) -> None:
+    """``suggest``: the unlabelled wells whose labels would teach the model most."""
+    s = sub.add_parser("suggest", help="which unlabelled wells to label next: uncertain, disputed between the "
+                                       "panel's members, and unlike each other")
+    s.add_argument("model")
+    s.add_argument("plate")
+    _plate_args(s, labels_required=True, labels_help="labels CSV (well and label columns): its labelled wells are "
+                                                     "never suggested")
+    s.add_argument("--n", type=int, default=8, metavar="N", help="how many wells to suggest (default: 8)")
+    s.add_argument("--out", help="CSV to write (rank, well, score, uncertainty, disagreement, prediction, reason)")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=commands["suggest"])
+
+
 def _add_importance(sub, commands: dict) -> None:
     """``importance``: a model's α, optionally with permutation importance on a plate."""
     s = sub.add_parser("importance", help="channel importance of a model (α), optionally with permutation importance")
@@ -175,6 +205,6 @@ def _add_importance(sub, commands: dict) -> None:
 def _add_demo(sub, commands: dict) -> None:
     """``demo``: napari with the docks (or unattended screenshots)."""
     s = sub.add_parser("demo", help="open napari with the docks and the sample plate")
-    s.add_argument("--plate", help="plate folder to open instead of the sample plate")
+    s.add_argument("--plate", help="plate folder (or an OME-Zarr plate's URL) to open instead of the sample plate")
     s.add_argument("--screenshots", metavar="DIR", help="run the workflow unattended and save screenshots here")
     s.set_defaults(func=commands["demo"])

@@ -31,7 +31,10 @@ def open_viewer(plate: str | None = None, viewer=None, pattern: str | None = Non
         path = sample_plate_dir()
         labels = path / "labels.csv"
     else:
-        path, labels = Path(plate).expanduser(), Path(labels).expanduser() if labels else None
+        from .plate.location import is_url
+
+        path = plate if is_url(plate) else Path(plate).expanduser()  # a URL opens in the background
+        labels = Path(labels).expanduser() if labels else None
     viewer = viewer or napari.Viewer(title="napari-dcmix")
     from .widgets.apply.dock import ApplyWidget
     from .widgets.explain.dock import ExplainWidget

@@ -18,3 +18,10 @@ class PlateError(DcmixError):
 
 class CheckpointError(DcmixError):
     """A model file that cannot be loaded or does not fit the plate."""
+
+
+class SourceUnavailable(PlateError):
+    """The plate's storage stopped answering (a server error, a timeout, a dropped connection) after retries.
+
+    Unlike a damaged file this is not the site's fault: a long run stops and keeps what it has finished.
+    """

@@ -5,7 +5,7 @@ import numpy as np
 from napari_dcmix.colors import class_colors
 from napari_dcmix.plate.label_book import display_classes
 from napari_dcmix.plate.mosaic import tile_sites
-from napari_dcmix.plate.navigation import rect_wells, step_well
+from napari_dcmix.plate.navigation import rect_wells, step_in_order, step_well
 
 
 def test_selection_and_navigation():
@@ -20,6 +20,16 @@ def test_selection_and_navigation():
     assert step_well("D03", "up", present) == "C03"
     assert step_well("D05", "up", present) == "D05"  # nothing above in column 5
     assert step_well(None, "next", present) == "B02"
+
+
+def test_stepping_through_suggested_wells_in_their_order():
+    ranked = [("P", "D05"), ("P", "B02"), ("P", "C03")]  # best first, not plate order
+    assert step_in_order(None, "next", ranked) == ("P", "D05")
+    assert step_in_order(("P", "A01"), "prev", ranked) == ("P", "C03")  # from a well not in the list: the last
+    assert step_in_order(("P", "D05"), "next", ranked) == ("P", "B02")
+    assert step_in_order(("P", "C03"), "next", ranked) == ("P", "C03")  # stays at the end
+    assert step_in_order(("P", "D05"), "prev", ranked) == ("P", "D05")
+    assert step_in_order(("P", "B02"), "next", []) is None
 
 
 def test_tile_sites_places_each_site_once():

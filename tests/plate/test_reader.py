@@ -123,8 +123,10 @@ def test_truncated_tiff(imagexpress_plate):
 def test_file_removed_after_opening(imagexpress_plate):
     plate = open_plate(imagexpress_plate)
     (imagexpress_plate / f"Plate1_B02_s1_w2{GUID}.tif").unlink()
-    with pytest.raises(PlateError, match="has disappeared; re-open the plate"):
+    with pytest.raises(PlateError, match="B02 s1: .*_B02_s1_w2.* has disappeared since the plate was opened"):
         plate.read_site(SiteKey("Plate1", "B02", 1))
+    (problem,) = plate.problems  # named once, by file and site, and skipped
+    assert problem.site == "Plate1 B02 s1" and problem.action == "skipped" and "open the plate again" in problem.fix
 
 
 def test_all_sites_unreadable(tmp_path):

@@ -113,12 +113,12 @@ browser, train, importance, apply = docks
 app = QApplication.instance()
 mode = {mode!r}
 if mode == "thumbnails":  # slow reads: the sweep is still going when Python exits
-    import napari_dcmix.figures.thumbnails as thumbnails
-    real_read = thumbnails.read_channels
+    from napari_dcmix.plate import Plate
+    real_read = Plate.read_preview
     def slow_read(*args, **kwargs):
         time.sleep(0.2)
         return real_read(*args, **kwargs)
-    thumbnails.read_channels = slow_read
+    Plate.read_preview = slow_read
 browser.open_plate(str(plate_dir), pattern=SIGNAL_PATTERN, labels_csv=str(labels_csv), column="phenotype")
 if mode == "train":
     train.form["steps"].value = 100000

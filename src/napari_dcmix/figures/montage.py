@@ -16,7 +16,7 @@ import numpy as np
 
 from .._io import atomic_write_bytes
 from ..colors import channel_rgb
-from ..errors import DcmixError
+from ..errors import DcmixError, SourceUnavailable
 from ..plate import Plate, SiteKey
 from ..plate.stats import ChannelStats
 from .plate_map import figure_png
@@ -71,6 +71,8 @@ def montage_image(plate: Plate, picks: dict[str, list[Pick]], k: int, tile: int 
         for i, pick in enumerate(picks[cls][:k]):
             try:
                 rgb = composite(plate.read_site(pick.key), stats, colours, tile)
+            except SourceUnavailable:
+                raise  # the storage stopped answering: the montage cannot be made now
             except DcmixError as err:
                 problems.append(str(err))
                 continue

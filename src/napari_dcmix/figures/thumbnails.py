@@ -7,14 +7,15 @@ looks like what napari shows when the well is clicked.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..colors import channel_rgb
-from ..errors import DcmixError
+from ..errors import DcmixError, SourceUnavailable
 from ..plate import Plate
-from ..plate.reader import read_channels
 from ..plate.stats import ChannelStats
 from .tint import tint
 
@@ -46,26 +47,52 @@ def thumbnail_stream(plate: Plate, wells: list[tuple[str, str]], stats: ChannelS
                      size: int = 48) -> Iterator[tuple[str, str, np.ndarray | None, str | None]]:
     """Yield (plate, well, thumbnail or None, problem or None) per well, first site of each.
 
-    Reads files directly (not through the plate's site cache) so a sweep over 1536 wells never
-    evicts the sites the user is looking at; what it finds wrong goes into ``plate.problems``.
-    One yield per well keeps ``worker.quit()`` prompt.
+    Reads through :meth:`Plate.read_preview` (the coarsest pyramid level that is large enough, not
+    the plate's site cache) so a sweep over 1536 wells never evicts the sites the user is looking at;
+    what it finds wrong goes into ``plate.problems``. A plate at a URL is read a few wells ahead on
+    threads (each read waits on the network). One yield per well keeps ``worker.quit()`` prompt;
+    SourceUnavailable (the server stopped answering) ends the sweep.
     """
     colours = channel_rgb(plate.channels, plate.channel_colors)
-    for plate_id, well in wells:
-        keys = plate.sites_of(well, plate_id)
-        if not keys:
-            continue
-        key = keys[0]
-        try:
-            notes: list = []
-            site = read_channels(plate.root, plate.index.sites[key], plate.channels, key.label(), notes,
-                                 min_side=size)
-            for note in notes:  # what the sweep finds is in the plate's report before anyone clicks
-                plate.problems.report(note)
-            thumb = make_thumbnail(site, stats.low, stats.high, colours, size)
-            yield plate_id, well, thumb, None
-        except DcmixError as err:
-            plate.problems.report(getattr(err, "problem", None) or str(err))
-            yield plate_id, well, None, str(err)
-        except Exception as err:  # a background sweep must never die on one odd file
-            yield plate_id, well, None, f"{type(err).__name__}: {err}"
+    todo = [(plate_id, well, plate.sites_of(well, plate_id)) for plate_id, well in wells]
+    todo = [(plate_id, well, keys[0]) for plate_id, well, keys in todo if keys]
+    for plate_id, well, result in _previews(plate, todo, size, REMOTE_READERS if plate.is_remote else 1):
+        if isinstance(result, SourceUnavailable):
+            raise result
+        if isinstance(result, DcmixError):
+            yield plate_id, well, None, str(result)
+        elif isinstance(result, Exception):  # a background sweep must never die on one odd file
+            yield plate_id, well, None, f"{type(result).__name__}: {result}"
+        else:
+            yield plate_id, well, make_thumbnail(result, stats.low, stats.high, colours, size), None
+
+
+REMOTE_READERS = 8  # wells of a plate at a URL read ahead for thumbnails
+
+
+def _preview(plate: Plate, key, size: int):
+    try:
+        return plate.read_preview(key, size)
+    except Exception as err:  # noqa: BLE001 - handed to the stream, which decides
+        return err
+
+
+def _previews(plate: Plate, todo: list, size: int, workers: int):
+    """(plate id, well, pixels or the exception) in the order of ``todo``, ``workers`` reads at a time."""
+    if workers <= 1:
+        for plate_id, well, key in todo:
+            yield plate_id, well, _preview(plate, key, size)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dcmix-thumbs")
+    pending: deque = deque()
+    try:
+        for plate_id, well, key in todo:
+            pending.append((plate_id, well, pool.submit(_preview, plate, key, size)))
+            if len(pending) >= 2 * workers:
+                plate_id, well, future = pending.popleft()
+                yield plate_id, well, future.result()
+        while pending:
+            plate_id, well, future = pending.popleft()
+            yield plate_id, well, future.result()
+    finally:  # closed early (the sweep was cancelled): drop what was read ahead
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -18,7 +18,8 @@ from .layouts import (
     BUILTIN_LAYOUTS, FALLBACK_LAYOUTS, IMAGEXPRESS, OPERETTA, RXRX1, SAMPLE_MANIFEST, Layout, harmony_channel_names,
     htd_channel_names, htd_wavelength_mismatch, sample_layout, user_layout,
 )
-from .ome_zarr import build_zarr_index, is_hcs_plate, plates_inside
+from .location import PlateLocation
+from .ome_zarr import ZarrSource, build_zarr_index, is_hcs_plate, iter_zarr_index, plates_inside
 from .problems import IGNORED, REPLANED, SKIPPED, Problem, make, per_file
 from .reader import multichannel_info
 from .sites import ChannelRef, PlateIndex, SiteKey
@@ -130,24 +131,41 @@ def _harmony_names(root: Path, files: list[str]) -> dict[str, str]:
     return {}
 
 
-def build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
-    """Index ``root``; raises PlateError with a fix when nothing usable is found.
+def build_index(root: str | os.PathLike, pattern: str | None = None, remote=None) -> PlateIndex:
+    """Index ``root`` (a folder or a URL); raises PlateError with a fix when nothing usable is found.
+    ``remote``: how a plate at a URL is read (``remote.RemoteSettings``; default: from the environment)."""
+    steps = iter_index(root, pattern, remote)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
-    The garbage collector is paused meanwhile: indexing allocates a few objects per file, and in a
-    large heap (napari's) the full collections this triggers cost more than the index itself.
+
+def iter_index(root, pattern: str | None = None, remote=None):
+    """:func:`build_index` as a generator of ``OpenProgress`` (a plate at a URL reports its wells'
+    metadata as it arrives); returns the PlateIndex.
+
+    The garbage collector is paused while a folder is indexed: indexing allocates a few objects per
+    file, and in a large heap (napari's) the full collections this triggers cost more than the index.
     """
+    location = PlateLocation.of(root)
+    if location.is_remote:
+        index = yield from iter_zarr_index(ZarrSource(location, remote))
+        if pattern:
+            index.problems.append("--pattern ignored: an OME-Zarr plate names its wells and fields itself")
+        return index
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_index(root, pattern)
+        return _build_index(location.folder, pattern)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _build_index(root: str | os.PathLike, pattern: str | None = None) -> PlateIndex:
-    """Index ``root``; raises PlateError with a fix when nothing usable is found."""
-    root = Path(root).expanduser()
+def _build_index(root: Path, pattern: str | None = None) -> PlateIndex:
+    """Index the folder ``root``; raises PlateError with a fix when nothing usable is found."""
     _check_folder(root)
     if is_hcs_plate(root):
         index = build_zarr_index(root)

@@ -1,5 +1,5 @@
-"""Which wells a click, a drag or a key reaches on a plate map: rectangles, rows, columns and the
-next/previous well in reading order. No Qt: the plate browser's map and its key bindings use it."""
+"""Which wells a click, a drag or a key reaches on a plate map: rectangles, rows, columns, the
+next/previous well in reading order and the next/previous suggested well. No Qt: the plate browser's map and its key bindings use it."""
 
 from __future__ import annotations
 
@@ -42,3 +42,14 @@ def step_well(current: str | None, direction: str, present: Iterable[str]) -> st
         return below[0] if below else current
     above = [w for w in same_col if well_position(w)[0] < row]
     return above[-1] if above else current
+
+
+def step_in_order(current, direction: str, order: list):
+    """The item after ("next") or before ("prev") ``current`` in ``order`` (the suggested wells, best
+    first); from an item not in it, the first ("next") or the last ("prev"). Stays put at either end."""
+    if not order:
+        return None
+    if current not in order:
+        return order[0] if direction == "next" else order[-1]
+    i = order.index(current) + (1 if direction == "next" else -1)
+    return order[min(max(i, 0), len(order) - 1)]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from .._io import protect_plate_folder
-from ..errors import PlateError
+from ..errors import PlateError, SourceUnavailable
 from .channels import renamed_channels
-from .index import build_index
+from .index import iter_index
+from .location import PlateLocation
 from .problems import SKIPPED, ProblemLog, make
 from .reader import SiteCache, read_channels
 from .sites import PlateIndex, SiteKey
@@ -23,6 +25,7 @@ from .wells import PlateFormat, infer_format, normalize_well, well_position
 
 MIN_SITE_SIDE = 8  # half the smallest tile (16 px): a thinner site is mostly padding to the network
 MAX_ASPECT = 8.0  # a longer strip is a line scan, a stitching slice or a wrong export, not a field of view
+REMOTE_READERS = 8  # sites of a plate at a URL read at once for its statistics (each waits on the network)
 
 
 def _plate_order(key: SiteKey):
@@ -31,11 +34,12 @@ def _plate_order(key: SiteKey):
 
 
 class Plate:
-    """A plate folder opened read-only. Opening reads names only; pixels are read per site on demand."""
+    """A plate opened read-only, from a folder or a URL. Opening reads names (or metadata) only;
+    pixels are read per site on demand."""
 
     def __init__(self, index: PlateIndex, cache_sites: int = 16):
         self.index = index
-        protect_plate_folder(index.root)
+        protect_plate_folder(index.location)
         self.problems = ProblemLog(index.problems)  # the data-quality report, filled as sites are read
         self._dtypes: dict[str, dict] = {}  # channel -> dtype -> (first file, site) read with it
         self._odd_shapes: set[tuple[int, int]] = set()  # site shapes already named as too thin or long
@@ -48,16 +52,47 @@ class Plate:
             self._by_well[(key.plate, key.well)].append(key)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, pattern: str | None = None, channel_names=None) -> "Plate":
-        index = build_index(path, pattern or None)
+    def open(cls, path, pattern: str | None = None, channel_names=None, remote=None) -> "Plate":
+        steps = cls.open_steps(path, pattern, channel_names, remote)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    @classmethod
+    def open_steps(cls, path, pattern: str | None = None, channel_names=None, remote=None):
+        """:meth:`open` as a generator of ``OpenProgress`` (a plate at a URL reports its wells'
+        metadata as it arrives; a folder none); returns the Plate."""
+        index = yield from iter_index(path, pattern or None, remote)
         if channel_names:
             index.channels = renamed_channels(index.channels, index.channel_keys, channel_names)
         return cls(index)
 
     # --- what is on the plate -------------------------------------------------------------------
     @property
-    def root(self) -> Path:
+    def location(self) -> PlateLocation:
+        """Where the plate lives (folder or URL): what outputs, labels and messages ask."""
+        return self.index.location
+
+    @property
+    def root(self) -> Path | None:
+        """The plate's local folder; None for a plate at a URL (ask :attr:`location`)."""
         return self.index.root
+
+    @property
+    def is_remote(self) -> bool:
+        return self.index.location.is_remote
+
+    def transfers(self) -> dict | None:
+        """What was fetched over the network so far (requests, bytes, retries, cache hits), None for a folder."""
+        source = self.index.zarr
+        counts = source.transfers if source is not None and self.is_remote else None
+        return counts.to_dict() if counts is not None else None
+
+    def is_cached(self, key: SiteKey) -> bool:
+        """Whether ``read_site(key)`` is answered from memory (no disk, no network)."""
+        return self._cache.get(SiteKey(*key)) is not None
 
     @property
     def layout(self) -> str:
@@ -76,7 +111,7 @@ class Plate:
     @property
     def name(self) -> str:
         """What figures and exports call this plate: its metadata name, else the folder's name."""
-        return self.index.name or self.root.name
+        return self.index.name or self.location.name
 
     @cached_property
     def sites(self) -> list[SiteKey]:
@@ -124,7 +159,9 @@ class Plate:
             raise PlateError(f"{key.label()} is not on this plate")
         notes, dtypes = [], []
         try:
-            data = read_channels(self.root, refs, self.channels, key.label(), notes, dtypes)
+            data = read_channels(self.root, refs, self.channels, key.label(), notes, dtypes, zarr=self.index.zarr)
+        except SourceUnavailable:
+            raise  # the server stopped answering: not this site's fault, never a skipped site
         except PlateError as err:
             self.problems.report(getattr(err, "problem", None) or make("unreadable", str(err), site=key.label(), action=SKIPPED))
             raise
@@ -171,16 +208,35 @@ class Plate:
             "check the export (a line scan, a stitching slice or a crop?); leave such sites out of the labels",
             file=refs[0].path, site=key.label()))
 
+    def read_preview(self, key: SiteKey, min_side: int) -> np.ndarray:
+        """(C, Y, X) of one site at the coarsest pyramid level whose sides have ``min_side`` pixels
+        (full resolution where the format has no pyramid): for thumbnails. Not cached (the sites the
+        user looks at stay in the cache); what it finds wrong goes into ``problems``."""
+        notes: list = []
+        try:
+            data = read_channels(self.root, self.index.sites[key], self.channels, key.label(), notes,
+                                 min_side=min_side, zarr=self.index.zarr)
+        except SourceUnavailable:
+            raise
+        except PlateError as err:
+            self.problems.report(getattr(err, "problem", None) or str(err))
+            raise
+        for note in notes:
+            self.problems.report(note)
+        return data
+
     def first_readable_site(self) -> tuple[SiteKey, np.ndarray]:
         last = None
         for key in self.sites[:50]:
             try:
                 return key, self.read_site(key)
+            except SourceUnavailable:
+                raise
             except PlateError as err:
                 last = err
         if last is not None and "imagecodecs" in str(last):  # one missing package, not a corrupt plate
-            raise PlateError(f"none of the first sites of {self.root} could be read: {last}")
-        raise PlateError(f"none of the first sites of {self.root} could be read; the files may be corrupt")
+            raise PlateError(f"none of the first sites of {self.location} could be read: {last}")
+        raise PlateError(f"none of the first sites of {self.location} could be read; the files may be corrupt")
 
     def channel_stats(self, n_sites: int = 24, seed: int = 0, plate_id: str | None = None) -> ChannelStats:
         """Robust per-channel percentiles from a seeded sample of sites, computed once per plate.
@@ -196,18 +252,11 @@ class Plate:
                 return cached
         candidates = self.sites if plate_id is None else [k for k in self.sites if k.plate == plate_id]
         if not candidates:
-            raise PlateError(f"plate {plate_id!r} is not in {self.root}")
+            raise PlateError(f"plate {plate_id!r} is not in {self.location}")
         rng = np.random.default_rng(seed)
-        arrays = []
-        for i in rng.permutation(len(candidates)):
-            if len(arrays) >= n_sites:
-                break
-            try:
-                arrays.append(self.read_site(candidates[i]))
-            except PlateError:
-                continue
+        arrays = self._first_readable([candidates[i] for i in rng.permutation(len(candidates))], n_sites)
         if not arrays:
-            where = self.root if plate_id is None else f"plate {plate_id} of {self.root}"
+            where = self.location if plate_id is None else f"plate {plate_id} of {self.location}"
             raise PlateError(f"no site of {where} could be read; the files may be corrupt")
         stats = compute_stats(self.channels, arrays)
         with self._lock:
@@ -216,6 +265,39 @@ class Plate:
             else:
                 self._plate_stats[plate_id] = stats
         return stats
+
+    def _first_readable(self, keys: list[SiteKey], n: int) -> list[np.ndarray]:
+        """The first ``n`` readable sites of ``keys``, in order (the same ones whatever the timing).
+        A plate at a URL reads several at once: each read waits on the network, not on the CPU."""
+        if not self.is_remote:
+            return self._first_readable_sequential(keys, n)
+        arrays: list[np.ndarray] = []
+        with ThreadPoolExecutor(max_workers=REMOTE_READERS, thread_name_prefix="dcmix-stats") as pool:
+            start = 0
+            while len(arrays) < n and start < len(keys):
+                batch = keys[start:start + n - len(arrays)]
+                start += len(batch)
+                arrays += [a for a in pool.map(self._readable, batch) if a is not None]
+        return arrays
+
+    def _first_readable_sequential(self, keys: list[SiteKey], n: int) -> list[np.ndarray]:
+        arrays: list[np.ndarray] = []
+        for key in keys:
+            if len(arrays) >= n:
+                break
+            data = self._readable(key)
+            if data is not None:
+                arrays.append(data)
+        return arrays
+
+    def _readable(self, key: SiteKey) -> np.ndarray | None:
+        """The site's pixels, or None when it is unreadable (reported); SourceUnavailable propagates."""
+        try:
+            return self.read_site(key)
+        except SourceUnavailable:
+            raise
+        except PlateError:
+            return None
 
     def computed_channel_stats(self) -> ChannelStats | None:
         """The statistics if already computed (never reads pixels), else None."""
@@ -236,6 +318,8 @@ class Plate:
         try:
             _, site = self.first_readable_site()
             shape, dtype = list(site.shape), str(site.dtype)
+        except SourceUnavailable:
+            raise
         except PlateError as err:
             shape, dtype = None, None
             self.problems.report(make("unreadable", str(err), action=SKIPPED))
@@ -254,9 +338,11 @@ class Plate:
         }
 
 
-def open_plate(path: str | os.PathLike, pattern: str | None = None, channel_names=None) -> Plate:
-    """Open a plate folder (layout detected, or described by ``pattern``); PlateError if unusable.
+def open_plate(path: str | os.PathLike, pattern: str | None = None, channel_names=None, remote=None) -> Plate:
+    """Open a plate folder (layout detected, or described by ``pattern``) or an OME-Zarr plate at a
+    URL; PlateError if unusable, SourceUnavailable when its server stops answering.
 
-    ``channel_names`` (``"w1=DNA,w2=ER"`` or a mapping) renames channels for everything downstream.
+    ``channel_names`` (``"w1=DNA,w2=ER"`` or a mapping) renames channels for everything downstream;
+    ``remote`` (``remote.RemoteSettings``) says how a plate at a URL is read (default: the environment).
     """
-    return Plate.open(path, pattern, channel_names)
+    return Plate.open(path, pattern, channel_names, remote)

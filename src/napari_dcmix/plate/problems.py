@@ -23,7 +23,7 @@ SKIPPED, REPAIRED, REPLANED, IGNORED, WARNING = "skipped", "repaired", "re-plane
 class Problem:
     """One named data-quality finding.
 
-    ``kind`` is a stable machine name (``unreadable``, ``missing-channel``, ``mixed-shapes``, ``stack``,
+    ``kind`` is a stable machine name (``unreadable``, ``vanished``, ``missing-channel``, ``mixed-shapes``, ``stack``,
     ``non-finite``, ``mixed-bit-depth``, ``labels``, …); ``file`` is relative to the plate folder;
     ``site`` is a site label (``Plate1 B02 s1``); ``action`` says what was done; ``fix`` what to do.
     """

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PlateError
-from .ome_zarr import read_field
+from ..errors import PlateError, SourceUnavailable
+from .ome_zarr import ZarrSource
 from .problems import REPAIRED, REPLANED, SKIPPED, capture_tifffile_log, make, tiff_detail
 from .stats import LOW_PERCENTILE
 
 
-def _unreadable(path: Path, what: str, fix: str = "re-export it, or move it out of the plate folder") -> PlateError:
+def _unreadable(path: Path, what: str, fix: str = "re-export it, or move it out of the plate folder",
+                kind: str = "unreadable") -> PlateError:
     err = PlateError(f"{path.name} {what}; {fix}")
-    err.problem = make("unreadable", f"{path.name} {what}", fix, file=path.name, action=SKIPPED)
+    err.problem = make(kind, f"{path.name} {what}", fix, file=path.name, action=SKIPPED)
     return err
 
 
@@ -56,7 +57,8 @@ def _load(path: Path, notes: list | None = None) -> tuple[np.ndarray, str]:
         except PlateError:
             raise
         except FileNotFoundError:
-            raise PlateError(f"{path} has disappeared; re-open the plate") from None
+            raise _unreadable(path, "has disappeared since the plate was opened (deleted, moved, or its drive is gone)",
+                              "check the plate folder, then open the plate again", kind="vanished") from None
         except MemoryError:
             raise _unreadable(path, "is too large to read into memory", "crop or split the image") from None
         except Exception as err:  # tifffile/imageio raise many types on corrupt files
@@ -248,31 +250,60 @@ def _finite(plane: np.ndarray, channel: str, file: str, label: str, notes: list 
     return np.where(bad, np.asarray(fill, plane.dtype), plane)
 
 
-def _zarr_planes(root: Path, refs, min_side: int | None) -> dict[int, np.ndarray]:
-    """Position in ``refs`` -> plane, for channels stored in OME-Zarr fields: one read per field."""
+def _zarr_planes(source, refs, channels: list[str], label: str, min_side: int | None) -> dict[int, np.ndarray]:
+    """Position in ``refs`` -> plane, for channels stored in OME-Zarr fields: one read per field.
+
+    By the zarr spec a missing chunk reads as the fill value; a channel whose every pixel is the fill
+    value holds no image (its chunks are missing, or were written empty): the site is skipped, named.
+    """
     by_field: dict[str, list[int]] = {}
     for i, ref in enumerate(refs):
         if ref.kind == "zarr":
             by_field.setdefault(ref.path, []).append(i)
     planes: dict[int, np.ndarray] = {}
     for path, positions in by_field.items():
-        data = read_field(root, path, [refs[i].index for i in positions], min_side)
+        data, fill = source.read(path, [refs[i].index for i in positions], min_side)
+        empty = [channels[i] for i, plane in zip(positions, data) if _all_fill(plane, fill)]
+        if empty:
+            raise _empty_field(path, label, empty, len(positions), fill)
         planes.update(zip(positions, data))
     return planes
 
 
-def read_channels(root: Path, refs, channels: list[str], label: str, notes: list | None = None,
-                  dtypes: list | None = None, min_side: int | None = None) -> np.ndarray:
+def _all_fill(plane: np.ndarray, fill) -> bool:
+    try:
+        if isinstance(fill, float) and np.isnan(fill):
+            return False  # all-NaN planes are the non-finite check's
+        return not np.any(plane != fill)
+    except (TypeError, ValueError):
+        return False
+
+
+def _empty_field(path: str, label: str, empty: list[str], n: int, fill) -> PlateError:
+    what = "every channel" if len(empty) == n else ", ".join(empty)
+    message = (f"{label} is empty: {what} holds no image (every pixel is the zarr fill value {fill}: "
+               f"the chunks of field {path} are missing, or were written empty)")
+    fix = "check that the plate was uploaded or exported completely, or leave the site out"
+    err = PlateError(f"{message}: skipped; {fix}")
+    err.problem = make("empty", message, fix, file=path, site=label, action=SKIPPED)
+    return err
+
+
+def read_channels(root: Path | None, refs, channels: list[str], label: str, notes: list | None = None,
+                  dtypes: list | None = None, min_side: int | None = None, zarr=None) -> np.ndarray:
     """Stack one site's channel files into (C, Y, X), finite for float images; different shapes are a
     clear error (the site is skipped: cropping would misalign channels taken at different binnings).
 
     A multi-channel file is decoded once for all of its channels, not once per channel. What was
     repaired or re-planed is appended to ``notes`` as :class:`Problem` records naming file and site;
     each channel's own pixel type (before stacking promotes them) to ``dtypes``. ``min_side`` allows a
-    lower pyramid level (thumbnails) where the format stores one (OME-Zarr).
+    lower pyramid level (thumbnails) where the format stores one (OME-Zarr); ``zarr`` is the plate's
+    open ``ZarrSource`` (default: opened from ``root``).
     """
     decoded: dict[str, tuple[np.ndarray, str]] = {}
-    zarr_planes = _zarr_planes(root, refs, min_side) if any(ref.kind == "zarr" for ref in refs) else {}
+    zarr_planes = {}
+    if any(ref.kind == "zarr" for ref in refs):
+        zarr_planes = _zarr_planes(zarr if zarr is not None else ZarrSource(root), refs, channels, label, min_side)
     planes, local = [], []
     for i, (ref, name) in enumerate(zip(refs, channels)):
         if i in zarr_planes:
@@ -287,6 +318,8 @@ def read_channels(root: Path, refs, channels: list[str], label: str, notes: list
                     decoded[ref.path] = _load(path, local)
                 plane = _plane(*decoded[ref.path], ref.index, path, local)
             planes.append(_finite(plane, name, ref.path, label, local))
+        except SourceUnavailable:
+            raise  # the storage stopped answering: not this site's fault, never a damaged site
         except PlateError as err:
             raise _site_error(err, ref.path, label) from None
         local[:] = [p if p.site else replace(p, file=ref.path, site=label, message=f"{label}: {p.message}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from .location import PlateLocation
 from .problems import Problem
 
 
@@ -40,7 +41,10 @@ class ChannelRef(NamedTuple):
 
 @dataclass
 class PlateIndex:
-    root: Path
+    """What is on a plate. ``root`` is its local folder (None for a plate at a URL); ``location`` says
+    where it lives either way; ``zarr`` is the open store of an OME-Zarr plate (``ome_zarr.ZarrSource``)."""
+
+    root: Path | None
     layout: str
     channel_keys: list[str]
     channels: list[str]
@@ -48,3 +52,9 @@ class PlateIndex:
     problems: list[Problem] = field(default_factory=list)
     colors: list[str | None] | None = None  # per channel "#rrggbb" stored by the instrument (OME-Zarr omero)
     name: str = ""  # the plate's own name where its metadata has one
+    location: PlateLocation | None = None  # default: the folder ``root``
+    zarr: Any = None  # the ZarrSource its OME-Zarr fields are read through (None: opened from ``root``)
+
+    def __post_init__(self):
+        if self.location is None:
+            self.location = PlateLocation.of(self.root)

@@ -12,8 +12,9 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-from ..errors import DcmixError, PlateError
+from ..errors import DcmixError, PlateError, SourceUnavailable
 from ..plate import ChannelStats, Plate, SiteKey
+from .site_losses import SiteLosses
 
 
 def _wells_by_class(site_labels: dict[SiteKey, str]) -> dict[str, list[tuple[str, str]]]:
@@ -96,20 +97,40 @@ class SiteSource:
         self._bytes = 0
         self._lock = threading.Lock()
         self.skipped: list[str] = []
+        #: a run's watch over its sites (training): losses counted, a storage gone noted instead of raised
+        self.losses: SiteLosses | None = None
 
     def raw(self, key: SiteKey) -> np.ndarray | None:
-        """(C, Y, X) raw pixels in model order, or None (and reported) when the site cannot be read."""
+        """(C, Y, X) raw pixels in model order, or None (and reported) when the site cannot be read.
+
+        A storage that stops answering raises :class:`SourceUnavailable` (the site is not at fault), unless
+        a run watches (``losses``): then it is noted there, the run stops at its next step, and sites not
+        in memory are not asked for again.
+        """
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
+        losses = self.losses
+        if losses is not None and losses.down:
+            return None
         try:
             raw = self.plate.read_site(key)
+        except SourceUnavailable as err:
+            err.site_key = getattr(err, "site_key", None) or key
+            if losses is None:
+                raise
+            losses.source_down(key, err)
+            return None
         except PlateError as err:
             with self._lock:
                 self.skipped.append(str(err))
+            if losses is not None:
+                losses.failed(key, err)
             return None
+        if losses is not None:
+            losses.read(key)
         raw = raw if self.order == list(range(raw.shape[0])) else raw[self.order]
         if self.cache_bytes > 0:
             with self._lock:

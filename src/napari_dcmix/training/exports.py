@@ -13,12 +13,13 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from .._io import atomic_write
-from ..errors import DcmixError
+from ..errors import DcmixError, SourceUnavailable
 from ..plate import Plate, SiteKey
 from ..plate.wells import well_position
 from .predictor import predict_sites, prediction_rows
@@ -126,7 +127,7 @@ def write_table(out: str | os.PathLike, classes: list[str], plate: Plate,
                 sites: Iterable[tuple[SiteKey, np.ndarray]], fmt: str = "csv", per_site: bool = False) -> PredictionTable:
     """Stream (site, probabilities) in plate order to ``out`` atomically: the one writer of ``predict``
     and of the Apply dock's export, so the two files agree byte for byte."""
-    with atomic_write(out, "w") as handle:
+    with atomic_write(out, "w", newline="") as handle:  # the csv module ends rows itself (and the .partial too)
         table = PredictionTable(_CsvRows(handle), classes, plate, fmt, per_site)
         for key, probs in sites:
             table.add(key, probs)
@@ -149,6 +150,10 @@ def write_plate_predictions(trained: TrainedModel, plate: Plate, out: str | os.P
     """Predict every site of ``plate`` and stream the table to ``out`` (atomically); ``progress(SitePrediction)``
     per site. Under torchrun every rank predicts its shard; rank 0 merges the shards and writes (the
     other ranks return None). Only the per-site probabilities are kept: a few numbers per site.
+
+    When the plate's storage stops answering (:class:`SourceUnavailable`), ``out`` is left as it was and
+    the rows of the wells completed before the site that failed go to ``<out>.partial``; the error says
+    where it stopped.
     """
     from .device import resolve_device
     from .distributed import setup
@@ -164,13 +169,56 @@ def write_plate_predictions(trained: TrainedModel, plate: Plate, out: str | os.P
             yield pred.key, pred.probabilities
 
     if ctx.active:  # the shards interleave: rank 0 writes once it has them all, in plate order
-        for _ in predicted():
-            pass
-        site_probs = {k: v for shard in ctx.gather(site_probs) for k, v in shard.items()}
+        stop = None
+        try:
+            for _ in predicted():
+                pass
+        except SourceUnavailable as err:  # still joins the gather below: no rank waits for this one
+            stop = (getattr(err, "site_key", None), str(err))
+        shards = ctx.gather((site_probs, stop))
+        site_probs = {k: v for probs, _ in shards for k, v in probs.items()}
+        stops = [s for _, s in shards if s is not None]
         if not ctx.is_main:
             return None
+        if stops:
+            first = min(stops, key=lambda s: _position(plate, s[0]))
+            raise _stopped(SourceUnavailable(first[1]), first[0], trained, plate, out, site_probs, fmt, per_site)
         rows = in_plate_order(plate, site_probs)
     else:
         rows = predicted()
-    table = write_table(out, trained.classes, plate, rows, fmt, per_site)
+    try:
+        table = write_table(out, trained.classes, plate, rows, fmt, per_site)
+    except SourceUnavailable as err:
+        raise _stopped(err, getattr(err, "site_key", None), trained, plate, out, site_probs, fmt, per_site) from None
     return WrittenPredictions(table.rows, table.counts, site_probs)
+
+
+def partial_path(out: str | os.PathLike) -> Path:
+    """Where a prediction the storage stopped keeps its complete wells: ``<out>.partial``."""
+    return Path(f"{os.fspath(out)}.partial")
+
+
+def _position(plate: Plate, key: SiteKey | None) -> int:
+    """Where ``key`` is in plate order (a stop without a site counts as the plate's start)."""
+    return plate.sites.index(key) if key is not None and key in plate.sites else -1
+
+
+def _stopped(err: SourceUnavailable, failed_at: SiteKey | None, trained: TrainedModel, plate: Plate, out,
+             site_probs: Mapping[SiteKey, np.ndarray], fmt: str, per_site: bool) -> DcmixError:
+    """Write the wells completed before ``failed_at`` to ``<out>.partial``; the error saying where it stopped."""
+    wells = plate.well_keys()
+    if failed_at is None:  # not told which site failed: the first one without a result
+        failed_at = next((k for k in plate.sites if k not in site_probs), None)
+    stop = wells.index((failed_at.plate, failed_at.well)) if failed_at is not None else len(wells)
+    complete = set(wells[:stop])
+    kept = {k: p for k, p in site_probs.items() if (k.plate, k.well) in complete}
+    where = f"{failed_at.label()}" if failed_at is not None else "the end of the plate"
+    if not kept:
+        return SourceUnavailable(f"prediction stopped at {where} before any well was complete: {err}; nothing was "
+                                 f"written ({out} is as it was); re-run when the server answers")
+    partial = partial_path(out)
+    write_table(partial, trained.classes, plate, in_plate_order(plate, kept), fmt, per_site)
+    last = " ".join(p for p in wells[stop - 1] if p)
+    return SourceUnavailable(f"prediction stopped after {stop} of {len(wells)} wells (last complete well {last}; "
+                             f"it failed at {where}): {err}; the complete wells are in {partial} and {out} is as it "
+                             "was; re-run when the server answers")

@@ -1,5 +1,5 @@
-"""The bodies of the docks' background jobs: training, explain, prediction, loading a model,
-permutation importance, warming torch up. Plain generators and functions, no Qt: a dock runs them in
+"""The bodies of the docks' background jobs: training, explain, prediction, suggesting wells to label,
+loading a model, permutation importance, warming torch up. Plain generators and functions, no Qt: a dock runs them in
 a :class:`~napari_dcmix.widgets.jobs.Job`, and nothing here writes the docks' session (workers
 yield; the dock writes on the GUI thread).
 """
@@ -133,12 +133,20 @@ def stream_predictions(run_id, trained, plate, keys, device):
     It never raises (an error becomes one notification, not a traceback); cancelling the job closes
     it, which closes the site generator (and torch's per-thread no_grad state) in the worker thread.
     """
+    from ..errors import SourceUnavailable
     from .predictor import predict_sites
 
+    done = 0
     try:
         with closing(predict_sites(trained, plate, keys, device=device)) as predictions:
             for pred in predictions:
+                done += 1
                 yield run_id, pred
+    except SourceUnavailable as err:  # the storage, not a site: stop, keep what is shown, say where
+        site = getattr(err, "site_key", None)
+        return run_id, (f"prediction stopped{f' at {site.label()}' if site is not None else ''} ({done} of "
+                        f"{len(keys)} sites predicted): {err}; the predictions shown so far are kept; predict "
+                        "again when the server answers")
     except DcmixError as err:
         return run_id, str(err)
     except Exception as err:  # noqa: BLE001 - an unexpected failure must not take napari down
@@ -146,6 +154,16 @@ def stream_predictions(run_id, trained, plate, keys, device):
         return run_id, (f"prediction stopped by an unexpected error ({type(err).__name__}: {err}); "
                         "the results so far are kept; please report this with the napari log")
     return run_id, None
+
+
+def suggestion_updates(trained, plate, labels: dict, n: int, device: str = "auto", threads: int | None = None) -> Iterator:
+    """Rank the unlabelled wells to label next (``suggest.suggest_wells``); yields its SuggestEvents,
+    the last one carrying the ranking. Cancelling the job closes it after the site in hand."""
+    from .suggest import suggest_wells
+
+    with torch_threads(threads):
+        with closing(suggest_wells(trained, plate, labels, n, device=device)) as events:
+            yield from events
 
 
 def load_model(path):

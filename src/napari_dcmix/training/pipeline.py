@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 import torch
 
+from ..errors import DcmixError
 from ..plate import SiteKey
 from .data import SiteSource, _fit, tiles_for_site
 
@@ -131,6 +132,8 @@ class TileStream:
             raw = self.source.raw(key)
             if raw is not None:
                 return len(self.keys) * tiles_for_site(raw.shape[1:], self.tile, self.coverage)
+        if self.source.losses is not None:
+            self.source.losses.check("before its first step")  # the storage stopped answering, not the sites
         return 0
 
     def _read(self, index: int):
@@ -162,6 +165,11 @@ class TileStream:
         while buffer is not None and buffer.size:
             yield self._batch(buffer)
         self.tiles_per_pass = drawn
+        if not drawn and self.keys:  # else the run would go round passes that never give a step
+            if self.source.losses is not None:
+                self.source.losses.check("in a pass over the training sites")
+            raise DcmixError(f"none of the {len(self.keys)} training sites could be read in this pass (the plate's "
+                             "problems name them); check the plate folder, then train again")
 
     def _batch(self, buffer: "_ShuffleBuffer"):
         x, y, indices = buffer.take(min(self.batch_size, buffer.size), self.rng, self.augment)

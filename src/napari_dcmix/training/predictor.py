@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..errors import DcmixError
+from ..errors import DcmixError, SourceUnavailable
 from ..plate import Plate, SiteKey
 from .device import resolve_device
 from .pipeline import prefetch, to_device
@@ -68,38 +68,69 @@ class _Pending:
         self.total = np.zeros(0)
 
 
+def softmax_rows(output: torch.Tensor) -> torch.Tensor:
+    """The default readout of a forward pass: class probabilities per tile."""
+    return torch.softmax(output.float(), dim=1)
+
+
 def batched_probabilities(model: torch.nn.Module, cut: Callable[[SiteKey], np.ndarray | None], keys: list[SiteKey],
-                          device: torch.device, batch_size: int = 64,
-                          workers: int | None = None) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
+                          device: torch.device, batch_size: int = 64, workers: int | None = None,
+                          readout: Callable[[torch.Tensor], torch.Tensor] = softmax_rows,
+                          ) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
     """(position in ``keys`` from 1, key, mean softmax over the site's tiles) per readable site, in order.
 
     ``cut(key)`` gives a site's normalised (N, C, t, t) tiles on a decode thread (None: unreadable).
-    Out of GPU memory, the batch is halved and the same tiles are tried again.
+    ``readout`` turns a forward pass's output into the (tiles, D) rows averaged per site (default: the
+    softmax; ``suggest`` reads member probabilities and pooled features beside it, in the same pass).
+    Out of GPU memory, the batch is halved and the same tiles are tried again. When the storage stops
+    answering (:class:`SourceUnavailable`), the sites already read are still put through the model and
+    yielded before the error: every site before the one that failed has its result.
     """
-    pending: deque[_Pending] = deque()
-    queued = 0
+    batches = _Batches(model, device, batch_size, readout)
     with closing(prefetch(cut, keys, workers)) as reads:
-        for done, (key, tiles) in enumerate(reads, 1):
-            if tiles is not None:
-                pending.append(_Pending(key, done, tiles))
-                queued += len(tiles)
-            while queued >= batch_size or (queued and done == len(keys)):
-                try:
-                    queued -= _forward(model, pending, batch_size, device)
-                except torch.OutOfMemoryError:
-                    if batch_size <= 1:
-                        raise DcmixError("out of memory even with a batch of one tile; predict on the CPU "
-                                         "(--device cpu)") from None
-                    batch_size //= 2
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    continue
-                while pending and pending[0].next == pending[0].n:
-                    site = pending.popleft()
-                    yield site.done, site.key, site.total / site.n
+        try:
+            for done, (key, tiles) in enumerate(reads, 1):
+                if tiles is not None:
+                    batches.add(_Pending(key, done, tiles))
+                yield from batches.ready(flush=done == len(keys))
+        except SourceUnavailable:
+            yield from batches.ready(flush=True)
+            raise
 
 
-def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: torch.device) -> int:
+class _Batches:
+    """The sites waiting for the model, put through it ``batch_size`` tiles at a time."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, batch_size: int,
+                 readout: Callable[[torch.Tensor], torch.Tensor]):
+        self.model, self.device, self.batch_size, self.readout = model, device, batch_size, readout
+        self.pending: deque[_Pending] = deque()
+        self.queued = 0
+
+    def add(self, site: _Pending) -> None:
+        self.pending.append(site)
+        self.queued += site.n
+
+    def ready(self, flush: bool) -> Iterator[tuple[int, SiteKey, np.ndarray]]:
+        """Forward full batches (every queued tile when ``flush``); yield the sites that are through."""
+        while self.queued >= self.batch_size or (self.queued and flush):
+            try:
+                self.queued -= _forward(self.model, self.pending, self.batch_size, self.device, self.readout)
+            except torch.OutOfMemoryError:
+                if self.batch_size <= 1:
+                    raise DcmixError("out of memory even with a batch of one tile; predict on the CPU "
+                                     "(--device cpu)") from None
+                self.batch_size //= 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            while self.pending and self.pending[0].next == self.pending[0].n:
+                site = self.pending.popleft()
+                yield site.done, site.key, site.total / site.n
+
+
+def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: torch.device,
+             readout: Callable[[torch.Tensor], torch.Tensor] = softmax_rows) -> int:
     """Up to ``batch_size`` of the oldest waiting tiles through the model -> how many went through.
 
     The sites are updated only after the model succeeded (an out-of-memory retry sees them unchanged);
@@ -115,7 +146,7 @@ def _forward(model: torch.nn.Module, pending: deque, batch_size: int, device: to
             room -= take
     x = np.concatenate([s.tiles[a:b] for s, a, b in parts]) if len(parts) > 1 else parts[0][0].tiles[parts[0][1]:parts[0][2]]
     with torch.no_grad():
-        probs = torch.softmax(model(to_device(np.ascontiguousarray(x), device)).float(), dim=1).cpu().numpy()
+        probs = readout(model(to_device(np.ascontiguousarray(x), device))).cpu().numpy()
     row = 0
     for site, a, b in parts:
         chunk = probs[row:row + b - a].sum(0, dtype=np.float64)

@@ -36,7 +36,9 @@ from .device import autocast_dtype, resolve_device
 from .distributed import setup as setup_distributed
 from .events import RunState, TrainEvent
 from .gate import Verdict, assess
+from .site_losses import SiteLosses
 from .snapshot import ImportanceSnapshot
+from .stopping import agree_step
 from .trained import TrainedModel
 
 
@@ -139,6 +141,7 @@ class Trainer:
         self.train_keys, self.val_keys, self.test_keys = split_wells(
             site_labels, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_wells)
         self.site_labels = site_labels
+        self.source.losses = self.losses = SiteLosses(site_labels)  # sites lost mid-run: named, counted, a stop
         self.class_index = {name: i for i, name in enumerate(classes)}
         self._chance_loss = self._label_entropy(self.val_keys)
         self._best = _Best()
@@ -326,7 +329,7 @@ class Trainer:
                 if anchor is not None:
                     loss = loss + anchor(logits.float(), yb)
             value = float(loss.detach())
-            if not math.isfinite(self.dist.all_reduce_sum([value], xb.device)[0] if self.dist.active else value):
+            if not math.isfinite(agree_step(self.dist, value, xb.device, self.losses, step)):  # + stop, lost sites
                 raise DcmixError(self._non_finite_message(step, value, keys))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -447,7 +450,7 @@ class Trainer:
             "normalization": cfg.normalization,
             "problems": [p.to_dict() if hasattr(p, "to_dict") else str(p) for p in list(self.plate.problems)[:1000]],
             "train_config": {k: v for k, v in asdict(cfg).items() if k != "classes"},
-            "plate": str(self.plate.root),
+            "plate": str(self.plate.location),
         }
         return TrainedModel(copy.deepcopy(self.model).cpu().eval(), list(self.channels), list(self.classes),
                             self.stats, cfg.tile, meta)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .._io import write_failure
 from .jobs import notify_error
 
 
@@ -29,8 +30,7 @@ def write_output(session, paths: Path | str | Iterable, what: str, write: Callab
     try:
         write()
     except OSError as err:  # a full disk, a folder without write permission: the user can fix it
-        where = err.filename or ", ".join(str(p) for p in paths)
-        show_error(f"cannot write {where}: {err.strerror or err}; choose a folder you can write to")
+        show_error(str(write_failure(err.filename or ", ".join(str(p) for p in paths), err)))
         return False
     except Exception as err:  # noqa: BLE001 - every failure becomes one notification
         notify_error(err)
@@ -48,7 +48,7 @@ def ask_export_path(parent, session, file_name: str, title: str) -> str | None:
     from .._io import default_export_path
 
     plate = session.plate
-    default = default_export_path(plate.root if plate is not None else None, file_name)
+    default = default_export_path(plate.location if plate is not None else None, file_name)
     filters = "PNG image (*.png)" if file_name.endswith(".png") else "CSV table (*.csv)"
     path, _ = QFileDialog.getSaveFileName(parent, title, str(default), filters)
     return path or None

@@ -9,6 +9,8 @@ Rules that hold for every writer live here, not in the docks:
   statistics (none yet) and predictions (none) are all in place before the single ``events.plate``;
   no listener ever sees the new plate with the old labels, and the reset fields say nothing of their own.
 * **Importance follows the model**: a model set by any dock publishes its α (``events.importance``).
+* **Suggestions follow the model and the labels**: the wells suggested for labelling were ranked by one
+  model; another model clears them (``events.suggestions``), and a well that gets a label leaves the list.
 * **Edits made in place have their own events**: ``labels_assigned`` (wells relabelled), ``classes``
   (the class list edited), ``predictions_added`` (records streamed in); ``labels`` / ``predictions``
   say the whole field was replaced.
@@ -33,6 +35,7 @@ from ..plate.label_book import LabelBook
 from ..plate.labels import Labels
 from ..plate.stats import ChannelStats
 from ..training.snapshot import ImportanceSnapshot
+from ..training.suggest import WellSuggestions
 from ..training.trained import TrainedModel
 
 
@@ -71,6 +74,7 @@ class SessionEvents(SignalGroup):
     predictions = Signal(dict)                   # every (plate, well) -> record replaced (or cleared)
     predictions_added = Signal(dict)             # records that just streamed in (plate, well) -> record
     running = Signal(Optional[str])              # the long run holding the labels (TRAIN_RUN…), or None
+    suggestions = Signal(Optional[WellSuggestions])  # the wells to label next (ranked by the model), or none
     window_closed = Signal(bool)                 # the viewer's window closed: nothing may draw into it
 
 
@@ -96,6 +100,8 @@ class DcmixSession:
         self._importance: ImportanceSnapshot | None = None
         self._predictions: dict[WellKey, dict] = {}
         self._running: str | None = None
+        self._suggestions: WellSuggestions | None = None
+        self._suggestions_model: TrainedModel | None = None  # the model that ranked them
         self._window_closed = False
         self._input_files: dict[str, Path] = {}  # files the docks read, by a name the user knows
 
@@ -165,6 +171,11 @@ class DcmixSession:
         return self._running
 
     @property
+    def suggestions(self) -> WellSuggestions | None:
+        """The unlabelled wells to label next, best first (None: none asked for, or the model changed)."""
+        return self._suggestions
+
+    @property
     def training(self) -> bool:
         return self._running is not None
 
@@ -200,6 +211,7 @@ class DcmixSession:
         self._check_thread()
         self._plate, self._pattern = plate, pattern
         self._site, self._stats, self._predictions = None, None, {}
+        self._suggestions = self._suggestions_model = None
         self._take_labels(labels, labels_path)
         self.events.plate.emit(plate)
 
@@ -212,6 +224,7 @@ class DcmixSession:
         if self._label_column != column:
             self.events.label_column.emit(self._label_column)
         self.events.labels.emit(self._book)
+        self._drop_labelled_suggestions()
 
     def _take_labels(self, labels: Labels | None, path: Path | None) -> None:
         self._book.replace(labels.well_labels() if labels is not None else {}, reset_classes=True)
@@ -228,6 +241,7 @@ class DcmixSession:
             self._label_column = column
             self.events.label_column.emit(column)
         self.events.labels.emit(self._book)
+        self._drop_labelled_suggestions()
 
     def assign_labels(self, plate: str, wells, cls: str | None) -> int:
         """Label ``wells`` of ``plate`` with ``cls`` (None: unlabel); how many wells."""
@@ -235,6 +249,7 @@ class DcmixSession:
         wells = tuple(wells)
         n = self._book.assign(plate, wells, cls)
         self.events.labels_assigned.emit(plate, wells, cls)
+        self._drop_labelled_suggestions()
         return n
 
     def add_class(self, name: str) -> str | None:
@@ -285,6 +300,8 @@ class DcmixSession:
         self._model = model
         self.events.model.emit(model)
         self.set_importance(ImportanceSnapshot.of_model(model))
+        if self._suggestions is not None and model is not self._suggestions_model:
+            self.set_suggestions(None)  # ranked by another model: they say nothing about this one
 
     def set_importance(self, snapshot: ImportanceSnapshot | None) -> None:
         """Publish live or final channel importance (α) so charts and the composite follow training."""
@@ -305,6 +322,23 @@ class DcmixSession:
             return
         self._predictions.update(records)
         self.events.predictions_added.emit(dict(records))
+
+    def set_suggestions(self, suggestions: WellSuggestions | None, model: TrainedModel | None = None) -> None:
+        """The wells ``model`` suggests labelling next (None clears them); wells labelled by now are left out."""
+        self._check_thread()
+        if suggestions is not None:
+            suggestions = suggestions.without(self._book.labels)
+        self._suggestions, self._suggestions_model = suggestions, (model if suggestions is not None else None)
+        self.events.suggestions.emit(suggestions)
+
+    def _drop_labelled_suggestions(self) -> None:
+        """A suggested well that got a label leaves the list (unlabelling one does not bring it back)."""
+        if self._suggestions is None:
+            return
+        left = self._suggestions.without(self._book.labels)
+        if len(left) != len(self._suggestions):
+            self._suggestions = left
+            self.events.suggestions.emit(left)
 
     def begin_run(self, name: str) -> str | None:
         """Claim the labels for the long run ``name``; why not (another run holds them), or None."""
@@ -348,7 +382,7 @@ class DcmixSession:
         if self._labels_file is not None:
             files[LABELS_FILE] = self._labels_file.path
         inputs = {name: p for name, p in files.items() if name not in keep}
-        return output_problem(path, [self._plate.root if self._plate is not None else None], inputs, what)
+        return output_problem(path, [self._plate.location if self._plate is not None else None], inputs, what)
 
 
 # the one module-level registry of sessions: weak, so a closed viewer's session goes with it

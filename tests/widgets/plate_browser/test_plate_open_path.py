@@ -56,13 +56,13 @@ class Counts:
 
 def count_index_builds(monkeypatch) -> list:
     """Every folder indexed from now on (the list grows by one per index build)."""
-    builds, build = [], plate_module.build_index
+    builds, build = [], plate_module.iter_index
 
     def counted_build(root, *args, **kwargs):
         builds.append(root)
-        return build(root, *args, **kwargs)
+        return (yield from build(root, *args, **kwargs))
 
-    monkeypatch.setattr(plate_module, "build_index", counted_build)
+    monkeypatch.setattr(plate_module, "iter_index", counted_build)
     return builds
 
 

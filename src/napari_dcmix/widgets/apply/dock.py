@@ -144,7 +144,7 @@ class ApplyWidget(DcmixDock):
     def load_model(self, path: str | None = None) -> None:
         """Load a model file in the background (safe loader: tensors and JSON only); errors say what to do."""
         if not path:
-            start = str(self.session.plate.root.parent) if self.session.plate else ""
+            start = str(self.session.plate.location.output_folder()) if self.session.plate else ""
             path, _ = QFileDialog.getOpenFileName(self, "Load a napari-dcmix model", start,
                                                   "napari-dcmix models (*.pt);;All files (*)")
             if not path:
@@ -314,7 +314,7 @@ class ApplyWidget(DcmixDock):
             return show_warning("nothing to export yet: click 'Predict plate' first")
         if not path:
             suffix = "_pycytominer" if fmt == "pycytominer" else "_per_site" if per_site else ""
-            default = default_export_path(plate.root, f"{{plate}}_predictions{suffix}.csv")
+            default = default_export_path(plate.location, f"{{plate}}_predictions{suffix}.csv")
             path, _ = QFileDialog.getSaveFileName(self, "Export predictions", str(default), "CSV files (*.csv)")
             if not path:
                 return

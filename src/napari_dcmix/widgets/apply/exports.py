@@ -92,7 +92,7 @@ class ExportPanel(QWidget):
 
     def _ask_path(self, what: str) -> str | None:
         plate = self.dock.session.plate
-        default = default_export_path(plate.root if plate is not None else None, f"{{plate}}_{what}.png")
+        default = default_export_path(plate.location if plate is not None else None, f"{{plate}}_{what}.png")
         path, _ = QFileDialog.getSaveFileName(self, f"Save the {what}", str(default), "PNG images (*.png)")
         return path or None
 

@@ -9,6 +9,7 @@ never freezes the viewer: statistics and thumbnails are computed in napari threa
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from napari.utils import notifications
@@ -16,8 +17,13 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout)
 
 from ..._reader import take_opened_plate
-from ...errors import DcmixError
+from ...errors import NO_PLATE, DcmixError, SourceUnavailable
 from ...plate import Plate, SiteKey, well_position
+from ...plate.location import PlateLocation, is_url
+from ...plate.navigation import step_in_order
+from ...training.jobs import suggestion_updates
+from ...training.suggest import candidate_wells
+from ..jobs import user_message
 from .background import PlateBackground
 from .condition_filter import ConditionFilter
 from .label_panel import LabelPanel
@@ -25,7 +31,10 @@ from .open_panel import OpenPanel
 from .grid import GRID_HELP, GRID_HINT, PlateGrid
 from .opening import load_labels_into, open_plate_into
 from .problems_panel import ProblemsPanel
+from .url_form import OpenUrlForm
+from .suggest_panel import SuggestPanel
 from ..dock_base import DcmixDock
+from ..jobs import TORCH_THREADS
 from ..site_layers import apply_plate_contrast, plugin_layers, provisional_stats, show_site
 from .viewer_hooks import NEXT_KEY, PREV_KEY, bind_well_keys, plate_metadata, unbind_well_keys, warm_up_layers
 
@@ -40,6 +49,11 @@ class PlateBrowserWidget(DcmixDock):
         self.background = PlateBackground(self, self.session.set_stats, self._on_thumbnail)
         self._pending_follow: dict | None = None
         self._opening = False             # open_plate is publishing: it starts the background itself
+        self._opener = None               # the Job reading a URL's metadata, while it runs
+        self._open_tag = 0                # which background open is the latest (older results are dropped)
+        self._wanted: SiteKey | None = None  # the site being fetched in the background to be shown
+        self.suggest_job = None           # the Job ranking wells to label, while it runs
+        self._suggest_run: tuple = ()     # (model, plate, ranking once it arrives) of that job
         self._build_ui()
 
         events = self.session.events
@@ -49,6 +63,7 @@ class PlateBrowserWidget(DcmixDock):
         self.session.on_predictions(self._on_predictions)
         events.site.connect(self._on_session_site)
         events.stats.connect(self._on_stats)
+        events.suggestions.connect(self._show_suggestions)
         napari_viewer.layers.events.inserted.connect(self._on_layer_inserted)
         bind_well_keys(napari_viewer, self)
         QTimer.singleShot(0, self._follow_existing_layers)
@@ -131,6 +146,11 @@ class PlateBrowserWidget(DcmixDock):
         self.conditions.wells_matched.connect(self.grid.set_selection)
         box_layout.addWidget(self.conditions)
         layout.addWidget(box)
+        self.suggest_panel = SuggestPanel(self.session)  # wells a label would teach most: outlined, stepped through
+        self.suggest_panel.suggest_requested.connect(self.suggest_wells)
+        self.suggest_panel.stop_requested.connect(self.stop_suggesting)
+        self.suggest_panel.step_requested.connect(self.step_suggestion)
+        layout.addWidget(self.suggest_panel)
         self.grid.assign_requested.connect(self.label_panel.assign_index)
         self.grid.unlabel_requested.connect(self.label_panel.unlabel)
         self._update_controls()
@@ -151,12 +171,18 @@ class PlateBrowserWidget(DcmixDock):
 
     def open_plate(self, path, pattern: str | None = None, labels_csv=None, column: str | None = None, *,
                    show_first: bool = True, channel_names: str | None = None,
-                   indexed: Plate | None = None) -> Plate | None:
+                   indexed: Plate | None = None, remote=None) -> Plate | None:
         """Open ``path`` with its labels through the one opener (errors -> notifications), then show
         its first well and read it in the background. ``channel_names`` (``w1=DNA,w2=ER``) renames
         channels for every dock and the saved model; ``indexed`` is ``path`` already indexed (File > Open).
         The opener publishes plate and labels on the session; this dock shows them from
-        ``plate_changed``, as every other dock does."""
+        ``plate_changed``, as every other dock does.
+
+        A plate at a URL (``remote``: how it is read, ``remote.RemoteSettings``) is opened on a worker
+        with a progress bar: None is returned at once, and the session's plate event follows."""
+        if indexed is None and path and is_url(str(path)):
+            self._open_in_background(str(path), pattern, labels_csv, column, show_first, channel_names, remote)
+            return None
         self._opening = True
         try:
             plate = open_plate_into(self.session, path, pattern, labels_csv, column, channel_names, indexed)
@@ -171,6 +197,48 @@ class PlateBrowserWidget(DcmixDock):
             self.show_well(self.plate_id, first)
         self.background.start(plate)  # after the first well: its reads do not compete with the open
         return plate
+
+    def _open_in_background(self, url: str, pattern, labels_csv, column, show_first: bool, channel_names,
+                            remote) -> None:
+        """Read a URL's metadata on a worker (the viewer never waits on the network), then open it
+        like any plate. A newer open, or the dock ending, drops a late result."""
+        try:
+            location = PlateLocation.of(url)
+        except DcmixError as err:
+            notifications.show_error(f"Could not open the plate: {err}")
+            return
+        if self._opener is not None:
+            self._opener.cancel()
+        self._open_tag += 1
+        tag = self._open_tag
+        self.open_panel.info.setText(f"Opening {location} … reading its metadata (no pixels yet)")
+        self._opener = self.run(Plate.open_steps, str(location), pattern, channel_names, remote,
+                                progress=f"Opening {location.name}", on_yield=partial(self._open_progress, tag),
+                                on_return=partial(self._opened, tag, pattern, labels_csv, column, show_first),
+                                on_error=partial(self._open_failed, tag))
+
+    def _open_progress(self, tag: int, step) -> None:
+        if tag == self._open_tag and self._opener is not None and not self.torn_down:
+            self._opener.advance_to(step.done, step.total, step.what)
+
+    def _opened(self, tag: int, pattern, labels_csv, column, show_first: bool, plate: Plate) -> None:
+        if tag != self._open_tag or self.torn_down:
+            return  # replaced by a newer open, or the dock ended
+        self._opener = None
+        self.open_plate(str(plate.location), pattern, labels_csv, column, show_first=show_first, indexed=plate)
+
+    def _open_failed(self, tag: int, err) -> None:
+        if tag != self._open_tag or self.torn_down:
+            return
+        self._opener = None
+        if self.plate is None:
+            self.open_panel.info.setText("No plate open.")
+        notifications.show_error(f"Could not open the plate: {user_message(err)}")
+
+    @property
+    def opening(self) -> bool:
+        """A URL's metadata is being read in the background."""
+        return self._opener is not None
 
     def _show_new_plate(self, plate: Plate, pattern: str | None) -> None:
         """Show a plate the session just published, with the labels it came with."""
@@ -205,6 +273,7 @@ class PlateBrowserWidget(DcmixDock):
             self.grid.set_current(self.current_key.well)
         self._refresh_labels()
         self._on_predictions()
+        self._show_suggestions()
         self._update_controls()
         if self.stats is not None:
             self._start_thumbnails()
@@ -265,9 +334,17 @@ class PlateBrowserWidget(DcmixDock):
         key = next((k for k in keys if k.site == want), keys[0])
         return self.show_key(key)
 
-    def show_key(self, key: SiteKey) -> bool:
-        """Show one site in place; an unreadable file becomes a notification and a red cross."""
+    def show_key(self, key: SiteKey, fetched: bool = False) -> bool:
+        """Show one site in place; an unreadable file becomes a notification and a red cross. A site of
+        a plate at a URL that is not in memory yet is fetched in the background first (``fetched``:
+        it just was), so the viewer never waits on the network."""
         mosaic = self.mosaic_box.isChecked()
+        if not fetched and self.plate.is_remote:
+            keys = self.plate.sites_of(key.well, key.plate) if mosaic else [key]
+            if not all(self.plate.is_cached(k) for k in keys):
+                self._fetch_then_show(key, keys)
+                return True
+        self._wanted = None
         try:
             creates = not set(self.plate.channels) <= set(plugin_layers(self.viewer))  # else contrast is kept
             stats = provisional_stats(self.plate, self.plate.read_site(key)) if self.stats is None and creates else None
@@ -286,6 +363,29 @@ class PlateBrowserWidget(DcmixDock):
         self.where.setText(f"{key.well} · site")
         self.where.setToolTip(f"Showing {key.label()}" + (" (all sites tiled)" if mosaic else ""))
         return True
+
+    def _fetch_then_show(self, key: SiteKey, keys: list[SiteKey]) -> None:
+        """Read ``keys`` on a worker, then show ``key`` unless the user has moved on meanwhile."""
+        self._wanted = key
+        self.where.setText(f"{key.well} · fetching…")
+        self.where.setToolTip(f"Fetching {key.label()} from {self.plate.location}")
+        plate = self.plate
+        self.run(_read_sites, plate, keys, on_return=partial(self._fetched, plate, key),
+                 on_error=partial(self._fetch_failed, plate, key))
+
+    def _fetched(self, plate: Plate, key: SiteKey, _result) -> None:
+        if self._wanted == key and self.plate is plate and not self.torn_down:
+            self.show_key(key, fetched=True)
+
+    def _fetch_failed(self, plate: Plate, key: SiteKey, err) -> None:
+        if self._wanted != key or self.plate is not plate or self.torn_down:
+            return
+        self._wanted = None
+        self.where.setText("Site")
+        message, original = user_message(err), getattr(err, "original", err)
+        if isinstance(original, DcmixError) and not isinstance(original, SourceUnavailable):
+            self.grid.set_problem(key.well, message)  # the site itself (empty, damaged), not the server
+        notifications.show_error(f"{key.label()} could not be shown: {message}. Other wells still work.")
 
     def _fill_sites(self, key: SiteKey) -> None:
         self.site_combo.clear()
@@ -307,6 +407,99 @@ class PlateBrowserWidget(DcmixDock):
 
     def previous_well(self) -> str | None:
         return self.grid.step("prev") if self.plate is not None else None
+
+    # --- wells to label next -------------------------------------------------------------------
+    def suggest_wells(self, n: int | None = None):
+        """Rank the unlabelled wells with the session's model in the background; the session holds the
+        result (outlined on the map). Returns the job, or None when it cannot start (a notification says why)."""
+        plate, model = self.plate, self.session.model
+        if self.suggest_job is not None:
+            notifications.show_info("wells are being ranked already: wait for it, or click Stop suggesting")
+            return None
+        if plate is None:
+            notifications.show_warning(NO_PLATE)
+            return None
+        if model is None:
+            notifications.show_warning("no model yet: train one in the Train dock or run Explain per phenotype; "
+                                       "its uncertainty picks the wells to label")
+            return None
+        labels = dict(self.session.labels)
+        try:
+            model.channel_order(plate.channels)
+            if not candidate_wells(plate, labels):
+                raise DcmixError("every well with images is labelled already, so there is nothing to suggest")
+        except DcmixError as err:
+            notifications.show_error(str(err))
+            return None
+        n = int(n or self.suggest_panel.count.value())
+        self._suggest_run = (model, plate, None)
+        self.suggest_panel.set_running(True)
+        self.suggest_job = self.run(suggestion_updates, model, plate, labels, n, "auto", TORCH_THREADS,
+                                    on_yield=self._on_suggest_event, on_finish=self._suggest_finished,
+                                    progress="Ranking wells to label")
+        return self.suggest_job
+
+    def stop_suggesting(self) -> None:
+        if self.suggest_job is not None:
+            self.suggest_job.cancel()
+
+    def _on_suggest_event(self, event) -> None:
+        if event.kind == "done":
+            self._suggest_run = self._suggest_run[:2] + (event.result,)
+        else:
+            self.suggest_panel.status.setText(event.message)
+        if self.suggest_job is not None:  # last: napari's bar runs processEvents, later events may run inside it
+            self.suggest_job.advance_to(event.done, event.total)
+
+    def _suggest_finished(self) -> None:
+        job, self.suggest_job = self.suggest_job, None
+        (model, plate, result), self._suggest_run = self._suggest_run, ()
+        self.suggest_panel.set_running(False)
+        if job is None or job.failed is not None:
+            return  # the failure was a notification
+        if result is None:
+            self.suggest_panel.status.setText("stopped: no wells were suggested")
+        elif model is not self.session.model or plate is not self.plate:
+            self.suggest_panel.status.setText("the model or the plate changed while the wells were ranked; "
+                                              "click Suggest again")
+        else:
+            self.session.set_suggestions(result, model)
+            for warning in (result.warning, self._skipped_text(result.skipped)):
+                if warning:
+                    notifications.show_warning(warning)
+
+    @staticmethod
+    def _skipped_text(skipped) -> str | None:
+        if not skipped:
+            return None
+        names = ", ".join(w for _, w in skipped[:10]) + (" …" if len(skipped) > 10 else "")
+        return (f"{len(skipped)} unlabelled well(s) have no readable site and were not ranked: {names}; "
+                "see Problems in the plate browser")
+
+    def _show_suggestions(self, *_) -> None:
+        suggestions = self.session.suggestions
+        items = suggestions.items if suggestions is not None else ()
+        self.grid.set_suggestions({s.well: (s.rank, s.reason) for s in items if s.plate == self.plate_id})
+
+    def step_suggestion(self, direction: str = "next") -> str | None:
+        """Show the next (or previous) suggested well, selected for labelling; its well id."""
+        suggestions = self.session.suggestions
+        if not suggestions:
+            notifications.show_info("no wells suggested: click 'Suggest wells to label' in the plate browser")
+            return None
+        key = self.current_key
+        plate_id, well = step_in_order((key.plate, key.well) if key else None, direction, suggestions.wells())
+        if not self.show_well(plate_id, well):
+            return None
+        self.grid.anchor = well
+        self.grid.set_selection([well])
+        return well
+
+    def next_suggestion(self) -> str | None:
+        return self.step_suggestion("next")
+
+    def previous_suggestion(self) -> str | None:
+        return self.step_suggestion("prev")
 
     # --- labels -------------------------------------------------------------------------------
     def load_labels(self, path, column: str | None = None) -> bool:
@@ -364,7 +557,7 @@ class PlateBrowserWidget(DcmixDock):
         self._fill_sites(key)
 
     def _is_open(self, root) -> bool:
-        return self.plate is not None and Path(root).expanduser().resolve() == self.plate.root.resolve()
+        return self.plate is not None and self.plate.location.same_as(root)
 
     def _on_layer_inserted(self, event) -> None:
         self._maybe_follow(event.value)
@@ -395,3 +588,30 @@ class PlateBrowserWidget(DcmixDock):
             return
         if self.plate.sites_of(key.well, key.plate):
             self.show_key(key)
+
+
+def _read_sites(plate: Plate, keys: list[SiteKey]) -> int:
+    """Worker body: read ``keys`` into the plate's cache (each site's chunks are fetched concurrently)."""
+    for key in keys:
+        plate.read_site(key)
+    return len(keys)
+
+
+def plate_browser_of(viewer) -> PlateBrowserWidget:
+    """The viewer's Plate browser: the one docked already, else one added from the Plugins menu's entry."""
+    from ..session import real_viewer
+
+    viewer = real_viewer(viewer)
+    for widget in viewer.window.dock_widgets.values():
+        if isinstance(widget, PlateBrowserWidget):
+            return widget
+    _, widget = viewer.window.add_plugin_dock_widget("napari-dcmix", "Plate browser")
+    return widget
+
+
+class OpenPlateUrl(OpenUrlForm):
+    """Plugins › napari-dcmix › Open plate URL…: the form that hands a URL to this viewer's Plate browser
+    (a class: napari finds the ``napari_viewer`` parameter on ``__init__``)."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(napari_viewer, partial(plate_browser_of, napari_viewer))

@@ -19,6 +19,7 @@ from .grid_geometry import GridGeometry, header_labels, label_step, well_tooltip
 NEUTRAL = QColor("#5b616b")       # a well with images but no label
 CURRENT = QColor("#ffd400")       # the well shown in napari
 PROBLEM = QColor("#ff4136")
+SUGGESTED = QColor("#00e5ff")     # wells suggested for labelling: cyan on a dark edge, seen on every class colour
 GRID_HINT = "click: view · shift/ctrl-click, drag: select · 1-9: assign"
 GRID_HELP = ("Click a well to show it in napari. Shift-click selects a rectangle from the last clicked well, "
              "ctrl-click adds or removes one well, dragging selects a rectangle, a row letter or column number "
@@ -59,6 +60,7 @@ class PlateGrid(QWidget):
         self.thumbs: dict[str, QImage] = {}
         self.show_thumbs = True
         self.problems: dict[str, str] = {}
+        self.suggestions: dict[str, tuple[int, str]] = {}  # well -> (rank, reason): outlined, reason on hover
         self._press = None
         self._drag: tuple[str, str] | None = None
         self._hover: str | None = None
@@ -82,6 +84,11 @@ class PlateGrid(QWidget):
 
     def set_predictions(self, predictions: dict[str, dict]) -> None:
         self.predictions = dict(predictions)
+        self.update()
+
+    def set_suggestions(self, suggestions: dict[str, tuple[int, str]]) -> None:
+        """Well -> (rank, reason) of the wells suggested for labelling on this plate (outlined)."""
+        self.suggestions = dict(suggestions)
         self.update()
 
     def set_color_mode(self, mode: str) -> None:
@@ -240,6 +247,8 @@ class PlateGrid(QWidget):
             m = cell * 0.2
             p.drawLine(QPointF(rect.left() + m, rect.top() + m), QPointF(rect.right() - m, rect.bottom() - m))
             p.drawLine(QPointF(rect.right() - m, rect.top() + m), QPointF(rect.left() + m, rect.bottom() - m))
+        if well in self.suggestions:
+            self._paint_suggestion(p, rect, cell, self.suggestions[well][0])
         if well in self.selection:
             p.setPen(QPen(QColor(255, 255, 255), max(1.0, min(2.0, cell * 0.08))))
             p.setBrush(QColor(255, 255, 255, 80))
@@ -253,6 +262,31 @@ class PlateGrid(QWidget):
             p.setPen(QPen(CURRENT, width))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRoundedRect(rect.adjusted(-width / 3, -width / 3, width / 3, width / 3), radius, radius)
+
+    def _paint_suggestion(self, p: QPainter, rect: QRectF, cell: float, rank: int) -> None:
+        """A cyan outline on a dark edge inside the cell (the current well's ring stays outside it), and
+        the rank in a corner badge where the cell has room."""
+        width = max(1.2, cell * 0.09)
+        inner = rect.adjusted(width, width, -width, -width)
+        radius = cell * 0.15
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(QColor(0, 0, 0, 220), width + 2))
+        p.drawRoundedRect(inner, radius, radius)
+        p.setPen(QPen(SUGGESTED, width))
+        p.drawRoundedRect(inner, radius, radius)
+        if cell < 22:
+            return
+        d = cell * 0.42
+        badge = QRectF(rect.right() - d, rect.top(), d, d)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 220))
+        p.drawEllipse(badge)
+        font = self.font()
+        font.setPixelSize(int(max(7, d * (0.7 if rank < 10 else 0.5))))
+        font.setBold(True)
+        p.setFont(font)
+        p.setPen(SUGGESTED)
+        p.drawText(badge, int(Qt.AlignmentFlag.AlignCenter), str(rank))
 
     # --- mouse --------------------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:
@@ -351,7 +385,8 @@ class PlateGrid(QWidget):
 
     def tooltip_for(self, well: str) -> str:
         return well_tooltip(well, well in self.sites, self.labels.get(well), self.sites.get(well, 0),
-                            self.predictions.get(well), self.problems.get(well), self.conditions.get(well))
+                            self.predictions.get(well), self.problems.get(well), self.conditions.get(well),
+                            self.suggestions.get(well))
 
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and event.key() in _OWN_KEYS \

@@ -90,13 +90,16 @@ def header_labels(rows: int, cols: int) -> tuple[list[str], list[str]]:
 
 # --- tooltips -----------------------------------------------------------------------------------
 def well_tooltip(well: str, present: bool, label: str | None, n_sites: int,
-                 prediction: dict | None = None, problem: str | None = None, conditions: dict | None = None) -> str:
-    """Plain-text tooltip of a well: id, label, its conditions (compound, dose…), sites and, when a
-    model ran, its prediction."""
+                 prediction: dict | None = None, problem: str | None = None, conditions: dict | None = None,
+                 suggestion: tuple[int, str] | None = None) -> str:
+    """Plain-text tooltip of a well: id, label, why it is suggested for labelling (rank, reason), its
+    conditions (compound, dose…), sites and, when a model ran, its prediction."""
     if not present:
         return f"{well}: no images"
     lines = [f"{well}  ·  {n_sites} site{'s' if n_sites != 1 else ''}",
              f"label: {label if label else 'unlabeled'}"]
+    if suggestion is not None:
+        lines.append(f"suggested #{suggestion[0]} to label next: {suggestion[1]}")
     lines += [f"{column}: {value}" for column, value in (conditions or {}).items() if value]
     if prediction:
         conf = float(prediction.get("confidence", 0.0))

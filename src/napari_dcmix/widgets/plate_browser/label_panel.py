@@ -250,7 +250,7 @@ class LabelPanel(QWidget):
         plate = self.session.plate
         if plate is None:
             return None
-        return self.saved_path or default_labels_path(plate.root, self.loaded_csv)
+        return self.saved_path or default_labels_path(plate.location, self.loaded_csv)
 
     def save(self, path: str | Path | None = None) -> Path | None:
         """Write the labels atomically; without ``path`` ask where, proposing :meth:`default_path`."""

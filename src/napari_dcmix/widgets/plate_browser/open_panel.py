@@ -17,6 +17,11 @@ PATTERN_HELP = ("Only needed when the plate is not recognised: a regular express
                 "(?P<well>[A-P]\\d+)_s(?P<site>\\d+)_(?P<channel>w\\d)\\.tif")
 
 
+PATH_HELP = ("A plate folder, or the URL of an OME-Zarr HCS plate: https://… (e.g. an IDR plate) or s3://… "
+             "(public buckets; S3 endpoint and caches: Plugins › napari-dcmix › Open plate URL…). A URL is read "
+             "in the background: metadata when opened, each site's pixels when shown.")
+
+
 NAMES_HELP = ("Rename channels as OLD=NEW pairs, e.g. w1=DNA,w2=ER. The new names are what layers, charts, "
               "CSVs and saved models show; a model trained on renamed channels needs the same names to apply.")
 
@@ -44,11 +49,12 @@ class OpenPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
 
         self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("folder with the plate's images")
+        self.path_edit.setPlaceholderText("plate folder, or an OME-Zarr plate's URL")
+        self.path_edit.setToolTip(PATH_HELP)
         self.path_edit.returnPressed.connect(self.open_requested)
         browse = QToolButton(text="…", toolTip="Choose the plate folder")
         browse.clicked.connect(self.browse_folder)
-        form.addRow("Plate folder", _path_row(self.path_edit, browse))
+        form.addRow("Plate", _path_row(self.path_edit, browse))
 
         self.pattern_edit = QLineEdit()
         self.pattern_edit.setPlaceholderText("optional; detected automatically")
@@ -75,7 +81,8 @@ class OpenPanel(QWidget):
         form.addRow("Label column", self.column_combo)
 
         self.open_button = QPushButton("Open plate")
-        self.open_button.setToolTip("Index the folder by file names (no pixels are read) and show the plate map")
+        self.open_button.setToolTip("Index the folder by file names, or read a URL's metadata, in the background "
+                                    "(no pixels are read) and show the plate map")
         self.open_button.clicked.connect(self.open_requested)
         form.addRow(self.open_button)
 
@@ -130,12 +137,13 @@ class OpenPanel(QWidget):
 
     def show_plate(self, plate, pattern: str | None) -> None:
         """Reflect an opened plate: its folder, pattern, plate selector and a one-line summary."""
-        self.path_edit.setText(str(plate.root))
+        self.path_edit.setText(str(plate.location))
         self.pattern_edit.setText(pattern or "")
         self.set_plates(plate.plates, plate.plates[0])
         keys = plate.well_keys()
         n_sites = max((len(plate.sites_of(w, p)) for p, w in keys), default=0)
-        text = (f"{plate.root.name}: {plate.format.wells}-well, {len(keys)} wells with images, up to "
+        where = f" (on {plate.location.scheme}://, read as you go)" if plate.is_remote else ""
+        text = (f"{plate.location.name}{where}: {plate.format.wells}-well, {len(keys)} wells with images, up to "
                 f"{n_sites} sites, {len(plate.channels)} channels ({', '.join(plate.channels)})")
         problems = list(plate.problems)
         if problems:

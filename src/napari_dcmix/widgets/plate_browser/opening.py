@@ -20,18 +20,19 @@ from .problems_panel import summary
 
 def open_plate_into(session, path, pattern: str | None = None, labels_csv=None, column: str | None = None,
                     channel_names: str | None = None, indexed: Plate | None = None) -> Plate | None:
-    """Open ``path`` with the labels in ``labels_csv`` (else the CSV that obviously belongs to the
-    plate, if any) and publish them on ``session``; None when the plate cannot be opened.
-    ``indexed`` is ``path`` already indexed (by File > Open's reader): it is used, not indexed again."""
+    """Open ``path`` with the labels in ``labels_csv`` (else the CSV that obviously belongs to a
+    plate folder, if any) and publish them on ``session``; None when the plate cannot be opened.
+    ``indexed`` is ``path`` already indexed (by File > Open's reader, or in the background for a URL):
+    it is used, not indexed again."""
     if not path:
-        notifications.show_warning("Choose the plate folder first (the … button next to 'Plate folder').")
+        notifications.show_warning("Choose the plate first: its folder (the … button next to 'Plate') or its URL.")
         return None
     try:
         plate = indexed if indexed is not None else open_plate(path, pattern, channel_names)
     except DcmixError as err:
         notifications.show_error(f"Could not open the plate: {err}")
         return None
-    guessed = guess_labels_csv(plate.root) if labels_csv is None else None
+    guessed = guess_labels_csv(plate.root) if labels_csv is None and plate.root is not None else None
     csv_path = Path(labels_csv or guessed).expanduser() if (labels_csv or guessed) else None
     labels = _read(csv_path, plate, column) if csv_path is not None else None
     session.open_plate(plate, pattern, labels, csv_path if labels is not None else None)

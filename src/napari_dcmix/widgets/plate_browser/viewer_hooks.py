@@ -1,5 +1,5 @@
 """What ties the plate browser to the napari viewer beyond its own widgets: well-navigation key
-bindings, recognising plate layers, warming napari up.
+bindings (wells and suggested wells), recognising plate layers, warming napari up.
 
 Kept apart so every hook holds the dock only weakly: a viewer must never be kept alive by a dock.
 """
@@ -12,6 +12,8 @@ from ..._layers import META_KEY
 
 #: Viewer keys for next/previous well: free in napari's default keymap (arrow keys step dims).
 NEXT_KEY, PREV_KEY = "PageDown", "PageUp"
+#: Viewer keys for the next/previous well suggested for labelling (free in napari's default keymap too).
+NEXT_SUGGESTION_KEY, PREV_SUGGESTION_KEY = "Shift-PageDown", "Shift-PageUp"
 
 
 def _call(ref, method: str) -> None:
@@ -24,14 +26,16 @@ def _call(ref, method: str) -> None:
 
 
 def bind_well_keys(viewer, owner) -> None:
-    """PageDown / PageUp anywhere in the viewer call ``owner.next_well()`` / ``owner.previous_well()``."""
+    """PageDown / PageUp anywhere in the viewer call ``owner.next_well()`` / ``owner.previous_well()``,
+    with Shift ``owner.next_suggestion()`` / ``owner.previous_suggestion()``."""
     ref = weakref.ref(owner)
-    viewer.bind_key(NEXT_KEY, lambda _viewer: _call(ref, "next_well"), overwrite=True)
-    viewer.bind_key(PREV_KEY, lambda _viewer: _call(ref, "previous_well"), overwrite=True)
+    for key, method in ((NEXT_KEY, "next_well"), (PREV_KEY, "previous_well"),
+                        (NEXT_SUGGESTION_KEY, "next_suggestion"), (PREV_SUGGESTION_KEY, "previous_suggestion")):
+        viewer.bind_key(key, lambda _viewer, method=method: _call(ref, method), overwrite=True)
 
 
 def unbind_well_keys(viewer) -> None:
-    for key in (NEXT_KEY, PREV_KEY):
+    for key in (NEXT_KEY, PREV_KEY, NEXT_SUGGESTION_KEY, PREV_SUGGESTION_KEY):
         try:
             viewer.bind_key(key, None)
         except (KeyError, ValueError, TypeError):

@@ -34,6 +34,14 @@ from ...training.jobs import TrainJob, training_updates, warm_up_torch
 PREPARE_TURN_MS = 15
 
 
+def stopped_by_its_data(err: BaseException) -> bool:
+    """A run its data stopped (too many sites lost, the storage gone): it kept its best model so far."""
+    from ...errors import SourceUnavailable
+    from ...training.site_losses import SitesLost
+
+    return isinstance(getattr(err, "original", err), (SitesLost, SourceUnavailable))
+
+
 class TrainWidget(DcmixDock):
     """Train a DCMIX (or baseline) classifier on the open plate's labels."""
 
@@ -273,13 +281,14 @@ class TrainWidget(DcmixDock):
         result = job.trainer.result if job is not None and job.trainer is not None else None
         if result is not None and not result.metadata.get("steps") and not failed:
             result = None  # stopped while the plate was read: an untrained model is no answer to show
-        if failed or result is None:
+        kept = failed and stopped_by_its_data(run.failed) and job.trainer.has_best_model
+        if (failed and not kept) or result is None:
             self.status_label.setText("training failed; see the notification" if failed
                                       else "stopped before training began; no model")
             self.session.set_importance(ImportanceSnapshot.of_model(self.session.model))  # the model's α again
             return
         self.files.set_trained(result)
-        if self._stopping:
+        if self._stopping or kept:  # Stop, or sites lost / the storage gone (the notification says which)
             best = best_round(result.metadata)
             self.status_label.setText("stopped: kept the best model so far" + (
                 f" (evaluation {best}, step {result.metadata.get('best_step')})" if best

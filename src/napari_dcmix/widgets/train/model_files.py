@@ -107,7 +107,7 @@ class ModelFiles(QWidget):
         global _last_save_folder
         if self.trained is None:
             return
-        plate_root = self.session.plate.root if self.session.plate is not None else None
+        plate_root = self.session.plate.location if self.session.plate is not None else None
         default = default_model_path(plate_root, self.trained.kind, _last_save_folder)
         path, _ = QFileDialog.getSaveFileName(self, "Save model", str(default), "napari-dcmix model (*.pt)")
         if path and self.save_model(path):
