@@ -33,7 +33,7 @@ from napari_dcmix.model import ChannelClassifier  # noqa: E402
 from napari_dcmix.training import TrainConfig  # noqa: E402
 from napari_dcmix.training.probe import AlphaSchedule  # noqa: E402
 
-DEFAULTS = TrainConfig()  # the plugin's own recipe: α learning rate and exploration schedule
+DEFAULTS = TrainConfig()  # the plugin's own recipe: α learning rate and the channel probing before α starts
 
 KINDS = ("dcmix", "all-channels", "se-attention")
 SIGMAS = np.linspace(0.4, 3.0, 8)
@@ -118,7 +118,7 @@ def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, ar
     x_train, y_train = images[train_idx], labels[train_idx]
     t0 = time.perf_counter()
     model.train()
-    alpha = AlphaSchedule(model, args.alpha_start, args.explore_fraction, total, 10, args.exploration)
+    alpha = AlphaSchedule(model, args.probe_fraction, total, 10)
     step = 0
     for _epoch in range(args.epochs):
         perm = torch.randperm(len(train_idx), generator=gen)
@@ -212,10 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--mixing-lr", type=float, default=DEFAULTS.mixing_lr)
-    parser.add_argument("--alpha-start", default=DEFAULTS.alpha_start, choices=("probe", "explore"),
-                        help="probe: each channel alone first, α from that (the default); explore: Gumbel noise")
-    parser.add_argument("--exploration", type=float, default=DEFAULTS.exploration)
-    parser.add_argument("--explore-fraction", type=float, default=DEFAULTS.explore_fraction)
+    parser.add_argument("--probe-fraction", type=float, default=DEFAULTS.probe_fraction,
+                        help="share of the steps in which each channel is tried alone before α starts (0: plain DCMIX)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--backbone", default="small")

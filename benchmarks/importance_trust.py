@@ -7,7 +7,7 @@ defaults (``TrainConfig()``, 800 optimiser steps, early stopping) unless the sec
                held-out well accuracy (out of fold), seconds per model;
 * ``dim``      a plate whose phenotypes live in one channel each, one of them a dim DNA stain among
                bright ER/Mito (nuclear fragmentation, stress fibres): the chosen recipe (annealed α
-               exploration, α lr 0.05) against no exploration, 3 seeds;
+               probing each channel alone first, α lr 0.05) against no probing, 3 seeds;
 * ``pilot``    a 60-well, 2-class pilot plate (192 px fields): calls on its unlabeled wells and on every
                well of a replicate plate, and the exposure shift (x0.6 and x1.6 + 300 re-imaging);
 * ``shuffled`` 20 runs with the pilot plate's well labels shuffled: the share the gate flags as not
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("sample", "dim", "pilot", "shuffled")
 RECIPES = {  # the chosen default first
     "explore (default)": {},
-    "no exploration": {"exploration": 0.0},
+    "no probing": {"probe_fraction": 0.0},
 }
 
 

@@ -117,7 +117,7 @@ ERRORS = {
     "--lr 1e38": (TRAIN + ["--lr", "1e38"], "--lr 1e+38 is out of range; ..."),
     "--mixing-lr nan": (TRAIN + ["--mixing-lr", "nan"], "--mixing-lr nan is not a finite number; ..."),
     "--mixing-lr 100": (TRAIN + ["--mixing-lr", "100"], "--mixing-lr 100 is out of range; ..."),
-    "--exploration -1": (TRAIN + ["--exploration", "-1"], "--exploration -1 is out of range; ..."),
+    "--probe-fraction -1": (TRAIN + ["--probe-fraction", "-1"], "--probe-fraction -1 is out of range; ..."),
     "--weight-decay 2": (TRAIN + ["--weight-decay", "2"], "--weight-decay 2 is out of range; ..."),
     "--model bogus": (TRAIN + ["--model", "bogus"], "argument --model: invalid choice: 'bogus' ..."),
     "--normalization bogus": (TRAIN + ["--normalization", "bogus"], "argument --normalization: invalid choice: 'bogus' ..."),

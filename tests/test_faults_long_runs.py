@@ -33,7 +33,7 @@ def plate(tmp_path_factory):
 
 def train_argv(root, labels, out, steps=100_000):
     return ["train", str(root), "--pattern", SIGNAL_PATTERN, "--labels", str(labels), "--label-column", "phenotype",
-            "--out", str(out), "--tile", "16", "--steps", str(steps), "--eval-every", "10", "--exploration", "0",
+            "--out", str(out), "--tile", "16", "--steps", str(steps), "--eval-every", "10", "--probe-fraction", "0",
             "--device", "cpu", "--json"]
 
 

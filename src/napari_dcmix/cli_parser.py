@@ -72,15 +72,17 @@ class _InBounds(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def _setting_args(q, of: type | None = None, skip=(), check: bool = False) -> None:
+def _setting_args(q, of: type | None = None, skip=(), check: bool = False, specs: dict | None = None) -> None:
     """The flags of a settings dataclass's field spec (``of``: TrainConfig by default): the docks' forms
     show the same defaults. ``check``: refuse out-of-range numbers while parsing (the training flags are
-    checked by ``cli_checks.preflight`` instead)."""
+    checked by ``cli_checks.preflight`` instead); ``specs``: fields a command declares its own way
+    (explain's steps per model)."""
     from .training import config_fields
 
     for f in config_fields(of=of):
         if f.name in skip:
             continue
+        f = (specs or {}).get(f.name, f)
         default = "" if f.default is None else f" (default: {f.default})"
         kwargs = dict(default=f.default, help=f.help + default, metavar=f.metavar)
         if f.parse is not None or f.type is not str:
@@ -93,9 +95,9 @@ def _setting_args(q, of: type | None = None, skip=(), check: bool = False) -> No
         q.add_argument(f.flag, **kwargs)
 
 
-def _train_args(q, skip=()) -> None:
+def _train_args(q, skip=(), specs: dict | None = None) -> None:
     """The training flags, from TrainConfig's field spec: the dock's form shows the same defaults."""
-    _setting_args(q, skip=skip)
+    _setting_args(q, skip=skip, specs=specs)
 
 
 def _add_sample_plate(sub, commands: dict) -> None:
@@ -144,7 +146,9 @@ def _add_explain(sub, commands: dict) -> None:
                         "panel per phenotype and for the plate, and the feature forest's second opinion (many models)")
     s.add_argument("--keep", default="", metavar="CH,…",
                    help="with --stains: stains every panel keeps whatever the answer (e.g. DNA for segmentation)")
-    _train_args(s, skip=("model",))
+    from .training.explain import STEPS_PER_MODEL
+
+    _train_args(s, skip=("model",), specs={"steps": STEPS_PER_MODEL})
     s.set_defaults(func=commands["explain"], model="dcmix")
 
 

@@ -24,7 +24,6 @@ def test_logits_put_the_reference_at_zero_and_one_blend_per_phenotype():
 
 def test_each_phenotype_s_log_odds_depend_on_its_own_blend_only():
     m = model().train()
-    m.mixing.exploration = 0.0
     r = m.log_odds(torch.rand(3, 4, 32, 32))
     r[:, 0].sum().backward()
     grad = m.mixing.logits.grad

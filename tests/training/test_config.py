@@ -14,7 +14,7 @@ from napari_dcmix.training import TrainConfig, config_fields
 from napari_dcmix.training.config import ADVANCED, BASIC, CLI_ONLY, NORMALIZATIONS, parse_classes
 from napari_dcmix.training.device import DEVICES
 
-FLAGS = ("--steps --epochs --eval-every --patience --tile --batch-size --lr --mixing-lr --exploration --val-fraction "
+FLAGS = ("--steps --epochs --eval-every --patience --tile --batch-size --lr --mixing-lr --probe-fraction --val-fraction "
          "--test-fraction --normalization --backbone --device --seed --classes").split()
 
 
@@ -39,7 +39,7 @@ def test_every_spec_field_is_a_train_config_field_with_its_default_and_type():
     by_name = {s.name: s for s in specs}
     assert by_name["model"].choices == MODEL_KINDS and by_name["backbone"].choices == tuple(BACKBONES)
     assert by_name["device"].choices == DEVICES and by_name["normalization"].choices == NORMALIZATIONS
-    assert {s.name for s in config_fields((ADVANCED,))} >= {"eval_every", "patience", "exploration", "test_fraction",
+    assert {s.name for s in config_fields((ADVANCED,))} >= {"eval_every", "patience", "probe_fraction", "test_fraction",
                                                             "normalization", "weight_decay"}
     assert {s.name for s in config_fields((CLI_ONLY,))} == {"epochs", "classes"}  # not in the dock's form
 

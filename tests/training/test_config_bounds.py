@@ -15,7 +15,7 @@ from napari_dcmix.training.config import check_config, check_settings, check_val
 def test_every_numeric_field_has_finite_bounds():
     numeric = [f for f in config_fields() if f.type in (int, float)]
     assert {f.name for f in numeric} >= {"steps", "epochs", "eval_every", "patience", "tile", "batch_size", "lr",
-                                         "mixing_lr", "exploration", "weight_decay", "val_fraction",
+                                         "mixing_lr", "probe_fraction", "weight_decay", "val_fraction",
                                          "test_fraction", "seed"}
     for f in numeric:
         assert f.min is not None and f.max is not None and math.isfinite(f.min) and math.isfinite(f.max), f.name

@@ -14,7 +14,7 @@ from napari_dcmix.plate import SiteKey, open_plate, read_labels
 from napari_dcmix.training import TrainConfig, TrainedModel, Trainer
 from napari_dcmix.training.site_losses import MAX_SITE_SHARE, SiteLosses, SitesLost
 
-FAST = dict(tile=16, batch_size=16, coverage=2, seed=0, eval_every=10, patience=1000, exploration=0.0)  # checkpoints from the start
+FAST = dict(tile=16, batch_size=16, coverage=2, seed=0, eval_every=10, patience=1000, probe_fraction=0.0)  # checkpoints from the start
 
 
 def keys(wells, sites=2):

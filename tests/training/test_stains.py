@@ -110,25 +110,6 @@ def test_kept_stains_are_in_every_panel(two_phenotypes):
     assert answer.plate_panel == ["ch0", "ch1", "ch2"]
 
 
-def test_blends_of_several_stains_start_from_the_stains_alone(searched):
-    search = searched[0]
-    a = search.result.phenotypes["a_up"]
-    weights = search._prior["a_up"]
-    assert weights["ch1"] > 0.4 and weights["ch0"] == weights["ch2"] == pytest.approx(0.05)
-    warm = [r for r in search._runs if r.prior is not None]
-    assert {len(r.channels) for r in warm} == {2, 3}  # the all-stains rerun and the "without" runs
-    assert all(len(r.channels) > 1 for r in warm)  # one stain alone has nothing to start from
-    assert a.full.learned and a.explained.learned
-
-
-def test_start_blends_sets_where_alpha_begins():
-    model = CoupledClassifier(3, 3, 0)
-    model.start_blends([[0.1, 0.8, 0.1], [0.0, 0.0, 0.0]])
-    alpha = model.mixing.alpha().detach().numpy()
-    np.testing.assert_allclose(alpha[0], [0.1, 0.8, 0.1], atol=1e-6)
-    np.testing.assert_allclose(alpha[1], [1 / 3] * 3, atol=1e-6)  # no weights: uniform, as before
-
-
 def test_a_finished_explain_is_reused_as_the_all_channels_run(two_phenotypes):
     plate, labels = two_phenotypes
     config = _config(second_opinion=False)

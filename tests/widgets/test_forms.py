@@ -63,7 +63,7 @@ def test_train_form_reads_back_a_train_config(qtbot):
     form.load(TrainConfig())
     assert form.values() == {name: getattr(TrainConfig(), name) for name in form.widgets}
     form.enabled = False
-    assert not form.enabled and not form["exploration"].enabled
+    assert not form.enabled and not form["probe_fraction"].enabled
     assert not form.collapsible.isExpanded()
 
 

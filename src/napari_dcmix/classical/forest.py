@@ -128,11 +128,14 @@ def explain_with_forest(plate: Plate, labels: dict, reference: str, folds: int =
         raise DcmixError(f"no labeled well of the reference class {reference!r}; choose one of the labeled classes")
     table = table or well_features(plate, labelled)
     y_all = np.array([labelled[w] for w in table.wells])
-    rows = []
+    rows, probs = [], None
     for phenotype in sorted(set(y_all) - {reference}):
         pick = np.flatnonzero(np.isin(y_all, [reference, phenotype]))
-        rows.append(_row(phenotype, table, pick, y_all[pick], folds, seed, trees)[0])
+        row, probs = _row(phenotype, table, pick, y_all[pick], folds, seed, trees)
+        rows.append(row)
     answer = ForestAnswer(reference, table.channels, rows)
+    if len(rows) == 1:  # one phenotype: its row is the all-classes forest
+        answer.predictions = {w: dict(zip(sorted(set(y_all)), map(float, p))) for w, p in zip(table.wells, probs)}
     if len(rows) > 1:
         everything = np.arange(len(y_all))
         row, probs = _row(ALL_CLASSES, table, everything, y_all, folds, seed, trees)

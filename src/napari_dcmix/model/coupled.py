@@ -104,17 +104,6 @@ class CoupledClassifier(nn.Module):
             out[:, k] = torch.where(mask, loss, out[:, k])
         return out
 
-    @torch.no_grad()
-    def start_blends(self, weights: np.ndarray) -> None:
-        """Start blend k at α_k ∝ ``weights[k]`` (K, C) instead of uniform (rows of zeros stay uniform);
-        a floor keeps every channel reachable."""
-        weights = np.asarray(weights, np.float64)
-        for k, row in enumerate(weights):
-            if row.sum() > 0:
-                row = np.maximum(row / row.sum(), 1e-3)
-                self.mixing.logits[k] = torch.as_tensor(np.log(row / row.sum()) * self.temperature,
-                                                        dtype=self.mixing.logits.dtype)
-
     def importance(self) -> np.ndarray:
         return self.mixing.importance()
 

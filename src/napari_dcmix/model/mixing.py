@@ -34,12 +34,6 @@ class ChannelMixing(nn.Module):
         self.n_outputs = int(n_outputs)
         self.temperature = float(temperature)
         self.logits = nn.Parameter(torch.zeros(self.n_outputs, self.n_channels))
-        #: Scale of the Gumbel noise added to the logits per sample while training (0 = plain DCMIX).
-        #: Set by the trainer and annealed to 0: early on the backbone sees blends dominated by one
-        #: channel or another, so it learns every channel's features before α commits. Without it a
-        #: phenotype in a channel that is one of many is diluted in the uniform blend, the backbone
-        #: never learns its features and α never moves to it.
-        self.exploration = 0.0
         #: Probe mode (set by the trainer for the first part of a run): every sample's blend k is one
         #: channel drawn at random, α untouched; ``last_choice`` (B, K) says which, so the trainer can
         #: measure how well each channel alone answers each output's question.
@@ -59,11 +53,6 @@ class ChannelMixing(nn.Module):
             choice = torch.randint(0, c, (b, self.n_outputs), device=x.device)
             self.last_choice = choice
             return torch.gather(x, 1, choice[:, :, None, None].expand(b, self.n_outputs, h, w))
-        if self.training and self.exploration > 0:
-            uniform = torch.rand((x.shape[0],) + tuple(self.logits.shape), device=x.device).clamp_(1e-6, 1 - 1e-6)
-            gumbel = -torch.log(-torch.log(uniform))
-            per_sample = torch.softmax(self.logits / self.temperature + self.exploration * gumbel, dim=-1)
-            return torch.einsum("bkc,bchw->bkhw", per_sample.to(dtype=x.dtype), x)
         # an einsum (a batched matmul), not a 1x1 convolution: on the CPU oneDNN's 1x1 convolution with a few
         # input and output channels costs 10-17 ms forward + backward for a batch of 32 × 5 × 64², the
         # einsum 0.6-1.4 ms (measured here for 4→2, 5→3 and 8→1 channels)

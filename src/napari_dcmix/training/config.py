@@ -67,12 +67,12 @@ class TrainConfig:
     # α's own lr: 0.1 locked onto bright channels, the backbone's barely moves α
     mixing_lr: float = setting(0.05, help="learning rate of the α logits", label="α learning rate", min=1e-4,
                                 max=10.0, step=0.01, decimals=4)
-    # on the sample plate exploration took er_stress from 0.72 to 0.98 held-out; on digits α ends sparser;
-    # 6, not 3: the coupled explain model found the shape plate's Mito rods in 3 of 3 single runs (2 of 3)
-    exploration: float = setting(6.0, help="Gumbel noise on α at the start, annealed away (0: plain DCMIX)",
-                                  where=ADVANCED, min=0.0, max=20.0, step=0.5, decimals=2)
-    explore_fraction: float = 0.3  # share of the budget over which the exploration noise decays
-    alpha_start: str = "probe"  # probe: α starts from what each channel alone answered; explore: Gumbel noise
+    # α starts from what every channel alone answered in the first part of the run (training/probe.py); 0.3:
+    # on the sample plate's ER and Mito phenotypes single-channel evidence appears after 300-500 steps
+    probe_fraction: float = setting(0.3, help="share of the budget in which each channel is tried alone before α "
+                                     "starts from what each one showed (0: α starts uniform, plain DCMIX)",
+                                     label="probe channels alone (share of steps)", where=ADVANCED, min=0.0, max=0.9,
+                                     step=0.05, decimals=2)
     weight_decay: float = setting(1e-4, help="weight decay of the optimiser", label="weight decay",
                                    where=ADVANCED, min=0.0, max=1.0, step=1e-4, decimals=6)
     val_fraction: float = setting(0.2, help="wells that choose the checkpoint", label="validation fraction",
@@ -96,9 +96,6 @@ class TrainConfig:
     #: share of the budget after which a run whose held-out loss never left the chance level stops
     #: (None: it gets the whole budget); the stain search's many single-channel runs use it
     chance_stop: float | None = None
-    #: where each phenotype's blend starts (a coupled model): phenotype -> {channel: weight}; None or a
-    #: missing phenotype: uniform. The stain search starts its subsets from the stains that work alone
-    alpha_prior: dict | None = None
     normalization: str = setting("plate", help="plate: every plate on its own statistics; model: the training "
                                   "plate's", where=ADVANCED, choices=NORMALIZATIONS)
 

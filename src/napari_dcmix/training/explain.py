@@ -29,6 +29,10 @@ from .trained import TrainedModel
 from .trainer import Trainer, input_order
 
 MAX_FOLDS, MAX_SEEDS = 50, 50
+#: steps per fold model, against 1500 for one ``train``: three folds cost about two trainings. Every fold
+#: model learns all phenotypes from every labelled well of its folds; 1000 steps gave the same rows as
+#: 1500 on the sample and shape plates (3 seeds each; README, "Explain against the classical baseline")
+EXPLAIN_STEPS = 1000
 
 
 def check_folds(site_labels: dict, reference: str, phenotypes: list[str], folds: int) -> None:
@@ -62,13 +66,15 @@ class ExplainConfig:
                                                       "(repeats = folds x seeds)")
     include_all: bool = True  # the "all phenotypes" row: the fold models judged on every class
     panel: bool = True  # combine the fold models into the phenotype panel (the prediction model)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=EXPLAIN_STEPS))
 
 
 FOLDS, SEEDS = field_spec("folds", ExplainConfig), field_spec("seeds", ExplainConfig)
-#: the budget of each explain model: the Train dock's steps field, bounded for fold models
-STEPS_PER_MODEL = dataclasses.replace(field_spec("steps"), min=20, max=100_000,
-                                      help="optimiser steps per model (explain trains one model per fold)")
+#: the budget of each explain model: the Train dock's steps field with explain's own default, bounded for
+#: fold models
+STEPS_PER_MODEL = dataclasses.replace(field_spec("steps"), default=EXPLAIN_STEPS, min=20, max=100_000,
+                                      help="optimiser steps per model (explain trains one model per fold); training "
+                                           "stops earlier when the held-out loss stops improving")
 
 
 class Explainer:

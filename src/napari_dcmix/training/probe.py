@@ -5,8 +5,9 @@ random and α is left alone (``ChannelMixing.probing``). The network thereby lea
 structures, and the losses of those samples say, per blend and channel, how well that channel alone
 answers the blend's question. α then starts from that evidence (:meth:`ChannelProbe.weights`) and is
 trained end to end as plain DCMIX. Without it α starts uniform: a phenotype in one channel of many is
-diluted in the blend, the network never learns its structure and α never moves to it; with noisy
-exploration instead, α moves on gradients that are noise while the network knows nothing yet.
+diluted in the blend, the network never learns its structure and α never moves to it; with noise on α
+(the annealed Gumbel exploration of earlier versions) α moved on gradients that were noise while the
+network knew nothing yet.
 """
 
 from __future__ import annotations
@@ -71,39 +72,25 @@ class ChannelProbe:
         return "; ".join(", ".join(f"{c} {v:.2f}" for c, v in zip(channels, row)) for row in w)
 
 class AlphaSchedule:
-    """α's schedule over one run, for the trainer and the digits benchmark alike.
+    """α's schedule over one run, for the trainer and the digits benchmark alike: until ``until`` every
+    blend is one channel at a time and α waits; the second half of that phase gathers the evidence α then
+    starts from. Nothing to do for a model without a mixing layer or with one channel, or when
+    ``fraction`` is 0 (plain DCMIX from a uniform α)."""
 
-    ``probe`` (the default): until ``until`` every blend is one channel at a time and α waits; the
-    second half of that phase gathers the evidence α then starts from. ``explore``: annealed Gumbel
-    noise on α until ``until`` (the recipe before). Nothing to do for models without a mixing layer,
-    for a one-channel model, or when ``prior`` already says where α starts.
-    """
-
-    def __init__(self, model, recipe: str, fraction: float, total: int, n_classes: int, exploration: float = 0.0,
-                 prior: bool = False, all_reduce=None):
+    def __init__(self, model, fraction: float, total: int, n_classes: int, all_reduce=None):
         self.model, self.mixing = model, getattr(model, "mixing", None)
-        self.result: ChannelProbe | None = None  # the evidence α started from
-        self.exploration = exploration if recipe == "explore" else 0.0
         self.all_reduce = all_reduce or (lambda values: values)
-        self.until, self.probe = 0, None
-        if self.mixing is None:
-            return
-        if recipe == "probe" and not prior and self.mixing.n_channels > 1:
-            self.until = int(fraction * total)
-            self.probe = ChannelProbe(self.mixing.n_outputs, self.mixing.n_channels, n_classes) if self.until else None
-        elif recipe == "explore" and exploration > 0:
-            self.until = int(fraction * total)
+        self.result: ChannelProbe | None = None  # the evidence α started from
+        probing = self.mixing is not None and self.mixing.n_channels > 1 and fraction > 0
+        self.until = int(fraction * total) if probing else 0
+        self.probe = ChannelProbe(self.mixing.n_outputs, self.mixing.n_channels, n_classes) if self.until else None
 
     def before_step(self, step: int) -> None:
-        """Probing until ``until`` (then α starts from the evidence), or the exploration noise at ``step``."""
-        if self.mixing is None:
-            return
+        """Probe until ``until``; at ``until`` α starts from the evidence."""
         if self.probe is not None:
             self.mixing.probing = step < self.until
             if not self.mixing.probing:
                 self._start()
-            return
-        self.mixing.exploration = self.exploration * max(0.0, 1 - step / self.until) if self.until else 0.0
 
     def after_forward(self, step: int, logits, y) -> None:
         """Record the probing samples' losses (second half of the phase: the network has learned a little)."""
@@ -115,6 +102,6 @@ class AlphaSchedule:
         self.mixing.start_from(self.result.weights())
 
     def finish(self) -> None:
-        """The run ended (or was stopped): no noise, no probing, whatever the step."""
+        """The run ended (or was stopped): no probing, whatever the step."""
         if self.mixing is not None:
-            self.mixing.exploration, self.mixing.probing = 0.0, False
+            self.mixing.probing = False

@@ -69,7 +69,6 @@ class _Run:
     channels: tuple[str, ...]
     figures: dict[str, SubsetFigures]
     alpha: dict[str, dict[str, float]]  # phenotype -> its row's mean α
-    prior: dict | None = None  # where its blends started (None: uniform)
 
 
 @dataclass
@@ -117,7 +116,6 @@ class StainSearch:
         self.full: Explainer | None = None
         self.reuse(full)
         self._runs: list[_Run] = []
-        self._prior: dict | None = None  # phenotype -> {stain: weight} from the stains alone
         self.result = StainsAnswer(self.reference, self.channels, [c for c in self.channels if c in cfg.keep])
 
     def reuse(self, explainer: Explainer | None) -> bool:
@@ -132,12 +130,10 @@ class StainSearch:
         return ok
 
     # --- the plan ---------------------------------------------------------------------------------
-    def _explain_config(self, channels: tuple[str, ...] | None, phenotype: str | None = None,
-                        prior: dict | None = None) -> ExplainConfig:
+    def _explain_config(self, channels: tuple[str, ...] | None, phenotype: str | None = None) -> ExplainConfig:
         cfg = self.config
         train = replace(cfg.explain.train, input_channels=list(channels) if channels else None,
-                        chance_stop=cfg.chance_stop if channels else cfg.explain.train.chance_stop,
-                        alpha_prior=prior)
+                        chance_stop=cfg.chance_stop if channels else cfg.explain.train.chance_stop)
         if phenotype is not None:
             train = replace(train, classes=sorted([self.reference, phenotype]))
         return replace(cfg.explain, train=train, reference=self.reference, panel=False, include_all=False)
@@ -146,19 +142,16 @@ class StainSearch:
         return tuple(c for c in self.channels if c in set(names))
 
     def _finished(self, channels: tuple[str, ...], phenotype: str | None) -> _Run | None:
-        """A finished run on ``channels`` (started as runs of that size are now) covering ``phenotype``
-        (None: every phenotype)."""
-        prior = self._prior if len(channels) > 1 else None
+        """A finished run on ``channels`` covering ``phenotype`` (None: every phenotype)."""
         wanted = {phenotype} if phenotype else set(self.phenotypes)
-        return next((run for run in self._runs
-                     if run.channels == channels and run.prior is prior and wanted <= set(run.figures)), None)
+        return next((run for run in self._runs if run.channels == channels and wanted <= set(run.figures)), None)
 
     # --- the engine -------------------------------------------------------------------------------
     def run(self) -> Iterator[StainsEvent]:
         start, answer, channels = time.perf_counter(), self.result, self.channels
         n = len(channels)
-        # all, alone, all again from the alone answer, without (with 2 channels "without" is "alone")
-        self._total = 2 + n + (n if n > 2 else 0)
+        # all, alone, without (with 2 channels "without" is "alone")
+        self._total = 1 + n + (n if n > 2 else 0)
         self._done = self._trained = 0
         yield StainsEvent("start", "", "", 0, self._total, message=(
             f"which stains can be dropped: {len(self.phenotypes)} phenotypes against {self.reference}, each channel "
@@ -174,10 +167,6 @@ class StainSearch:
                 for phenotype, stains in answer.phenotypes.items():
                     stains.alone[c] = run.figures[phenotype]
                 yield self._figures_event("alone", f"{c} alone", start)
-            self._prior = {p: start_weights(s.alone) for p, s in answer.phenotypes.items()}
-            warm = yield from self._subset(tuple(channels), "all channels", "all channels, from the stains alone", start)
-            for phenotype, stains in answer.phenotypes.items():
-                stains.full = better(stains.explained, warm.figures[phenotype])
             for c in channels:
                 rest = self._ordered(set(channels) - {c})
                 run = yield from self._subset(rest, "without", f"without {c}", start)
@@ -208,18 +197,17 @@ class StainSearch:
 
     def _subset(self, channels: tuple[str, ...], stage: str, label: str, start: float,
                 phenotype: str | None = None) -> Iterator[StainsEvent]:
-        """Train (or reuse) explain on ``channels``; returns its :class:`_Run`. Once the stains alone are
-        known (``_prior``), every blend of two or more stains starts from them (``start_weights``)."""
-        prior = self._prior if len(channels) > 1 else None
+        """Train (or reuse) explain on ``channels``; returns its :class:`_Run`. Every run starts α from
+        what each of its stains answered alone in its own first steps (``training/probe.py``)."""
         done = self._finished(channels, phenotype)
         if done is not None:
             return done
-        if channels == tuple(self.channels) and self.full is not None and phenotype is None and prior is None:
+        if channels == tuple(self.channels) and self.full is not None and phenotype is None:
             explainer = self.full
         else:
             explainer = Explainer(self.plate, self.labels,
                                   self._explain_config(None if channels == tuple(self.channels) else channels,
-                                                       phenotype, prior))
+                                                       phenotype))
             events = explainer.run()
             try:
                 for event in events:
@@ -233,7 +221,7 @@ class StainSearch:
             if explainer.result is None or not explainer.result.complete:
                 raise DcmixError(f"the {label} run did not finish")
         self._done += 1
-        run = _run_of(explainer, channels, prior)
+        run = _run_of(explainer, channels)
         self._runs.append(run)
         return run
 
@@ -300,20 +288,6 @@ class StainSearch:
             stains.second_opinion = SecondOpinion(row.accuracy, row.auc, row.shares, bool(learned), warning)
 
 
-def start_weights(alone: dict[str, SubsetFigures]) -> dict[str, float]:
-    """Where a blend of several stains starts: each stain by how well it does alone (AUC above 0.5
-    where it learned), every stain at least a little, so a stain that only works with another (and
-    learns nothing alone) is still reachable. DCMIX started uniform on a small plate can let α settle
-    on a stain before the network has learned anything; started here it begins with what works."""
-    return {c: 0.05 + (max(0.0, f.auc - 0.5) if f.learned and f.auc == f.auc else 0.0) for c, f in alone.items()}
-
-
-def better(a: SubsetFigures, b: SubsetFigures) -> SubsetFigures:
-    """The stronger of two answers to the same question on the same folds (learned, accuracy, AUC)."""
-    key = (lambda f: (f.learned, f.accuracy, f.auc if f.auc == f.auc else 0.0))
-    return b if key(b) > key(a) else a
-
-
 def _guide(stains: PhenotypeStains, channel: str) -> tuple:
     """Sort key of the forward selection: learned alone first, by accuracy and AUC alone, then α."""
     alone = stains.alone.get(channel)
@@ -322,14 +296,14 @@ def _guide(stains: PhenotypeStains, channel: str) -> tuple:
             -stains.alpha.get(channel, 0.0))
 
 
-def _run_of(explainer: Explainer, channels: tuple[str, ...], prior: dict | None = None) -> _Run:
+def _run_of(explainer: Explainer, channels: tuple[str, ...]) -> _Run:
     """Each phenotype's figures (and α) of a finished explain run."""
     classes = sorted([explainer.reference, *explainer.phenotypes])
     oof = {well: (label, sum(probs) / len(probs)) for well, (label, probs) in _oof(explainer).items()}
     figures = {p: subset_figures(channels, oof, explainer.fold_predictions, classes, explainer.reference, p,
                                  explainer.chance_stops) for p in explainer.phenotypes}
     alpha = {row.phenotype: dict(row.importance) for row in explainer.result.rows if row.phenotype in figures}
-    return _Run(channels, figures, alpha, prior)
+    return _Run(channels, figures, alpha)
 
 
 def _oof(explainer: Explainer) -> dict:

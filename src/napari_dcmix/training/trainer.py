@@ -130,10 +130,8 @@ class Trainer:
             order = input_order(plate.channels, cfg.input_channels)
             channels = [plate.channels[i] for i in order]
             model = _new_model(cfg, len(channels), classes)
-            if cfg.alpha_prior and isinstance(model, CoupledClassifier):
-                model.start_blends([[float(cfg.alpha_prior.get(classes[i], {}).get(c, 0.0)) for c in channels]
-                                    for i in model.phenotype_classes()])
         self.channels, self.classes = channels, classes
+        self.fine_tuning = init is not None  # α goes on from the model's: no probing
         self.model = model.to(self.device)
         self.stats = reference_stats(plate).subset(order)
         self.source = SiteSource(plate, "plate" if cfg.normalization == "plate" else self.stats, order)
@@ -204,8 +202,7 @@ class Trainer:
         rounds = math.ceil(total / every)
         warmup = max(1, total // 20)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-        alpha = AlphaSchedule(self.model, cfg.alpha_start, cfg.explore_fraction, total, len(self.classes),
-                              cfg.exploration, prior=bool(cfg.alpha_prior),
+        alpha = AlphaSchedule(self.model, 0.0 if self.fine_tuning else cfg.probe_fraction, total, len(self.classes),
                               all_reduce=lambda values: self.dist.all_reduce_sum(values, device))
         self.alpha_schedule = alpha
         return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every, alpha.until,
@@ -282,9 +279,9 @@ class Trainer:
         cfg = self.config
         run.round_ += 1
         record = self._evaluate_round(run.round_, run.step, run.loss_sum / run.seen, run.correct / run.seen, run.start,
-                                      selectable=run.step >= run.explore_until)
+                                      selectable=run.step >= run.probe_until)
         # a run still at the chance-level loss has not started to learn: it gets the whole budget
-        waiting = record["improved"] or run.step < run.explore_until or not self._learning()
+        waiting = record["improved"] or run.step < run.probe_until or not self._learning()
         run.stale = 0 if waiting else run.stale + 1
         run.seen, run.correct, run.loss_sum = 0, 0, 0.0
         elapsed = time.perf_counter() - run.start
@@ -302,7 +299,7 @@ class Trainer:
                            f"for {cfg.patience} evaluations")
             run.total = run.step
         elif (cfg.chance_stop is not None and self.val_keys and run.step >= cfg.chance_stop * run.total
-              and run.step >= run.explore_until and not self._learning()):
+              and run.step >= run.probe_until and not self._learning()):
             run.message = (f"stopped at step {run.step} of {run.total}: the held-out loss was still at the chance "
                            f"level after {cfg.chance_stop:.0%} of the budget")
             run.total = run.step

@@ -18,7 +18,7 @@ def test_a_run_its_data_stops_keeps_the_best_model(dock, qtbot, tmp_path, monkey
     viewer, widget = dock
     session, plate, _ = publish_signal_plate(viewer, tmp_path)
     fast_settings(widget, rounds=50)
-    widget.form.set_values(exploration=0.0)  # a checkpoint is chosen at the first evaluation
+    widget.form.set_values(probe_fraction=0.0)  # a checkpoint is chosen at the first evaluation
     damaged = []
 
     def on_update(update):

@@ -1,0 +1,107 @@
+"""α starts from what each channel alone answered (training/probe.py): the probing phase feeds single
+channels, its evidence is per blend and channel, and α starts on the channel that carries the phenotype."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SIGNAL_PATTERN, write_phenotype_plate
+from napari_dcmix.model import ChannelClassifier
+from napari_dcmix.model.coupled import CoupledClassifier
+from napari_dcmix.plate import open_plate, read_labels
+from napari_dcmix.training import TrainConfig, Trainer
+from napari_dcmix.training.probe import FLOOR, AlphaSchedule, ChannelProbe
+
+
+def test_evidence_is_the_share_of_the_chance_loss_a_channel_removed():
+    probe = ChannelProbe(n_outputs=1, n_channels=3, n_classes=2)
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    choice = torch.tensor([[0], [0], [1], [1], [2], [2]])
+    losses = torch.tensor([[np.log(2)], [np.log(2)], [0.0], [0.0], [2.0], [2.0]], dtype=torch.float32)
+    probe.add(choice, losses, y)
+    np.testing.assert_allclose(probe.mean_losses(), [[np.log(2), 0.0, 2.0]], atol=1e-6)
+    # guessing: no evidence; perfect: full evidence; worse than guessing: none (never negative)
+    np.testing.assert_allclose(probe.weights(), [[FLOOR, FLOOR + 1.0, FLOOR]], atol=1e-6)
+
+
+def test_samples_outside_a_blend_s_question_do_not_count():
+    probe = ChannelProbe(n_outputs=2, n_channels=2, n_classes=3)
+    losses = torch.tensor([[0.1, float("nan")], [0.1, 5.0]])
+    probe.add(torch.tensor([[0, 1], [0, 1]]), losses, torch.tensor([1, 0]))
+    assert probe.counts[1].sum() == 1 and probe.counts[0].sum() == 2
+
+
+def test_classes_weigh_the_same_whatever_their_share():
+    probe = ChannelProbe(1, 1, 2)
+    probe.add(torch.zeros((4, 1), dtype=torch.long), torch.tensor([[1.0], [1.0], [1.0], [0.0]]),
+              torch.tensor([0, 0, 0, 1]))
+    assert probe.mean_losses()[0, 0] == pytest.approx(0.5)  # (1 + 0) / 2, not 3 / 4
+
+
+def test_start_from_sets_alpha_and_keeps_every_channel_reachable():
+    model = CoupledClassifier(3, 3, 0)
+    model.mixing.start_from(np.array([[0.05, 1.0, 0.05], [0.0, 0.0, 0.0]]))
+    alpha = model.mixing.alpha().detach().numpy()
+    np.testing.assert_allclose(alpha[0], np.array([0.05, 1.0, 0.05]) / 1.1, atol=1e-6)
+    np.testing.assert_allclose(alpha[1], [1 / 3] * 3, atol=1e-6)  # no evidence at all: uniform
+
+
+def test_probing_feeds_single_channels_to_every_head():
+    torch.manual_seed(0)
+    model = CoupledClassifier(4, 4, 0).train()  # three phenotypes
+    model.mixing.probing = True
+    x = torch.rand(5, 4, 32, 32)
+    logits = model(x)
+    assert logits.shape == (5 * 3, 4)  # three channels per tile (one per blend), each read by every head
+    choice = model.mixing.last_choice
+    assert choice.shape == (15, 3) and torch.equal(choice[:, 0], choice[:, 2])
+    per_tile = choice[:, 0].view(5, 3)
+    assert all(len(set(row.tolist())) == 3 for row in per_tile)  # distinct channels per tile
+    assert model.mixing.logits.grad is None
+    logits.sum().backward()
+    assert model.mixing.logits.grad is None  # α waits while the channels are probed
+    model.mixing.probing = False
+    assert model(x).shape == (5, 4)
+
+
+def test_a_one_blend_model_probes_one_channel_per_sample():
+    model = ChannelClassifier("dcmix", 3, 2).train()
+    model.mixing.probing = True
+    x = torch.stack([torch.full((3, 16, 16), float(c)) for c in range(4)])  # tile i: every channel = i
+    blends = model.mixing(x)
+    picked = model.mixing.last_choice
+    assert blends.shape == (4, 1, 16, 16) and picked.shape == (4, 1)
+    losses = model.question_losses(torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))
+    assert losses.shape == (4, 1) and torch.allclose(losses, torch.full((4, 1), float(np.log(2))))
+
+
+def test_no_probing_when_fine_tuning_or_for_one_channel():
+    assert AlphaSchedule(CoupledClassifier(1, 2, 0), 0.3, 1000, 2).until == 0
+    assert AlphaSchedule(CoupledClassifier(3, 2, 0), 0.0, 1000, 2).until == 0  # plain DCMIX
+    schedule = AlphaSchedule(CoupledClassifier(3, 2, 0), 0.3, 1000, 2)
+    assert schedule.until == 300 and schedule.probe is not None
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    """ch2 alone carries the phenotype among 4 channels."""
+    root, csv_path = write_phenotype_plate(tmp_path_factory.mktemp("probe") / "plate", {"positive": 2}, channels=4,
+                                           wells_per_class=6)
+    plate = open_plate(root, SIGNAL_PATTERN)
+    labels = read_labels(csv_path, plate.sites, "phenotype").site_labels
+    config = TrainConfig(steps=160, eval_every=20, patience=100, tile=16, batch_size=16, coverage=2, device="cpu",
+                         seed=0, model="dcmix-coupled", reference="negative", probe_fraction=0.5)
+    trainer = Trainer(plate, labels, config)
+    trainer.fit()
+    return trainer
+
+
+def test_alpha_starts_on_the_channel_that_answered_alone(probed):
+    evidence = probed.alpha_schedule.result
+    weights = evidence.weights()[0]
+    assert int(np.argmax(weights)) == 2 and weights[2] > 3 * max(np.delete(weights, 2)), weights
+    assert probed.result.importance()["ch2"] > 0.5  # and the end-to-end training kept it there
+
+
+def test_no_checkpoint_is_chosen_while_probing(probed):
+    assert probed.result.metadata["best_step"] >= probed.alpha_schedule.until
