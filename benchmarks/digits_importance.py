@@ -118,7 +118,7 @@ def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, ar
     x_train, y_train = images[train_idx], labels[train_idx]
     t0 = time.perf_counter()
     model.train()
-    alpha = AlphaSchedule(model, args.probe_fraction, total, 10)
+    alpha = AlphaSchedule(model, args.probe_fraction, total, 10, optimizer=opt)
     step = 0
     for _epoch in range(args.epochs):
         perm = torch.randperm(len(train_idx), generator=gen)

@@ -30,10 +30,15 @@ def test_each_phenotype_s_log_odds_depend_on_its_own_blend_only():
     assert grad[0].abs().sum() > 0 and torch.all(grad[1] == 0)  # row 1 (the other phenotype) untouched
 
 
+def test_a_model_saved_before_the_batch_normalised_tower_still_builds():
+    old = {k: v for k, v in model().config().items() if k != "norm"}
+    assert build_model(old).norm == "group"
+
+
 def test_config_round_trip_and_panel_membership():
-    m = model()
-    again = build_model(m.config())
-    assert isinstance(again, CoupledClassifier) and again.kind == COUPLED_KIND
+    m = model().eval()  # a saved model predicts in eval mode (its tower's batch norm on running statistics)
+    again = build_model(m.config()).eval()
+    assert isinstance(again, CoupledClassifier) and again.kind == COUPLED_KIND and again.norm == "batch"
     again.load_state_dict(m.state_dict())
     x = torch.rand(2, 4, 32, 32)
     torch.testing.assert_close(again(x), m(x))

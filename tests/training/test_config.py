@@ -10,6 +10,7 @@ import pytest
 from napari_dcmix.cli import _train_config, build_parser
 from napari_dcmix.model.backbones import BACKBONES
 from napari_dcmix.model.classifier import MODEL_KINDS
+from napari_dcmix.training.explain import ExplainConfig
 from napari_dcmix.training import TrainConfig, config_fields
 from napari_dcmix.training.config import ADVANCED, BASIC, CLI_ONLY, NORMALIZATIONS, parse_classes
 from napari_dcmix.training.device import DEVICES
@@ -48,7 +49,7 @@ def test_every_spec_field_is_a_train_config_field_with_its_default_and_type():
 def test_cli_flags_come_from_the_spec_with_train_config_defaults(command, tmp_path):
     argv = [command, str(tmp_path), "--labels", "l.csv"] + (["--out", "m.pt"] if command == "train" else [])
     args = _parse(*argv)
-    defaults = TrainConfig()
+    defaults = TrainConfig() if command == "train" else ExplainConfig().train  # explain: 1000 steps per model
     for spec in config_fields():
         assert getattr(args, spec.name) == getattr(defaults, spec.name), spec.name
     options = {o for a in build_parser()._subparsers._group_actions[0].choices[command]._actions

@@ -70,6 +70,11 @@ class CoupledClassifier(nn.Module):
             return features @ self.head_weight.t() + self.head_bias
         if self.n_channels == 1:  # every blend of one channel is that channel: one pass of the tower
             features = self.backbone(x).view(b, 1, -1).expand(b, k, -1)
+        elif self.training and self.norm == "batch":
+            # one pass per blend: batch statistics of blend k alone, so nothing of phenotype k's loss reaches
+            # another phenotype's α through the normalisation (one pass of all blends would share them)
+            blends = self.mixing(x)  # (B, K, H, W)
+            features = torch.stack([self.backbone(blends[:, i:i + 1]) for i in range(k)], dim=1)
         else:
             blends = self.mixing(x)  # (B, K, H, W)
             features = self.backbone(blends.reshape(b * k, 1, *blends.shape[2:])).view(b, k, -1)

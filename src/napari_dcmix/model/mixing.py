@@ -52,7 +52,7 @@ class ChannelMixing(nn.Module):
             b, c, h, w = x.shape
             choice = torch.randint(0, c, (b, self.n_outputs), device=x.device)
             self.last_choice = choice
-            return torch.gather(x, 1, choice[:, :, None, None].expand(b, self.n_outputs, h, w))
+            return torch.gather(x, 1, choice[:, :, None, None].expand(b, self.n_outputs, h, w)) + self._waiting()
         # an einsum (a batched matmul), not a 1x1 convolution: on the CPU oneDNN's 1x1 convolution with a few
         # input and output channels costs 10-17 ms forward + backward for a batch of 32 × 5 × 64², the
         # einsum 0.6-1.4 ms (measured here for 4→2, 5→3 and 8→1 channels)
@@ -65,7 +65,12 @@ class ChannelMixing(nn.Module):
         b, c, h, w = x.shape
         choice = torch.rand(b, c, device=x.device).argsort(dim=1)[:, :m]
         self.last_choice = choice.reshape(-1, 1).expand(-1, self.n_outputs)
-        return torch.gather(x, 1, choice[:, :, None, None].expand(b, m, h, w)).reshape(b * m, 1, h, w)
+        return torch.gather(x, 1, choice[:, :, None, None].expand(b, m, h, w)).reshape(b * m, 1, h, w) + self._waiting()
+
+    def _waiting(self) -> torch.Tensor:
+        """A zero that keeps α in the graph while probing: its gradient is zero, so α does not move, and
+        data-parallel training (which wants a gradient for every parameter each step) works unchanged."""
+        return self.logits.sum() * 0.0
 
     @torch.no_grad()
     def start_from(self, weights: np.ndarray, floor: float = 1e-3) -> None:

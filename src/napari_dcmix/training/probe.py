@@ -77,8 +77,8 @@ class AlphaSchedule:
     starts from. Nothing to do for a model without a mixing layer or with one channel, or when
     ``fraction`` is 0 (plain DCMIX from a uniform α)."""
 
-    def __init__(self, model, fraction: float, total: int, n_classes: int, all_reduce=None):
-        self.model, self.mixing = model, getattr(model, "mixing", None)
+    def __init__(self, model, fraction: float, total: int, n_classes: int, all_reduce=None, optimizer=None):
+        self.model, self.mixing, self.optimizer = model, getattr(model, "mixing", None), optimizer
         self.all_reduce = all_reduce or (lambda values: values)
         self.result: ChannelProbe | None = None  # the evidence α started from
         probing = self.mixing is not None and self.mixing.n_channels > 1 and fraction > 0
@@ -100,6 +100,8 @@ class AlphaSchedule:
     def _start(self) -> None:
         self.result, self.probe = self.probe.merged(self.all_reduce), None
         self.mixing.start_from(self.result.weights())
+        if self.optimizer is not None:  # α's optimiser starts afresh: its zero gradients while probing are no history
+            self.optimizer.state.pop(self.mixing.logits, None)
 
     def finish(self) -> None:
         """The run ended (or was stopped): no probing, whatever the step."""

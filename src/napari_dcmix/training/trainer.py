@@ -203,7 +203,7 @@ class Trainer:
         warmup = max(1, total // 20)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
         alpha = AlphaSchedule(self.model, 0.0 if self.fine_tuning else cfg.probe_fraction, total, len(self.classes),
-                              all_reduce=lambda values: self.dist.all_reduce_sum(values, device))
+                              all_reduce=lambda values: self.dist.all_reduce_sum(values, device), optimizer=optimizer)
         self.alpha_schedule = alpha
         return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every, alpha.until,
                         base=dict(epochs=rounds, total_steps=total, device=str(device)), start=time.perf_counter(),

@@ -39,7 +39,7 @@ def test_stain_search_from_the_dock(make_napari_viewer, qtbot, tmp_path, two_phe
     search_and_wait(qtbot, panel)
     assert errors_since(start) == []
     answer = view.answer
-    assert answer.complete and answer.runs == 7  # the dock's explain reused: 3 alone, all again, 3 without
+    assert answer.complete and answer.runs == 6  # the dock's explain reused: 3 alone, 3 without
     assert answer.phenotypes["alpha_up"].smallest_panel == ["ch1"]
     assert answer.phenotypes["beta_up"].smallest_panel == ["ch2"]
     assert "the next assay needs ch1, ch2" in view.status_label.text()
