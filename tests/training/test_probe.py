@@ -10,6 +10,7 @@ from napari_dcmix.model import ChannelClassifier
 from napari_dcmix.model.coupled import CoupledClassifier
 from napari_dcmix.plate import open_plate, read_labels
 from napari_dcmix.training import TrainConfig, Trainer
+from napari_dcmix.training.trainer import tower_norm
 from napari_dcmix.training.probe import FLOOR, AlphaSchedule, ChannelProbe
 
 
@@ -88,11 +89,21 @@ def probed(tmp_path_factory):
                                            wells_per_class=6)
     plate = open_plate(root, SIGNAL_PATTERN)
     labels = read_labels(csv_path, plate.sites, "phenotype").site_labels
-    config = TrainConfig(steps=160, eval_every=20, patience=100, tile=16, batch_size=16, coverage=2, device="cpu",
+    config = TrainConfig(steps=160, eval_every=20, patience=100, tile=32, batch_size=16, coverage=2, device="cpu",
                          seed=0, model="dcmix-coupled", reference="negative", probe_fraction=0.5)
     trainer = Trainer(plate, labels, config)
     trainer.fit()
     return trainer
+
+
+def test_the_tower_is_batch_normalised_where_its_statistics_are_sound(probed):
+    assert probed.model.norm == "batch"  # 16 tiles of 32 px: 64 values per statistic
+    assert tower_norm(32, 64) == "batch" and tower_norm(16, 16) == "group" and tower_norm(4, 32) == "group"
+
+
+def test_the_evidence_is_judged_on_the_validation_wells(probed):
+    evidence = probed.alpha_schedule.result
+    assert evidence.counts.sum() == len(probed.val_keys) * 4  # one 32 px tile per site, each of 4 channels alone
 
 
 def test_alpha_starts_on_the_channel_that_answered_alone(probed):

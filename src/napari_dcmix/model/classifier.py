@@ -100,6 +100,14 @@ class ChannelClassifier(nn.Module):
         return self.head(self.backbone(x))
 
     @torch.no_grad()
+    def channel_losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B, K, C): the cross-entropy with every blend set to channel c alone."""
+        b, k = x.shape[0], max(1, self.n_mix_outputs)
+        out = [nn.functional.cross_entropy(self.head(self.backbone(x[:, c:c + 1].expand(-1, k, -1, -1))), y,
+                                           reduction="none") for c in range(self.n_channels)]
+        return torch.stack(out, dim=1)[:, None, :].expand(b, k, self.n_channels)
+
+    @torch.no_grad()
     def question_losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B, K): each sample's cross-entropy, the question every blend of a one-head model answers."""
         loss = nn.functional.cross_entropy(logits, y, reduction="none")

@@ -98,6 +98,17 @@ class CoupledClassifier(nn.Module):
         return torch.stack(terms).mean() if terms else logits.new_zeros(())
 
     @torch.no_grad()
+    def channel_losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B, K, C): each phenotype's question answered from each channel alone (NaN outside it)."""
+        out = []
+        for c in range(self.n_channels):
+            r = self.backbone(x[:, c:c + 1]) @ self.head_weight.t() + self.head_bias
+            zero = r.new_zeros((r.shape[0], 1))
+            logits = torch.cat([r[:, :self.reference_index], zero, r[:, self.reference_index:]], dim=1)
+            out.append(self.question_losses(logits, y))
+        return torch.stack(out, dim=2)
+
+    @torch.no_grad()
     def question_losses(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B, K): each sample's loss on phenotype k's own question (k against the reference, from blend k
         alone); NaN for samples of neither class."""

@@ -48,7 +48,6 @@ class RunState:
     amp: torch.dtype | None
     total: int  # optimiser steps planned (cut to the current step by early stopping)
     every: int  # steps between evaluations
-    probe_until: int  # the step at which α starts from the channels' evidence (no checkpoint before it)
     base: dict  # fields every event carries
     start: float
     token: object = field(default_factory=object)  # names this run to the live importance chart
@@ -60,4 +59,4 @@ class RunState:
     correct: int = 0
     loss_sum: float = 0.0
     message: str = ""  # why the run stopped early, if it did
-    alpha: object = None  # the run's AlphaSchedule (probing each channel alone until probe_until)
+    alpha: object = None  # the run's AlphaSchedule (each channel probed alone, then α from that)

@@ -2,9 +2,10 @@
 
 For the first part of a run the mixing layer *probes*: every sample's blend k is one channel drawn at
 random and α is left alone (``ChannelMixing.probing``). The network thereby learns every channel's
-structures, and the losses of those samples say, per blend and channel, how well that channel alone
-answers the blend's question. α then starts from that evidence (:meth:`ChannelProbe.weights`) and is
-trained end to end as plain DCMIX. Without it α starts uniform: a phenotype in one channel of many is
+structures. Then each channel alone is put to every blend's question on the validation wells (held
+out, so a network that memorised its training tiles shows no evidence); without validation wells, the
+probing samples' own losses stand in. α then starts from that evidence (:meth:`ChannelProbe.weights`)
+and is trained end to end as plain DCMIX. Without it α starts uniform: a phenotype in one channel of many is
 diluted in the blend, the network never learns its structure and α never moves to it; with noise on α
 (the annealed Gumbel exploration of earlier versions) α moved on gradients that were noise while the
 network knew nothing yet.
@@ -36,6 +37,12 @@ class ChannelProbe:
         keep = np.isfinite(losses)
         np.add.at(self.sums, (outputs[keep], choice[keep], classes[keep]), losses[keep])
         np.add.at(self.counts, (outputs[keep], choice[keep], classes[keep]), 1)
+
+    def add_every_channel(self, losses: torch.Tensor, y: torch.Tensor) -> None:
+        """``losses`` (B, K, C): every sample's loss on blend k's question with channel c alone."""
+        b, k, c = losses.shape
+        choice = torch.arange(c).repeat(b)[:, None].expand(-1, k)  # rows (sample, channel), channel-minor
+        self.add(choice, losses.permute(0, 2, 1).reshape(b * c, k), y.repeat_interleave(c))
 
     def mean_losses(self) -> np.ndarray:
         """(K, C): the loss of blend k with channel c alone, each class weighing the same (NaN: unseen)."""
@@ -77,13 +84,21 @@ class AlphaSchedule:
     starts from. Nothing to do for a model without a mixing layer or with one channel, or when
     ``fraction`` is 0 (plain DCMIX from a uniform α)."""
 
-    def __init__(self, model, fraction: float, total: int, n_classes: int, all_reduce=None, optimizer=None):
+    def __init__(self, model, fraction: float, total: int, n_classes: int, all_reduce=None, optimizer=None,
+                 held_out=None):
         self.model, self.mixing, self.optimizer = model, getattr(model, "mixing", None), optimizer
+        #: () -> iterable of (x, y) held-out batches for the evidence (None, or nothing: the probing losses)
+        self.held_out = held_out
         self.all_reduce = all_reduce or (lambda values: values)
         self.result: ChannelProbe | None = None  # the evidence α started from
         probing = self.mixing is not None and self.mixing.n_channels > 1 and fraction > 0
         self.until = int(fraction * total) if probing else 0
         self.probe = ChannelProbe(self.mixing.n_outputs, self.mixing.n_channels, n_classes) if self.until else None
+
+    def started(self, step: int) -> bool:
+        """Has α started (trained on blends) after ``step`` optimiser steps? Before, no checkpoint is
+        chosen and early stopping waits: the network has only seen single channels."""
+        return self.until == 0 or step > self.until
 
     def before_step(self, step: int) -> None:
         """Probe until ``until``; at ``until`` α starts from the evidence."""
@@ -98,10 +113,26 @@ class AlphaSchedule:
             self.probe.add(self.mixing.last_choice, self.model.question_losses(logits.detach().float(), y), y)
 
     def _start(self) -> None:
-        self.result, self.probe = self.probe.merged(self.all_reduce), None
+        measured = self._measure() if self.held_out is not None else None
+        self.result = (measured if measured is not None else self.probe).merged(self.all_reduce)
+        self.probe = None
         self.mixing.start_from(self.result.weights())
         if self.optimizer is not None:  # α's optimiser starts afresh: its zero gradients while probing are no history
             self.optimizer.state.pop(self.mixing.logits, None)
+
+    def _measure(self) -> "ChannelProbe | None":
+        """Every channel alone on the held-out batches (None when there were none on any rank)."""
+        probe = ChannelProbe(*self.probe.sums.shape)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for x, y in self.held_out():
+                    probe.add_every_channel(self.model.channel_losses(x, y), y)
+        finally:
+            self.model.train(was_training)
+        seen = self.all_reduce([float(probe.counts.sum())])[0]
+        return probe if seen > 0 else None
 
     def finish(self) -> None:
         """The run ended (or was stopped): no probing, whatever the step."""

@@ -29,7 +29,7 @@ from ..plate import ChannelStats, Plate, SiteKey
 from ..plate.label_book import class_problem
 from .config import NORMALIZATIONS, TrainConfig
 from .data import SiteSource, labeled_sites, split_wells, tile_problem
-from .pipeline import TileStream, to_device
+from .pipeline import TileStream, prefetch, to_device
 from .probe import AlphaSchedule
 from .predictor import batched_probabilities
 from .device import autocast_dtype, resolve_device
@@ -79,13 +79,22 @@ def auto_mix_outputs(n_classes: int) -> int:
     return 1 if n_classes <= 2 else min(n_classes - 1, 3)
 
 
+def tower_norm(batch_size: int, tile: int) -> str:
+    """BatchNorm in the coupled tower when each of its batch statistics sees enough values: the last
+    layer's feature maps are tile / 16 pixels a side, so a batch of 32 tiles of 64 px gives 512 values a
+    channel. Fewer than 64 (a batch of 16 tiles of 16 px: 16) and the running statistics a model predicts
+    with stray from the batches it trained on (one class called everywhere): GroupNorm, as before."""
+    return "batch" if batch_size * max(1, tile // 16) ** 2 >= 64 else "group"
+
+
 def _new_model(cfg: TrainConfig, n_channels: int, classes: list[str]):
     """A fresh classifier of ``cfg.model``: a ChannelClassifier, or explain's coupled per-phenotype DCMIX
     (one blend per phenotype against ``cfg.reference``)."""
     if cfg.model == COUPLED_KIND:
         if cfg.reference not in classes:
             raise DcmixError(f"the coupled model needs its reference class among {', '.join(classes)}")
-        return CoupledClassifier(n_channels, len(classes), classes.index(cfg.reference), cfg.temperature)
+        return CoupledClassifier(n_channels, len(classes), classes.index(cfg.reference), cfg.temperature,
+                                 norm=tower_norm(cfg.batch_size, cfg.tile))
     k = cfg.n_mix_outputs or auto_mix_outputs(len(classes))
     return ChannelClassifier(cfg.model, n_channels, len(classes), cfg.backbone, k, cfg.temperature)
 
@@ -203,9 +212,10 @@ class Trainer:
         warmup = max(1, total // 20)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
         alpha = AlphaSchedule(self.model, 0.0 if self.fine_tuning else cfg.probe_fraction, total, len(self.classes),
-                              all_reduce=lambda values: self.dist.all_reduce_sum(values, device), optimizer=optimizer)
+                              all_reduce=lambda values: self.dist.all_reduce_sum(values, device), optimizer=optimizer,
+                              held_out=self._held_out_tiles if self.val_keys else None)
         self.alpha_schedule = alpha
-        return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every, alpha.until,
+        return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every,
                         base=dict(epochs=rounds, total_steps=total, device=str(device)), start=time.perf_counter(),
                         alpha=alpha)
 
@@ -279,9 +289,9 @@ class Trainer:
         cfg = self.config
         run.round_ += 1
         record = self._evaluate_round(run.round_, run.step, run.loss_sum / run.seen, run.correct / run.seen, run.start,
-                                      selectable=run.step >= run.probe_until)
+                                      selectable=run.alpha.started(run.step))
         # a run still at the chance-level loss has not started to learn: it gets the whole budget
-        waiting = record["improved"] or run.step < run.probe_until or not self._learning()
+        waiting = record["improved"] or not run.alpha.started(run.step) or not self._learning()
         run.stale = 0 if waiting else run.stale + 1
         run.seen, run.correct, run.loss_sum = 0, 0, 0.0
         elapsed = time.perf_counter() - run.start
@@ -299,7 +309,7 @@ class Trainer:
                            f"for {cfg.patience} evaluations")
             run.total = run.step
         elif (cfg.chance_stop is not None and self.val_keys and run.step >= cfg.chance_stop * run.total
-              and run.step >= run.probe_until and not self._learning()):
+              and run.alpha.started(run.step) and not self._learning()):
             run.message = (f"stopped at step {run.step} of {run.total}: the held-out loss was still at the chance "
                            f"level after {cfg.chance_stop:.0%} of the budget")
             run.total = run.step
@@ -375,6 +385,21 @@ class Trainer:
             record["improved"] = True
             self._best = _Best(score, copy.deepcopy(self.model.state_dict()), step, val_acc, self._best.history)
         return record
+
+    def _held_out_tiles(self, batch: int = 64) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(tiles, classes) of this rank's validation sites, every tile of each, ``batch`` at a time."""
+        cut = lambda key: self.source.grid(key, self.config.tile)  # noqa: E731 - runs on the decode threads
+        xs, ys = [], []
+        for key, tiles in prefetch(cut, self.val_keys[self.dist.rank::self.dist.world_size]):
+            if tiles is None:
+                continue
+            xs.append(tiles)
+            ys += [self.class_index[self.site_labels[key]]] * len(tiles)
+            if len(ys) >= batch:
+                yield to_device(np.concatenate(xs), self.device), torch.tensor(ys, device=self.device)
+                xs, ys = [], []
+        if ys:
+            yield to_device(np.concatenate(xs), self.device), torch.tensor(ys, device=self.device)
 
     def site_probabilities(self, keys: list[SiteKey]) -> Iterator[tuple[SiteKey, np.ndarray]]:
         """Class probabilities per readable site (softmax averaged over the tiles covering it), batched
