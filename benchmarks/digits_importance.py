@@ -94,16 +94,27 @@ def split(labels: torch.Tensor, test_fraction: float, seed: int) -> tuple[np.nda
     return np.sort(np.array(train)), np.sort(np.array(test))
 
 
-def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, args) -> dict:
-    """Train one model on one seed; return accuracy, importance and its scores against alpha*."""
-    rng = np.random.default_rng(seed)
-    sigmas_np = rng.permutation(SIGMAS)
+def seed_sigmas(seed: int) -> np.ndarray:
+    """The channels' noise levels of one seed (shuffled, so the best channel is not always channel 0)."""
+    return np.random.default_rng(seed).permutation(SIGMAS)
+
+
+def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, args,
+            channels: list[int] | None = None) -> dict:
+    """Train one model on one seed (on ``channels`` of the 8 only, when given); return accuracy,
+    importance and its scores against alpha*, and the model and test set under ``"_model"``/``"_test"``."""
+    sigmas_np = seed_sigmas(seed)
+    if channels is not None:
+        sigmas_np = sigmas_np[list(channels)]
     alpha_star = (1.0 / sigmas_np ** 2) / (1.0 / sigmas_np ** 2).sum()
     sigmas = torch.as_tensor(sigmas_np, dtype=torch.float32)
     train_idx, test_idx = split(labels, 0.25, seed)
+    # a tenth of the training images held out, as the trainer holds out validation wells: where α starts
+    # is judged on them (each channel alone, after the probing steps)
+    val_idx, train_idx = train_idx[::10], np.setdiff1d(train_idx, train_idx[::10])
 
     torch.manual_seed(seed)
-    model = ChannelClassifier(kind, n_channels=len(SIGMAS), n_classes=10, backbone=args.backbone,
+    model = ChannelClassifier(kind, n_channels=len(sigmas_np), n_classes=10, backbone=args.backbone,
                               temperature=args.temperature)
     opt = torch.optim.Adam(model.param_groups(lr=args.lr, mixing_lr=args.mixing_lr))
     steps_per_epoch = math.ceil(len(train_idx) / args.batch)
@@ -118,7 +129,9 @@ def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, ar
     x_train, y_train = images[train_idx], labels[train_idx]
     t0 = time.perf_counter()
     model.train()
-    alpha = AlphaSchedule(model, args.probe_fraction, total, 10, optimizer=opt)
+    x_val = add_noise(images[val_idx], sigmas, torch.Generator().manual_seed(seed + 3000))
+    alpha = AlphaSchedule(model, args.probe_fraction, total, 10, optimizer=opt,
+                          held_out=lambda: [(x_val, labels[val_idx])])
     step = 0
     for _epoch in range(args.epochs):
         perm = torch.randperm(len(train_idx), generator=gen)
@@ -149,7 +162,8 @@ def run_one(kind: str, seed: int, images: torch.Tensor, labels: torch.Tensor, ar
             if model.attention is not None:
                 test_attention.append(model.attention.weights(xb).double())
     result = {"kind": kind, "seed": seed, "accuracy": correct / len(test_idx), "train_s": train_s,
-              "sigmas": sigmas_np.tolist(), "alpha_star": alpha_star.tolist()}
+              "sigmas": sigmas_np.tolist(), "alpha_star": alpha_star.tolist(), "_model": model,
+              "_test": (x_test, y_test)}
     # Scored: what the plugin shows, model.importance() (DCMIX: alpha; SE: running mean of the attention
     # over the last training batches).
     imp = model.importance()
@@ -236,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     for seed in range(args.seeds):
         for kind in kinds:
-            r = run_one(kind, seed, images, labels, args)
+            r = {k: v for k, v in run_one(kind, seed, images, labels, args).items() if not k.startswith("_")}
             runs.append(r)
             extra = f" rho={r['spearman']:.3f} L1={r['l1']:.3f}" if "spearman" in r else ""
             print(f"seed {seed} {kind:13s} acc={r['accuracy']:.4f}{extra} ({r['train_s']:.1f}s)", flush=True)

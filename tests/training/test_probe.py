@@ -115,3 +115,19 @@ def test_alpha_starts_on_the_channel_that_answered_alone(probed):
 
 def test_no_checkpoint_is_chosen_while_probing(probed):
     assert probed.result.metadata["best_step"] >= probed.alpha_schedule.until
+
+
+def test_progress_says_why_alpha_waits():
+    from napari_dcmix.training.events import TrainEvent
+    from napari_dcmix.training.explain_text import progress_text
+    from napari_dcmix.training.explain_matrix import ExplainEvent
+    from napari_dcmix.training.progress import status_text
+
+    early = TrainEvent("step", 1, 10, step=120, total_steps=1000, loss=0.7, train_accuracy=0.5, eta=30.0,
+                       probe_until=300)
+    assert "each channel alone first (α starts at step 300)" in status_text(early)
+    late = TrainEvent("step", 8, 10, step=400, total_steps=1000, loss=0.3, train_accuracy=0.9, eta=10.0,
+                      probe_until=300)
+    assert "alone" not in status_text(late)
+    text = progress_text(ExplainEvent("train", "fold 2/3", 1, 3, train_event=early))
+    assert text == "model 2/3: coupled model, fold 2/3, step 120/1000, each channel alone first (α starts at step 300)"

@@ -19,20 +19,35 @@ __all__ = ["BACKBONES", "SmallCNN", "ResNet18", "build_backbone"]
 NORMS = ("group", "batch")
 
 
-def _norm(channels: int, kind: str = "group") -> nn.Module:
+class SwitchedBatchNorm(nn.Module):
+    """BatchNorm with its own statistics and scale per input stream, the stream chosen before each pass
+    (``SmallCNN.use_stream``): a tower that reads several kinds of images (each phenotype's blend, single
+    channels) normalises each kind as it trained on it, in training and in prediction alike."""
+
+    def __init__(self, streams: int, channels: int) -> None:
+        super().__init__()
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(streams))
+        self.active = 0
+
+    def forward(self, x):
+        return self.norms[self.active](x)
+
+
+def _norm(channels: int, kind: str = "group", streams: int = 1) -> nn.Module:
     """GroupNorm by default: biologists fine-tune with small batches on a few wells, where BatchNorm's
     running statistics lag the weights and a model that fits its training tiles predicts one class in
     eval mode; GroupNorm behaves the same in training and inference. ``batch``: explain's tower (see
-    ``model/coupled.py``), which trains on large batches of single-channel images."""
+    ``model/coupled.py``), which trains on large batches of single-channel images, one set of
+    statistics per stream of images."""
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
+        return SwitchedBatchNorm(streams, channels) if streams > 1 else nn.BatchNorm2d(channels)
     return nn.GroupNorm(8 if channels % 8 == 0 else 1, channels)
 
 
-def _conv_bn_relu(c_in: int, c_out: int, stride: int, norm: str = "group") -> nn.Sequential:
+def _conv_bn_relu(c_in: int, c_out: int, stride: int, norm: str = "group", streams: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False),
-        _norm(c_out, norm),
+        _norm(c_out, norm, streams),
         nn.ReLU(inplace=True),
     )
 
@@ -45,14 +60,15 @@ class SmallCNN(nn.Module):
     made training ~2.7x slower on 2 CPU cores (batch 32, 96 px) for no gain on the digits benchmark.
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...] = (32, 64, 128, 128), norm: str = "group") -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, ...] = (32, 64, 128, 128), norm: str = "group",
+                 streams: int = 1) -> None:
         super().__init__()
         if norm not in NORMS:
             raise DcmixError(f"unknown normalisation {norm!r}; choose one of: {', '.join(NORMS)}")
         layers = []
         c_in = in_channels
         for width in widths:
-            layers.append(_conv_bn_relu(c_in, width, stride=2, norm=norm))
+            layers.append(_conv_bn_relu(c_in, width, stride=2, norm=norm, streams=streams))
             c_in = width
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -61,6 +77,13 @@ class SmallCNN(nn.Module):
 
     def forward(self, x):
         return self.pool(self.features(x)).flatten(1)
+
+    def use_stream(self, stream: int) -> "SmallCNN":
+        """Normalise the next passes with ``stream``'s statistics (towers built with several streams)."""
+        for module in self.modules():
+            if isinstance(module, SwitchedBatchNorm):
+                module.active = stream
+        return self
 
 
 class BasicBlock(nn.Module):

@@ -52,7 +52,9 @@ class CoupledClassifier(nn.Module):
         self.backbone_name = "tower"
         self.mixing = ChannelMixing(self.n_channels, self.n_mix_outputs, self.temperature)
         self.attention = None
-        self.backbone = SmallCNN(1, self.widths, self.norm)
+        # batch norm: one set of statistics per phenotype's blend and one for single channels (probing)
+        streams = self.n_mix_outputs + 1 if self.norm == "batch" else 1
+        self.backbone = SmallCNN(1, self.widths, self.norm, streams)
         self.head_weight = nn.Parameter(torch.randn(self.n_mix_outputs, self.backbone.out_features) * 0.01)
         self.head_bias = nn.Parameter(torch.zeros(self.n_mix_outputs))
 
@@ -66,15 +68,15 @@ class CoupledClassifier(nn.Module):
             raise ValueError(f"expected input (B, {self.n_channels}, H, W), got {tuple(x.shape)}")
         b, k = x.shape[0], self.n_mix_outputs
         if self.training and self.mixing.probing:  # one pass per tried channel, read by every phenotype's head
-            features = self.backbone(self.mixing.probe_singles(x, min(self.n_channels, max(k, 2))))
-            return features @ self.head_weight.t() + self.head_bias
+            singles = self.mixing.probe_singles(x, min(self.n_channels, max(k, 2)))
+            return self._tower(singles, self.n_mix_outputs) @ self.head_weight.t() + self.head_bias
         if self.n_channels == 1:  # every blend of one channel is that channel: one pass of the tower
-            features = self.backbone(x).view(b, 1, -1).expand(b, k, -1)
-        elif self.training and self.norm == "batch":
-            # one pass per blend: batch statistics of blend k alone, so nothing of phenotype k's loss reaches
-            # another phenotype's α through the normalisation (one pass of all blends would share them)
+            features = self._tower(x, 0).view(b, 1, -1).expand(b, k, -1)
+        elif self.norm == "batch":
+            # one pass per blend, on its own batch statistics: nothing of phenotype k's loss reaches another
+            # phenotype's α through the normalisation, and prediction normalises each blend as it trained
             blends = self.mixing(x)  # (B, K, H, W)
-            features = torch.stack([self.backbone(blends[:, i:i + 1]) for i in range(k)], dim=1)
+            features = torch.stack([self._tower(blends[:, i:i + 1], i) for i in range(k)], dim=1)
         else:
             blends = self.mixing(x)  # (B, K, H, W)
             features = self.backbone(blends.reshape(b * k, 1, *blends.shape[2:])).view(b, k, -1)
@@ -97,12 +99,18 @@ class CoupledClassifier(nn.Module):
                 terms.append(nn.functional.binary_cross_entropy_with_logits(r, (y[mask] == c).to(r.dtype)))
         return torch.stack(terms).mean() if terms else logits.new_zeros(())
 
+    def _tower(self, images: torch.Tensor, stream: int) -> torch.Tensor:
+        """The tower's features of (N, 1, H, W) images of one stream (blend k, or K: single channels)."""
+        if self.norm == "batch":
+            self.backbone.use_stream(stream)
+        return self.backbone(images)
+
     @torch.no_grad()
     def channel_losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B, K, C): each phenotype's question answered from each channel alone (NaN outside it)."""
         out = []
         for c in range(self.n_channels):
-            r = self.backbone(x[:, c:c + 1]) @ self.head_weight.t() + self.head_bias
+            r = self._tower(x[:, c:c + 1], self.n_mix_outputs) @ self.head_weight.t() + self.head_bias
             zero = r.new_zeros((r.shape[0], 1))
             logits = torch.cat([r[:, :self.reference_index], zero, r[:, self.reference_index:]], dim=1)
             out.append(self.question_losses(logits, y))

@@ -33,6 +33,8 @@ class TrainEvent:
     message: str = ""
     verdict: Verdict | None = None  # on "done": judged on the test wells
     snapshot: ImportanceSnapshot | None = None  # α with its verdict: on "start", "epoch" and "done"
+    #: while > step: the network still sees one channel at a time and α waits until this step
+    probe_until: int = 0
 
 
 @dataclass

@@ -7,6 +7,7 @@ import math
 
 from .explain_matrix import ALL_PHENOTYPES
 from .panel import trust_line
+from .progress import probing_text
 
 
 def row_text(row) -> str:
@@ -35,7 +36,7 @@ def progress_text(event) -> str:
     text = f"model {min(event.model_index + 1, event.total_models)}/{event.total_models}: {what}"
     inner = event.train_event
     if inner is not None and inner.total_steps:
-        text += f", step {inner.step}/{inner.total_steps}"
+        text += f", step {inner.step}/{inner.total_steps}" + probing_text(inner).replace(" · ", ", ")
     return text
 
 

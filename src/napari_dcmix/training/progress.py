@@ -67,7 +67,14 @@ def status_text(event) -> str:
             f" · train acc {_pct(event.train_accuracy)}")
     if event.kind == "epoch":
         text += f" · val acc {_pct(event.val_accuracy)}"
-    return text + f" · ETA {format_seconds(event.eta)}"
+    return text + probing_text(event) + f" · ETA {format_seconds(event.eta)}"
+
+
+def probing_text(event) -> str:
+    """Why α does not move yet: the first steps try each channel alone (``training/probe.py``)."""
+    if event.step < getattr(event, "probe_until", 0):
+        return f" · each channel alone first (α starts at step {event.probe_until})"
+    return ""
 
 
 @dataclass

@@ -216,7 +216,8 @@ class Trainer:
                               held_out=self._held_out_tiles if self.val_keys else None)
         self.alpha_schedule = alpha
         return RunState(stream, net, optimizer, scheduler, weights, autocast_dtype(device), total, every,
-                        base=dict(epochs=rounds, total_steps=total, device=str(device)), start=time.perf_counter(),
+                        base=dict(epochs=rounds, total_steps=total, device=str(device), probe_until=alpha.until),
+                        start=time.perf_counter(),
                         alpha=alpha)
 
     def _class_weights(self, train_labels: list[int]) -> torch.Tensor:
