@@ -84,7 +84,8 @@ def labeled_well_probabilities(model, plate, site_labels: dict, wells: set | Non
 
 
 def run_seed(seed: int, plate, site_labels: dict, args) -> dict:
-    train = TrainConfig(device="cpu", label_column=LABEL_COLUMN, seed=seed, **({"steps": 40, "eval_every": 20} if args.quick else {}))
+    train = dataclasses.replace(ExplainConfig().train, device="cpu", label_column=LABEL_COLUMN, seed=seed,
+                                **({"steps": 40, "eval_every": 20} if args.quick else {}))
     explainer = Explainer(plate, site_labels, ExplainConfig(train=train))
     start = time.perf_counter()
     marks = {}

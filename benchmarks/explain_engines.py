@@ -213,15 +213,22 @@ def main(argv=None) -> int:
                         help="train: one default train (the unit of time); coupled: explain; forest")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "explain_engines.json"))
     parser.add_argument("--table", metavar="JSON", help="print the README tables of a results file and exit")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --json and run only the missing plate × seed pairs")
     args = parser.parse_args(argv)
     if args.table:
         print(tables(json.loads(Path(args.table).read_text())))
         return 0
     engines = args.engines.split(",")
     results = {"machine": platform.platform(), "torch_threads": torch.get_num_threads(), "runs": []}
+    if args.resume and Path(args.json).exists():
+        results["runs"] = json.loads(Path(args.json).read_text())["runs"]
+    done = {(r["plate"], r["seed"]) for r in results["runs"]}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.plates.split(","):
             for seed in range(args.seeds):
+                if (name, seed) in done:
+                    continue
                 plate, labels_csv, truth, reference = make_plate(Path(tmp) / f"{name}-{seed}", name, seed)
                 labels = read_labels(labels_csv, plate.sites, "phenotype").well_labels()
                 unit = one_train_seconds(plate, labels, seed) if "train" in engines else 0.0

@@ -9,6 +9,7 @@ then noise and should be flagged NOT LEARNED; the goal is ≥ 95 % of those rows
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 import sys
 import tempfile
@@ -21,7 +22,6 @@ import numpy as np  # noqa: E402
 from benchmark_plates import PATTERN, PLATES, write_benchmark_plate  # noqa: E402
 
 from napari_dcmix.plate import open_plate, read_labels  # noqa: E402
-from napari_dcmix.training import TrainConfig  # noqa: E402
 from napari_dcmix.training.explain import ExplainConfig, Explainer  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
         for run in range(args.runs):
             labels = shuffled_labels(wells, np.random.default_rng(1000 + run))
             start = time.perf_counter()
-            matrix = Explainer(plate, labels, ExplainConfig(reference="control", train=TrainConfig(seed=run))).fit()
+            matrix = Explainer(plate, labels, ExplainConfig(reference="control", train=replace(ExplainConfig().train, seed=run))).fit()
             rows = {r.phenotype: {"accuracy": r.verdict.accuracy, "p_value": r.verdict.p_value, "learned": r.learned}
                     for r in matrix.rows}
             phenotype_rows = [r for r in matrix.rows if r.phenotype.startswith("noise")]

@@ -9,6 +9,7 @@ opinion; checked against each plate's truth.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 import platform
 import sys
@@ -23,7 +24,6 @@ from benchmark_plates import PLATES  # noqa: E402
 from explain_engines import make_plate  # noqa: E402
 
 from napari_dcmix.plate import read_labels  # noqa: E402
-from napari_dcmix.training import TrainConfig  # noqa: E402
 from napari_dcmix.training.explain import ExplainConfig, Explainer  # noqa: E402
 from napari_dcmix.training.stains import StainsConfig, StainSearch  # noqa: E402
 
@@ -33,7 +33,7 @@ STRONG = {"er_stress": "ER", "mito_fragmented": "Mito", "nucleolar": "RNA"}
 def one(name: str, seed: int, root: Path) -> dict:
     plate, labels_csv, truth, reference = make_plate(root, name, seed)
     labels = read_labels(labels_csv, plate.sites, "phenotype").well_labels()
-    config = ExplainConfig(reference=reference, train=TrainConfig(seed=seed))
+    config = ExplainConfig(reference=reference, train=replace(ExplainConfig().train, seed=seed))
     start = time.perf_counter()
     explainer = Explainer(plate, labels, config)
     explainer.fit()

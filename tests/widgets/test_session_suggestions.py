@@ -47,3 +47,34 @@ def test_another_model_clears_the_list_and_a_new_plate_starts_without_one(tmp_pa
     session.set_suggestions(suggestions("B02"), model)
     session.open_plate(plate)
     assert session.suggestions is None and len(seen) == 3  # reset with the plate, no event of its own
+
+
+def test_apply_s_model_file_is_the_prediction_model_once_chosen(tmp_path):
+    import torch
+
+    from napari_dcmix.model import ChannelClassifier
+    from napari_dcmix.training import TrainedModel
+    from napari_dcmix.training.trainer import reference_stats
+
+    session, plate, seen = session_with_plate(tmp_path)
+
+    def model():
+        torch.manual_seed(0)
+        return TrainedModel(ChannelClassifier("dcmix", 3, 2).eval(), list(plate.channels), ["a", "b"],
+                            reference_stats(plate), 16, {"normalization": "plate"})
+
+    trained, from_file = model(), model()
+    changed = []
+    session.events.prediction_model.connect(changed.append)
+    session.set_model(trained)
+    session.set_file_model(from_file)  # loaded, not chosen yet: Apply still predicts with the trained one
+    assert session.prediction_model is trained and changed == [trained]
+    session.set_suggestions(suggestions("B02"), trained)
+    session.use_file_model(True)
+    assert session.prediction_model is from_file and changed == [trained, from_file]
+    assert session.suggestions is None  # ranked by the trained model: they say nothing about the file's
+    session.set_suggestions(suggestions("B03"), from_file)
+    session.set_model(model())  # retrained meanwhile: Apply still predicts with the file
+    assert session.prediction_model is from_file and session.suggestions is not None
+    session.use_file_model(False)
+    assert session.suggestions is None and changed[-1] is session.model

@@ -9,8 +9,12 @@ Rules that hold for every writer live here, not in the docks:
   statistics (none yet) and predictions (none) are all in place before the single ``events.plate``;
   no listener ever sees the new plate with the old labels, and the reset fields say nothing of their own.
 * **Importance follows the model**: a model set by any dock publishes its α (``events.importance``).
+* **One model predicts**: ``prediction_model`` is the model Apply predicts with — the one trained or
+  explained in this session (``model``), or a model file loaded in Apply when that is chosen
+  (``file_model``); the plate browser's suggestions rank with the same one (``events.prediction_model``).
 * **Suggestions follow the model and the labels**: the wells suggested for labelling were ranked by one
-  model; another model clears them (``events.suggestions``), and a well that gets a label leaves the list.
+  model; another prediction model clears them (``events.suggestions``), and a well that gets a label
+  leaves the list.
 * **Edits made in place have their own events**: ``labels_assigned`` (wells relabelled), ``classes``
   (the class list edited), ``predictions_added`` (records streamed in); ``labels`` / ``predictions``
   say the whole field was replaced.
@@ -69,7 +73,9 @@ class SessionEvents(SignalGroup):
     label_column = Signal(str)
     labels_assigned = Signal(str, tuple, Optional[str])  # plate id, wells, class (None: unlabelled)
     classes = Signal(tuple)                      # the class list edited (added, renamed, removed)
-    model = Signal(Optional[TrainedModel])       # the model Apply predicts with and α is read from
+    model = Signal(Optional[TrainedModel])       # the model trained or explained here; α is read from it
+    file_model = Signal(Optional[TrainedModel])  # a model file loaded in Apply
+    prediction_model = Signal(Optional[TrainedModel])  # what Apply predicts (and suggestions rank) with
     importance = Signal(Optional[ImportanceSnapshot])  # live or final α with its verdict
     predictions = Signal(dict)                   # every (plate, well) -> record replaced (or cleared)
     predictions_added = Signal(dict)             # records that just streamed in (plate, well) -> record
@@ -97,6 +103,8 @@ class DcmixSession:
         self._label_column = "label"
         self._labels_file: LabelsFile | None = None
         self._model: TrainedModel | None = None
+        self._file_model: TrainedModel | None = None
+        self._use_file_model = False
         self._importance: ImportanceSnapshot | None = None
         self._predictions: dict[WellKey, dict] = {}
         self._running: str | None = None
@@ -295,12 +303,43 @@ class DcmixSession:
         return True
 
     def set_model(self, model: TrainedModel | None) -> None:
-        """The model Apply predicts with; its α (with its verdict) becomes the shown importance."""
+        """The model trained or explained in this session; its α (with its verdict) becomes the shown importance."""
         self._check_thread()
+        before = self.prediction_model
         self._model = model
         self.events.model.emit(model)
         self.set_importance(ImportanceSnapshot.of_model(model))
-        if self._suggestions is not None and model is not self._suggestions_model:
+        self._prediction_model_changed(before)
+
+    def set_file_model(self, model: TrainedModel | None) -> None:
+        """A model file loaded in Apply (it predicts with it once :meth:`use_file_model` chooses it)."""
+        self._check_thread()
+        before = self.prediction_model
+        self._file_model = model
+        self.events.file_model.emit(model)
+        self._prediction_model_changed(before)
+
+    def use_file_model(self, use: bool) -> None:
+        """Apply predicts with the loaded model file (True) or with the model trained here (False)."""
+        self._check_thread()
+        before = self.prediction_model
+        self._use_file_model = bool(use)
+        self._prediction_model_changed(before)
+
+    @property
+    def file_model(self) -> TrainedModel | None:
+        return self._file_model
+
+    @property
+    def prediction_model(self) -> TrainedModel | None:
+        """The model Apply predicts with: the loaded file when chosen, else the one trained here."""
+        return self._file_model if self._use_file_model else self._model
+
+    def _prediction_model_changed(self, before: TrainedModel | None) -> None:
+        now = self.prediction_model
+        if now is not before:
+            self.events.prediction_model.emit(now)
+        if self._suggestions is not None and now is not self._suggestions_model:
             self.set_suggestions(None)  # ranked by another model: they say nothing about this one
 
     def set_importance(self, snapshot: ImportanceSnapshot | None) -> None:

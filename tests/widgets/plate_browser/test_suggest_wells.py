@@ -84,3 +84,24 @@ def test_suggest_refuses_what_it_cannot_rank(browser, qtbot, tmp_path):
     assert dock.suggest_wells(2) is None
     errors = [str(r.message) for r in notification_manager.records[start:] if r.severity == NotificationSeverity.ERROR]
     assert "nothing to suggest" in errors[0] and "DNA" in errors[1]
+
+
+def test_a_model_file_loaded_in_apply_ranks_the_wells(browser, qtbot, tmp_path):
+    from napari_dcmix.widgets.apply.dock import ApplyWidget
+
+    viewer, dock = opened(browser, qtbot, tmp_path)
+    apply = ApplyWidget(viewer)
+    viewer.window.add_dock_widget(apply, name="Apply")
+    path = tmp_path / "screen.pt"
+    model_for(dock.plate).save(path)
+    panel, session = dock.suggest_panel, dock.session
+    assert not panel.button.isEnabled()
+    apply.load_model(str(path))
+    qtbot.waitUntil(lambda: not apply.loading, timeout=30000)
+    assert apply.use_file.isChecked() and session.prediction_model is apply.loaded_model
+    assert panel.button.isEnabled()  # no model trained here: Apply's file ranks the wells
+    assert dock.suggest_wells(2) is not None
+    qtbot.waitUntil(lambda: session.suggestions is not None and dock.suggest_job is None, timeout=30000)
+    assert len(session.suggestions) == 2 and session.suggestions.model_name == apply.loaded_model.display_name
+    apply.use_trained.setChecked(True)  # back to the (absent) trained model: the file's ranking is cleared
+    assert session.suggestions is None and not panel.button.isEnabled()

@@ -63,7 +63,6 @@ class ApplyWidget(DcmixDock):
         super().__init__(napari_viewer)
         self.device = "auto"
         s = self.session
-        self.loaded_model: TrainedModel | None = None
         self.job = None  # the running prediction Job
         self.loader = None  # the Job loading a model file
         self.results = PredictionResults()  # what the last run streamed in: the table, exports and figures
@@ -71,7 +70,7 @@ class ApplyWidget(DcmixDock):
         self._expected = self._received = 0
         self._build()
         events = s.events
-        events.model.connect(self._refresh_model)
+        events.prediction_model.connect(self._refresh_model)
         events.plate.connect(self._on_plate_changed)
         s.on_labels(self._refresh_controls)
         s.on_predictions(self._update_z)
@@ -120,7 +119,7 @@ class ApplyWidget(DcmixDock):
         self.z_label.setWordWrap(True)
         layout.addWidget(self.z_label)
 
-        self.use_trained.toggled.connect(self._refresh_model)
+        self.use_trained.toggled.connect(lambda checked: self.session.use_file_model(not checked))
         self.load_button.clicked.connect(self.load_model)
         self.well_button.clicked.connect(self.predict_well)
         self.plate_button.clicked.connect(self.predict_plate)
@@ -134,7 +133,7 @@ class ApplyWidget(DcmixDock):
     # --- model ----------------------------------------------------------------------------------
     @property
     def model(self) -> TrainedModel | None:
-        return self.session.model if self.use_trained.isChecked() else self.loaded_model
+        return self.session.prediction_model
 
     @property
     def loading(self) -> bool:
@@ -156,10 +155,15 @@ class ApplyWidget(DcmixDock):
                                on_finish=self._load_finished)
 
     def _model_loaded(self, path: Path, model: TrainedModel) -> None:
-        self.loaded_model = model
+        self.session.set_file_model(model)
         self.session.set_input_file(APPLY_MODEL_FILE, path)
         self.use_file.setChecked(True)
         self._refresh_model()
+
+    @property
+    def loaded_model(self) -> TrainedModel | None:
+        """The model file loaded here (the session holds it)."""
+        return self.session.file_model
 
     def _load_finished(self) -> None:
         self.loader = None

@@ -412,7 +412,7 @@ class PlateBrowserWidget(DcmixDock):
     def suggest_wells(self, n: int | None = None):
         """Rank the unlabelled wells with the session's model in the background; the session holds the
         result (outlined on the map). Returns the job, or None when it cannot start (a notification says why)."""
-        plate, model = self.plate, self.session.model
+        plate, model = self.plate, self.session.prediction_model  # the model Apply predicts with
         if self.suggest_job is not None:
             notifications.show_info("wells are being ranked already: wait for it, or click Stop suggesting")
             return None
@@ -420,8 +420,8 @@ class PlateBrowserWidget(DcmixDock):
             notifications.show_warning(NO_PLATE)
             return None
         if model is None:
-            notifications.show_warning("no model yet: train one in the Train dock or run Explain per phenotype; "
-                                       "its uncertainty picks the wells to label")
+            notifications.show_warning("no model yet: train one in the Train dock, run Explain per phenotype or load "
+                                       "a model file in Apply; its uncertainty picks the wells to label")
             return None
         labels = dict(self.session.labels)
         try:
@@ -459,7 +459,7 @@ class PlateBrowserWidget(DcmixDock):
             return  # the failure was a notification
         if result is None:
             self.suggest_panel.status.setText("stopped: no wells were suggested")
-        elif model is not self.session.model or plate is not self.plate:
+        elif model is not self.session.prediction_model or plate is not self.plate:
             self.suggest_panel.status.setText("the model or the plate changed while the wells were ranked; "
                                               "click Suggest again")
         else:

@@ -55,7 +55,7 @@ class SuggestPanel(QGroupBox):
         layout.addLayout(steps)
         layout.addWidget(self.status)
         events = session.events
-        events.model.connect(self._model_changed)
+        events.prediction_model.connect(self._model_changed)
         events.plate.connect(self.refresh)
         events.suggestions.connect(self.refresh)
         self.refresh()
@@ -82,7 +82,7 @@ class SuggestPanel(QGroupBox):
     def refresh(self, *_) -> None:
         """Enable what can be done now and say where things stand."""
         session, suggestions = self.session, self.session.suggestions
-        ready = session.model is not None and session.plate is not None
+        ready = session.prediction_model is not None and session.plate is not None
         self.button.setText(STOP if self.running else SUGGEST)
         self.button.setEnabled(self.running or ready)
         self.count.setEnabled(not self.running)
@@ -101,5 +101,6 @@ class SuggestPanel(QGroupBox):
         if self._note:
             return self._note
         if not ready:
-            return "Train a model (Train dock) or run Explain per phenotype first: its uncertainty picks the wells."
+            return ("Train a model (Train dock), run Explain per phenotype or load a model in Apply first: its "
+                    "uncertainty picks the wells.")
         return "Which unlabelled wells would teach the model most? Click Suggest."
