@@ -50,5 +50,7 @@ def test_unattended_demo_takes_every_screenshot(make_napari_viewer, qtbot, tmp_p
     assert apply.positive_combo.currentText() == EVERY_PHENOTYPE  # no hand-picked pair
     out = capsys.readouterr().out
     assert "explain: alpha_up" in out and "Z′ vs negative on P(phenotype vs negative): alpha_up" in out
+    stages = [line.split()[1] for line in out.splitlines() if line.startswith("demo: ")]
+    assert stages[:5] == ["plate", "train", "explain", "apply", "side"]  # where the time went, stage by stage
     docks["Plate browser"].stop_workers()
     del docks, train, explain, apply

@@ -86,6 +86,21 @@ def run_demo(plate: str | None = None, screenshots: str | None = None) -> None:
     napari.run()
 
 
+class _StageClock:
+    """Seconds per demo stage, printed as it ends: where an unattended run spends its time."""
+
+    def __init__(self):
+        self.start = self.last = time.monotonic()
+
+    def done(self, stage: str) -> None:
+        now = time.monotonic()
+        print(f"demo: {stage} {now - self.last:.0f} s", flush=True)
+        self.last = now
+
+    def total(self) -> float:
+        return time.monotonic() - self.start
+
+
 class _Unattended:
     """Drive the docks like a user would, one stage at a time from the Qt event loop (never blocking)."""
 
@@ -116,13 +131,16 @@ class _Unattended:
         from .training.explain_text import row_text as explain_row_text
 
         browser, train, importance, explain, apply = (self.docks[n] for n in DOCKS)
+        clock = _StageClock()
         yield lambda: not browser.thumbnails_running, 60
+        clock.done("plate open, thumbnails")
         _arrange(self.viewer, self.docks)
         browser.show_well(browser.plate_id, DEMO_WELL)
         yield None, 1.5
         self._shot("01_plate_browser.png")
         train.start()
         yield lambda: not train.is_training, 900
+        clock.done("train")
         browser.show_well(browser.plate_id, DEMO_WELL)
         DOCK_WRAPPERS[id(importance)].raise_()
         yield None, 1.5
@@ -130,6 +148,7 @@ class _Unattended:
         DOCK_WRAPPERS[id(explain)].raise_()
         explain.start()  # one coupled model per fold: a blend per phenotype against the negative control
         yield lambda: not explain.is_running, 7200
+        clock.done("explain")
         if explain.matrix is not None and explain.matrix.rows:
             for row in explain.matrix.rows:
                 print(f"explain: {explain_row_text(row)}", flush=True)
@@ -139,6 +158,7 @@ class _Unattended:
         DOCK_WRAPPERS[id(apply)].raise_()  # the Apply tab: predicts with the session's model
         apply.predict_plate()  # Z′ of every phenotype against the negative control (the default choice)
         yield lambda: bool(apply.rows()) and not apply.cancel_button.isEnabled(), 600
+        clock.done("apply")
         yield None, 1.5
         print(apply.z_label.text(), flush=True)
         self._shot("03_applied_predictions.png")
@@ -147,6 +167,8 @@ class _Unattended:
         yield None, 2.0
         self._shot("04_side_by_side.png")
         importance.set_side_by_side(False)
+        clock.done("side by side")
+        print(f"demo: {clock.total():.0f} s in all since the viewer opened", flush=True)
 
     def _tick(self):
         now = time.monotonic()
