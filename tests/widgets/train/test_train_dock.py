@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from napari.utils import progress
 from qtpy.QtCore import Qt
 
 from dcmix_dock_helpers import errors_since, fast_settings, no_threads_left, publish_signal_plate
@@ -57,9 +58,15 @@ def test_train_through_buttons_publishes_model_live_alpha_and_saves(dock, qtbot,
     session.events.running.connect(training.append)
     start = len(notification_manager.records)
 
+    progress_seen = []
+    session.events.importance.connect(lambda _p: progress_seen.append(
+        (not widget.progress_bar.isHidden(), widget.progress_bar.value())))
     click_start_and_wait(qtbot, widget)
 
     assert errors_since(start) == []
+    assert all(shown for shown, _ in progress_seen[:-1]) and progress_seen[-2][1] > 0  # the dock's own bar moves…
+    assert widget.progress_bar.isHidden()  # …and goes when the run ends
+    assert not progress._all_instances  # no napari progress (its spinner costs a core under software GL)
     live = [p for p in payloads if p is not None and not p.final]
     assert [p.epoch for p in live] == [0, 1, 2]  # start + every epoch
     assert all(p.alpha.shape == (1, 3) and p.verdict is None for p in live)  # never judged while training

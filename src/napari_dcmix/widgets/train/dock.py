@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from ...errors import NO_PLATE, CheckpointError, DcmixError
 from ...plate.label_book import class_well_counts
@@ -32,6 +32,8 @@ from ...training.jobs import TrainJob, training_updates, warm_up_torch
 #: pause between the one-off steps after Start (α chart, each composite layer, curves): each is its own
 #: event-loop turn with a repaint between them, so none adds up to a long stall
 PREPARE_TURN_MS = 15
+#: resolution of the run's progress bar
+PROGRESS_STEPS = 1000
 
 
 def stopped_by_its_data(err: BaseException) -> bool:
@@ -101,6 +103,14 @@ class TrainWidget(DcmixDock):
         self.loss_ax, self.acc_ax = self.chart.loss_ax, self.chart.acc_ax
         self._redraw = Throttle(self, self._refresh_view, REDRAW_MS)
         layout.addWidget(self.canvas)
+        # the run's own thin bar, not napari's activity dialog: napari's animated "in progress" spinner
+        # recomposes the whole window at every frame, a CPU core under software OpenGL (README, demo)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, PROGRESS_STEPS)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setMaximumHeight(8)
+        self.progress_bar.setVisible(False)
+        layout.addWidget(self.progress_bar)
         self.status_label = QLabel("not trained yet")
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
@@ -202,8 +212,7 @@ class TrainWidget(DcmixDock):
         self._set_running(True)
         self.session.begin_run(TRAIN_RUN)
         self.job = self.run(training_updates, self._job, plate, labels, config, init, TORCH_THREADS,
-                            on_yield=self._on_update, on_finish=self._on_finished,
-                            progress="DCMIX training: reading the plate")
+                            on_yield=self._on_update, on_finish=self._on_finished)
 
     def stop(self) -> None:
         """Stop after the current step; the best model so far is kept and published."""
@@ -220,6 +229,8 @@ class TrainWidget(DcmixDock):
         self.stop_button.setEnabled(running)
         self.form.enabled = not running
         self.files.set_running(running)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(running)
 
     def _on_update(self, event) -> None:
         """Record the event; the view (curves, status, progress bar) follows at ≤ 4 repaints a second."""
@@ -269,8 +280,8 @@ class TrainWidget(DcmixDock):
             return
         if not self._stopping:
             self.status_label.setText(logic.status_text(event))
-        if self.job is not None:
-            self.job.advance_to(event.step, total=event.total_steps, desc="DCMIX training")
+        if event.total_steps:
+            self.progress_bar.setValue(round(PROGRESS_STEPS * min(1.0, event.step / event.total_steps)))
 
     def _on_finished(self) -> None:
         job, run, self.job = self._job, self.job, None
