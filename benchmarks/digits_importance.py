@@ -218,11 +218,8 @@ def markdown_table(summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, few epochs, < 60 s")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=None)
+def add_training_args(parser: argparse.ArgumentParser) -> None:
+    """The training options every digits benchmark shares (the plugin's α recipe by default)."""
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--mixing-lr", type=float, default=DEFAULTS.mixing_lr)
@@ -231,8 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--backbone", default="small")
-    parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--threads", type=int, default=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, few epochs, < 60 s")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=None)
+    add_training_args(parser)
+    parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "digits_importance.json")
     args = parser.parse_args(argv)
     if args.quick:

@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from digits_importance import DEFAULTS, SIGMAS, load_digit_images, run_one, seed_sigmas  # noqa: E402
+from digits_importance import SIGMAS, add_training_args, load_digit_images, run_one, seed_sigmas  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,14 +61,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--mixing-lr", type=float, default=DEFAULTS.mixing_lr)
-    parser.add_argument("--probe-fraction", type=float, default=DEFAULTS.probe_fraction)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--backbone", default="small")
-    parser.add_argument("--threads", type=int, default=2)
+    add_training_args(parser)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "digits_topk.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
