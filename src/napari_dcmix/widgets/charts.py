@@ -103,20 +103,30 @@ class Blitter:
                 fig.draw_artist(artist)
 
 
-def add_run_controls(layout, text: str, tooltip: str, on_click, idle: str, steps: int = 1000):
-    """A long run's start/stop button, its thin progress bar (0..``steps``, hidden while idle) and its
-    status line, added to ``layout``; returns (button, progress bar, status label)."""
-    from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton
+def run_progress_bar(steps: int = 1000):
+    """A long run's thin progress bar (0..``steps``, hidden while idle), in the dock itself: napari's own
+    progress shows an animated activity spinner that recomposes the whole window at every frame, a CPU
+    core under software OpenGL (README, demo)."""
+    from qtpy.QtWidgets import QProgressBar
 
-    button = QPushButton(text)
-    button.setToolTip(tooltip)
-    button.clicked.connect(on_click)
-    layout.addWidget(button)
     bar = QProgressBar()
     bar.setRange(0, steps)
     bar.setTextVisible(False)
     bar.setMaximumHeight(8)
     bar.setVisible(False)
+    return bar
+
+
+def add_run_controls(layout, text: str, tooltip: str, on_click, idle: str, steps: int = 1000):
+    """A long run's start/stop button, its thin progress bar (0..``steps``, hidden while idle) and its
+    status line, added to ``layout``; returns (button, progress bar, status label)."""
+    from qtpy.QtWidgets import QLabel, QPushButton
+
+    button = QPushButton(text)
+    button.setToolTip(tooltip)
+    button.clicked.connect(on_click)
+    layout.addWidget(button)
+    bar = run_progress_bar(steps)
     layout.addWidget(bar)
     status = QLabel(idle)
     status.setWordWrap(True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ...errors import NO_PLATE, CheckpointError, DcmixError
 from ...plate.label_book import class_well_counts
@@ -17,7 +17,7 @@ from ...training.config import TrainConfig, check_config
 from ...training.snapshot import ImportanceSnapshot, best_round
 from ...training import progress as logic
 from ..forms import ConfigForm
-from ..charts import make_canvas, theme_colors
+from ..charts import make_canvas, run_progress_bar, theme_colors
 from .curves_chart import CurvesChart
 from ..composite import composite_layers, ensure_live_updates, update_composite
 from ..dock_base import DcmixDock
@@ -103,13 +103,7 @@ class TrainWidget(DcmixDock):
         self.loss_ax, self.acc_ax = self.chart.loss_ax, self.chart.acc_ax
         self._redraw = Throttle(self, self._refresh_view, REDRAW_MS)
         layout.addWidget(self.canvas)
-        # the run's own thin bar, not napari's activity dialog: napari's animated "in progress" spinner
-        # recomposes the whole window at every frame, a CPU core under software OpenGL (README, demo)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, PROGRESS_STEPS)
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.setMaximumHeight(8)
-        self.progress_bar.setVisible(False)
+        self.progress_bar = run_progress_bar(PROGRESS_STEPS)  # the dock's own, not napari's activity spinner
         layout.addWidget(self.progress_bar)
         self.status_label = QLabel("not trained yet")
         self.status_label.setWordWrap(True)
