@@ -14,14 +14,20 @@ Goal: the suggested curve (mean over seeds) reaches the random curve's final acc
 lower) with ≤ 60 % of the labels the random curve needs for it.
 
     python benchmarks/suggest_labels.py                 # the full protocol: sample + screen plates, 3 seeds (hours)
+    python benchmarks/suggest_labels.py --engine explain --seed-list 1 &   # seeds in parallel processes:
+    python benchmarks/suggest_labels.py --engine explain --seed-list 2 &   # each finished (plate, seed) goes to
+    python benchmarks/suggest_labels.py --engine explain --merge           # the .jsonl; --merge tables them all
     nice -n 10 python benchmarks/suggest_labels.py --quick   # 1 seed, 2 rounds, 60 steps, small plates: minutes
 
-Writes ``results/suggest_labels.json`` and ``results/suggest_labels.png`` (``--quick``: ``*_quick.*``).
+Writes ``results/suggest_labels.json`` and ``results/suggest_labels.png`` (``--quick``: ``*_quick.*``); every
+finished (plate, seed) run is appended to ``results/suggest_labels_<engine>.jsonl`` at once, and a run already
+there is not trained again.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import platform
 import sys
@@ -99,9 +105,16 @@ def next_wells(arm: str, model, plate, labels: dict, pool: list, rng) -> list:
     return result.wells()
 
 
+def default_steps(args) -> int:
+    """``--steps``, or the engine's own default (explain's per-fold budget is smaller than train's)."""
+    from napari_dcmix.training.explain import EXPLAIN_STEPS
+
+    return args.steps or (EXPLAIN_STEPS if args.engine == "explain" else TrainConfig().steps)
+
+
 def run_arm(arm: str, plate, truth: dict, test: list, start: list, args, seed: int, reference: str) -> list[dict]:
     """The learning curve of one arm: (labels, test accuracy, seconds) per round."""
-    config = TrainConfig(seed=seed, **({"steps": args.steps} if args.steps else {}))
+    config = TrainConfig(seed=seed, steps=default_steps(args))
     labels = {w: truth[w] for w in start}
     rng = np.random.default_rng(1000 + seed)
     curve = []
@@ -184,29 +197,69 @@ def plot(path: Path, per_plate: dict) -> None:
     fig.savefig(path, dpi=110)
 
 
+def load_runs(path: Path, engine: str, steps: int) -> dict[tuple[str, int], dict]:
+    """(plate, seed) -> run, for the runs of ``engine`` at ``steps`` already in the .jsonl."""
+    if not path.exists():
+        return {}
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["plate"], r["seed"]): r for r in runs if r.get("engine") == engine and r.get("steps") == steps}
+
+
+def append_run(path: Path, run: dict) -> None:
+    """One line per finished run; locked, since seeds may run in parallel processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(json.dumps(run) + "\n")
+        f.flush()
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plates", default="sample,screen")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-list", default="", help="train only these seeds (e.g. 1,2), for parallel processes")
+    parser.add_argument("--merge", action="store_true", help="train nothing: table the runs in the .jsonl")
     parser.add_argument("--steps", type=int, default=0, help="training steps per model (0: TrainConfig's default)")
     parser.add_argument("--rounds", type=int, default=0, help="stop after this many rounds (0: every non-test well)")
     parser.add_argument("--engine", choices=("train", "explain"), default="train")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 rounds, 60 steps, small sample plate")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "suggest_labels.json"))
+    parser.add_argument("--out", default="", help="results JSON (default: results/suggest_labels[_explain].json)")
     args = parser.parse_args()
+    args.out = args.out or str(Path(__file__).parent / "results" /
+                               f"suggest_labels{'_explain' if args.engine == 'explain' else ''}.json")
     if args.quick:
         args.seeds, args.rounds, args.steps = 1, args.rounds or 2, args.steps or 60
-        args.out = args.out.replace("suggest_labels.json", "suggest_labels_quick.json")
+        args.out = args.out.replace(".json", "_quick.json")
+    partial = Path(args.out).with_suffix(".jsonl")
+    steps = default_steps(args)
+    done = load_runs(partial, args.engine, steps)
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    if not args.merge:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.plates.split(","):
+                for seed in seeds:
+                    if (name, seed) in done:
+                        print(f"{name} seed {seed}: already in {partial}", flush=True)
+                        continue
+                    done[name, seed] = {**one(name, seed, Path(tmp) / f"{name}{seed}", args),
+                                         "engine": args.engine, "steps": steps}
+                    append_run(partial, done[name, seed])
+        if args.seed_list:
+            print(f"appended to {partial}; table every seed with --merge")
+            return
     runs, lines, per_plate = [], [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.plates.split(","):
-            plate_runs = [one(name, seed, Path(tmp) / f"{name}{seed}", args) for seed in range(args.seeds)]
+    for name in args.plates.split(","):
+        plate_runs = [run for (plate, _), run in sorted(done.items()) if plate == name]
+        if plate_runs:
             runs += plate_runs
             curves = mean_curves(plate_runs)
             per_plate[name] = (curves, goal(curves))
             lines += table(name, curves, per_plate[name][1])
     print("\n".join(lines))
-    settings = {"steps": args.steps or TrainConfig().steps, "rounds": args.rounds or "all", "seeds": args.seeds,
+    settings = {"steps": steps, "rounds": args.rounds or "all",
+                "seeds": sorted({r["seed"] for r in runs}),
                 "engine": args.engine, "start_per_class": START_PER_CLASS, "add_per_round": ADD_PER_ROUND,
                 "test_share": TEST_SHARE, "quick": args.quick}
     Path(args.out).write_text(json.dumps({

@@ -2,9 +2,9 @@
 model so far within seconds, like Ctrl-C; SIGTERM to ``explain`` keeps the finished folds; SIGTERM to a
 command that has nothing to keep leaves nothing behind; sites that go away while ``train`` runs stop it
 with the best model saved; a storage that stops answering mid-``explain`` keeps the finished folds."""
-
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -130,29 +130,40 @@ def test_sigterm_while_predicting_leaves_no_file(plate, tmp_path, capsys, monkey
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the CLI's handler does not outlive it
 
 
-def test_sigterm_to_explain_keeps_the_finished_folds(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("threads, folds, last", [(1, 2, "model 2/2"), (2, 3, "model 3/3")],
+                         ids=["one fold at a time", "folds side by side"])
+def test_sigterm_to_explain_keeps_the_finished_folds(tmp_path, capsys, monkeypatch, threads, folds, last):
+    """SIGTERM while the last fold trains (alone, or after two trained side by side): the folds before it
+    are kept, their rows partial."""
+    import torch
+
     import napari_dcmix.cli as cli
 
-    root, labels = write_phenotype_plate(tmp_path / "plate", {"ph_one": 1}, wells_per_class=4, sites=1)
-    real, models = cli._progress, set()
+    root, labels = write_phenotype_plate(tmp_path / "plate", {"ph_one": 1}, wells_per_class=6, sites=1)
+    real, said = cli._progress, []
 
     def progress(text, final=False):
-        if text.startswith("model "):
-            models.add(text.split()[1])
-            if text.startswith("model 2/2") and "step 3/" in text:
-                signal.raise_signal(signal.SIGTERM)
+        if text.startswith(last + ":") and ", step " in text and not said:  # the last fold, training alone
+            said.append(text)
+            signal.raise_signal(signal.SIGTERM)
         real(text, final)
 
     monkeypatch.setattr(cli, "_progress", progress)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     out = tmp_path / "results"
-    code = main(["explain", str(root), "--pattern", SIGNAL_PATTERN, "--labels", str(labels), "--label-column",
-                 "phenotype", "--tile", "16", "--steps", "40", "--folds", "2", "--no-all", "--out", str(out),
-                 "--json"])
+    try:
+        code = main(["explain", str(root), "--pattern", SIGNAL_PATTERN, "--labels", str(labels), "--label-column",
+                     "phenotype", "--tile", "16", "--steps", "40", "--folds", str(folds), "--no-all", "--out",
+                     str(out), "--json"])
+    finally:
+        torch.set_num_threads(before)
     captured = capsys.readouterr()
     assert code == 0, captured.err[-2000:]
     assert "warning: stopped by SIGTERM; the matrix holds only the phenotypes finished so far" in captured.err
     payload = json.loads(captured.out)
-    assert payload["phenotypes"]["ph_one"]["partial"] is True and payload["model"] is None  # 1 of 2 folds
+    assert payload["phenotypes"]["ph_one"]["partial"] is True and payload["model"] is None
+    assert payload["phenotypes"]["ph_one"]["repeats"] == folds - 1  # every fold before the last one
     assert (out / "importance_per_phenotype.csv").is_file() and not (out / "phenotype_panel.pt").exists()
 
 
@@ -199,10 +210,10 @@ def test_a_storage_gone_mid_explain_keeps_the_finished_folds(tmp_path, capsys, m
     root, labels = write_phenotype_plate(tmp_path / "plate", {"ph_one": 1}, wells_per_class=4, sites=1)
     real_init, made = trainer_module.Trainer.__init__, []
 
-    def second_fold_loses_the_server(self, *args, **kwargs):
+    def third_fold_loses_the_server(self, *args, **kwargs):  # built once a fold has finished
         real_init(self, *args, **kwargs)
         made.append(self)
-        if len(made) == 2:
+        if len(made) == 3:  # the plate is shared: a fold still running beside it loses the server too
             def read_site(key):
                 raise SourceUnavailable("the plate server timed out after 5 tries")
             self.source._cache.clear()
@@ -210,14 +221,34 @@ def test_a_storage_gone_mid_explain_keeps_the_finished_folds(tmp_path, capsys, m
             self.plate._cache._items.clear()
             monkeypatch.setattr(self.plate, "read_site", read_site)
 
-    monkeypatch.setattr(trainer_module.Trainer, "__init__", second_fold_loses_the_server)
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", third_fold_loses_the_server)
     out = tmp_path / "results"
+    code = main(["explain", str(root), "--pattern", SIGNAL_PATTERN, "--labels", str(labels), "--label-column",
+                 "phenotype", "--tile", "16", "--steps", "40", "--folds", "3", "--no-all", "--out", str(out)])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and line.startswith("error: training stopped ") and "timed out after 5 tries" in line
+    assert f"the matrix holds the fold models finished before it (partial), written to {out}" in line
+    rows = list(csv.DictReader((out / "importance_per_phenotype.csv").open()))
+    assert rows and not (out / "phenotype_panel.pt").exists()
+
+
+def test_storage_gone_before_any_fold_finished_says_nothing_was_kept(tmp_path, capsys, monkeypatch):
+    from napari_dcmix.errors import SourceUnavailable
+
+    root, labels = write_phenotype_plate(tmp_path / "plate", {"ph_one": 1}, wells_per_class=4, sites=1)
+    from napari_dcmix.plate import plate as plate_module
+
+    out = tmp_path / "results"
+
+    def gone(self, key):
+        raise SourceUnavailable("the plate server timed out after 5 tries")
+
+    monkeypatch.setattr(plate_module.Plate, "read_site", gone)
     code = main(["explain", str(root), "--pattern", SIGNAL_PATTERN, "--labels", str(labels), "--label-column",
                  "phenotype", "--tile", "16", "--steps", "40", "--folds", "2", "--no-all", "--out", str(out)])
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert code == 2 and line.startswith("error: training stopped ") and "timed out after 5 tries" in line
-    assert f"the matrix holds the folds finished before it (partial), written to {out}" in line
-    assert (out / "importance_per_phenotype.csv").is_file() and not (out / "phenotype_panel.pt").exists()
+    assert code == 2 and line.startswith("error: ") and "no fold model had finished: nothing to keep" in line
+    assert not (out / "importance_per_phenotype.csv").exists()
 
 
 def test_a_site_deleted_while_predicting_is_named_once_and_skipped(plate, tmp_path, capsys, monkeypatch):

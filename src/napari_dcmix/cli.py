@@ -283,6 +283,8 @@ def cmd_explain(args) -> None:
     search = _stain_search(args, plate, labels.site_labels, config)  # refuses a bad --keep before any training
     stopped = _drive_explain(args, explainer)
     matrix = explainer.result
+    if stopped is not None and (matrix is None or not matrix.rows):
+        raise DcmixError(f"{stopped}; no fold model had finished: nothing to keep")
     for row in matrix.rows:
         _warn_not_learned(f"the {row.phenotype} model", row.verdict)
     panel = explainer.panel  # the prediction model: every phenotype's models combined
@@ -292,8 +294,8 @@ def cmd_explain(args) -> None:
         (out is not None and bool(matrix.rows), lambda: save_matrix(matrix, out / "importance_per_phenotype.csv", None)),
         (out is not None and bool(matrix.rows), lambda: save_matrix(matrix, None, out / "importance_per_phenotype.png"))])
     if stopped is not None:  # sites lost, the storage gone: the folds finished before it are kept
-        failed.insert(0, f"{stopped}; the matrix holds the folds finished before it (partial)"
-                      + (f", written to {out}" if out is not None and matrix.rows else ""))
+        failed.insert(0, f"{stopped}; the matrix holds the fold models finished before it (partial)"
+                      + (f", written to {out}" if out is not None else ""))
     payload = matrix.to_dict()
     payload["model"] = str(model_path) if model_path is not None else None
     if panel is not None:
@@ -325,6 +327,7 @@ def _drive_explain(args, explainer) -> DcmixError | None:
     does a fold model that its data stops (too many sites lost, the storage gone): that error is returned,
     to be raised once the finished folds are written."""
     from .errors import SourceUnavailable
+    from .training.explain_text import progress_text
     from .training.site_losses import SitesLost
 
     events, said = explainer.run(), set()
@@ -335,8 +338,7 @@ def _drive_explain(args, explainer) -> DcmixError | None:
                     said.add(ev.train_event.message)
                     print(f"warning: {ev.train_event.message}", file=sys.stderr)
                 if ev.train_event.kind == "step":
-                    _progress(f"model {ev.model_index + 1}/{ev.total_models} ({ev.phenotype}): step "
-                              f"{ev.train_event.step}/{ev.train_event.total_steps}, {100 * ev.fraction:.0f}% done")
+                    _progress(f"{progress_text(ev)}, {100 * ev.fraction:.0f}% done")
                 elif ev.train_event.kind == "epoch":
                     report.report_of(args).flush()  # sites that could not be read meanwhile: named now
             elif ev.message:

@@ -82,3 +82,69 @@ def test_a_stopped_run_keeps_the_folds_that_finished(nested):
     assert all(r.partial and r.repeats == 1 for r in matrix.rows)
     judged = matrix.row(ALL_PHENOTYPES).verdict.n_wells
     assert 0 < judged < len({(k.plate, k.well) for k in labels})  # figures over the wells that fold judged
+
+
+# --- fold models side by side (one thread each on the CPU) --------------------------------------------
+@pytest.fixture
+def torch_threads_set():
+    """``set(n)`` gives torch n threads for the test; the count before is restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def _answer(plate, labels, threads: int, set_threads) -> tuple:
+    set_threads(threads)
+    cfg = ExplainConfig(reference="negative", train=TrainConfig(**{**TINY.__dict__, "steps": 40}))
+    explainer = Explainer(plate, labels, cfg)
+    events = list(explainer.run())
+    rows = [(r.phenotype, r.importance, r.verdict.accuracy) for r in explainer.result.rows]
+    oof = {w: probs.tolist() for w, (_, probs) in sorted(explainer.panel_oof.items())}
+    return rows, oof, max(e.side_by_side for e in events), events
+
+
+def test_folds_side_by_side_give_the_one_thread_answer_bit_for_bit(nested, torch_threads_set):
+    import torch
+
+    plate, labels = nested
+    one = _answer(plate, labels, 1, torch_threads_set)
+    two = _answer(plate, labels, 2, torch_threads_set)
+    assert one[2] == 1 and two[2] == 2  # 1 thread: one fold at a time; 2: two folds at once
+    assert two[0] == one[0] and two[1] == one[1]  # the same rows and out-of-fold probabilities, exactly
+    assert torch.get_num_threads() == 2  # the caller's thread count is given back
+    fractions = [e.fraction for e in two[3] if e.kind == "train"]
+    assert max(fractions) <= 1.0 and fractions[-1] > 0.6  # one bar over the models training at once
+
+
+def test_a_stop_while_folds_run_side_by_side_ends_every_fold_thread(nested, torch_threads_set):
+    import threading
+
+    plate, labels = nested
+    torch_threads_set(2)
+    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", train=TINY))
+    run = explainer.run()
+    for event in run:
+        if event.kind == "train" and event.side_by_side == 2 and event.train_event.step >= 5:
+            break
+    run.close()  # Stop: both running folds end at their next step, neither is kept
+    assert not [t for t in threading.enumerate() if t.name.startswith("dcmix-fold")]
+    assert explainer.result.rows == [] and explainer.panel is None and not explainer.result.complete
+
+
+def test_one_fold_at_a_time_on_a_gpu_under_torchrun_or_with_one_thread(torch_threads_set):
+    from types import SimpleNamespace
+
+    import torch
+
+    from napari_dcmix.training.explain_coupled import side_by_side
+
+    def trainer(device="cpu", world=1):
+        return SimpleNamespace(device=torch.device(device), dist=SimpleNamespace(active=world > 1))
+
+    torch_threads_set(2)
+    assert side_by_side(trainer(), 3) == 2 and side_by_side(trainer(), 1) == 1
+    assert side_by_side(trainer("cuda"), 3) == 1 and side_by_side(trainer(world=2), 3) == 1
+    torch_threads_set(1)
+    assert side_by_side(trainer(), 3) == 1

@@ -131,3 +131,7 @@ def test_progress_says_why_alpha_waits():
     assert "alone" not in status_text(late)
     text = progress_text(ExplainEvent("train", "fold 2/3", 1, 3, train_event=early))
     assert text == "model 2/3: coupled model, fold 2/3, step 120/1000, each channel alone first (α starts at step 300)"
+    side = progress_text(ExplainEvent("train", "fold 1/3", 0, 3, train_event=late, side_by_side=2, in_flight=0.8))
+    assert side == "models 1–2/3 side by side: coupled model, fold 1/3, step 400/1000"
+    assert ExplainEvent("train", "fold 1/3", 0, 3, train_event=late, side_by_side=2, in_flight=0.8).fraction == (
+        pytest.approx(0.8 / 3))  # both models' progress, not this one's alone

@@ -161,3 +161,4 @@ def test_exiting_python_with_docks_open_and_work_running(tmp_path, mode):
     assert "RUNNING" in done.stdout, output[-3000:]  # the work was still going when Python exited
     for bad in ("QThread: Destroyed", "Aborted", "has been deleted", "Traceback"):
         assert bad not in output, output[-3000:]
+

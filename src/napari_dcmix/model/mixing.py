@@ -39,6 +39,9 @@ class ChannelMixing(nn.Module):
         #: measure how well each channel alone answers each output's question.
         self.probing = False
         self.last_choice: torch.Tensor | None = None
+        #: where the probe's random channels come from (None: torch's global generator). The trainer
+        #: gives each CPU model its own, so fold models trained side by side in threads stay reproducible.
+        self.generator: torch.Generator | None = None
 
     def alpha(self) -> torch.Tensor:
         """Blend weights (K, C): non-negative, each row sums to 1; differentiable."""
@@ -50,7 +53,7 @@ class ChannelMixing(nn.Module):
             raise ValueError(f"expected input (B, {self.n_channels}, H, W), got {tuple(x.shape)}")
         if self.training and self.probing:
             b, c, h, w = x.shape
-            choice = torch.randint(0, c, (b, self.n_outputs), device=x.device)
+            choice = torch.randint(0, c, (b, self.n_outputs), device=x.device, generator=self._generator_for(x))
             self.last_choice = choice
             return torch.gather(x, 1, choice[:, :, None, None].expand(b, self.n_outputs, h, w)) + self._waiting()
         # an einsum (a batched matmul), not a 1x1 convolution: on the CPU oneDNN's 1x1 convolution with a few
@@ -63,9 +66,13 @@ class ChannelMixing(nn.Module):
         sample, (B, C, H, W) -> (B * m, 1, H, W), one row per (sample, channel); ``last_choice`` (B * m, K)
         says which channel every output of each row saw."""
         b, c, h, w = x.shape
-        choice = torch.rand(b, c, device=x.device).argsort(dim=1)[:, :m]
+        choice = torch.rand(b, c, device=x.device, generator=self._generator_for(x)).argsort(dim=1)[:, :m]
         self.last_choice = choice.reshape(-1, 1).expand(-1, self.n_outputs)
         return torch.gather(x, 1, choice[:, :, None, None].expand(b, m, h, w)).reshape(b * m, 1, h, w) + self._waiting()
+
+    def _generator_for(self, x: torch.Tensor) -> torch.Generator | None:
+        g = self.generator
+        return g if g is not None and g.device == x.device else None
 
     def _waiting(self) -> torch.Tensor:
         """A zero that keeps α in the graph while probing: its gradient is zero, so α does not move, and

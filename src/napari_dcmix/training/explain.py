@@ -14,7 +14,6 @@ the trainer; the engine itself is ``explain_coupled.run_coupled``.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -26,7 +25,7 @@ from .data import labeled_sites
 from .explain_coupled import run_coupled
 from .explain_matrix import ALL_PHENOTYPES, ExplainEvent, PhenotypeMatrix, PhenotypeRow  # noqa: F401 - re-exported
 from .trained import TrainedModel
-from .trainer import Trainer, input_order
+from .trainer import input_order
 
 MAX_FOLDS, MAX_SEEDS = 50, 50
 #: steps per fold model, against 1500 for one ``train``: three folds cost about two trainings. Every fold
@@ -115,18 +114,6 @@ class Explainer:
 
     def run(self) -> Iterator[ExplainEvent]:
         return (yield from run_coupled(self))
-
-    def _drive(self, trainer: Trainer, phenotype: str, done: int, total: int, start: float) -> Iterator[ExplainEvent]:
-        """Forward one model's training events; closing us closes it (it then keeps its best model)."""
-        events = trainer.run()
-        try:
-            for event in events:
-                yield ExplainEvent("train", phenotype, done, total, train_event=event,
-                                   elapsed=time.perf_counter() - start)
-        finally:
-            events.close()
-        if trainer.result is None or trainer.verdict is None:
-            raise DcmixError(f"training the {phenotype} model did not finish")
 
     def fit(self) -> PhenotypeMatrix:
         for _ in self.run():

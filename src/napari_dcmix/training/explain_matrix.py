@@ -92,12 +92,16 @@ class ExplainEvent:
     row: PhenotypeRow | None = None
     message: str = ""
     elapsed: float = 0.0
+    side_by_side: int = 1  # models training at once (fold models train side by side on the CPU)
+    in_flight: float | None = None  # the share done of the models training now, summed (None: this one's)
 
     @property
     def fraction(self) -> float:
         """Share of the whole explain run done (for one progress bar)."""
         inner = 0.0
-        if self.train_event is not None and self.train_event.total_steps:
+        if self.in_flight is not None:
+            inner = self.in_flight
+        elif self.train_event is not None and self.train_event.total_steps:
             inner = self.train_event.step / self.train_event.total_steps
         return min(1.0, (self.model_index + inner) / max(1, self.total_models))
 

@@ -33,7 +33,10 @@ def progress_text(event) -> str:
     what = ("the all-phenotypes model" if event.phenotype == ALL_PHENOTYPES else
             f"coupled model, {event.phenotype}" if event.phenotype.startswith("fold ") else
             f"{event.phenotype} vs reference")
-    text = f"model {min(event.model_index + 1, event.total_models)}/{event.total_models}: {what}"
+    first = min(event.model_index + 1, event.total_models)
+    last = min(event.model_index + event.side_by_side, event.total_models)
+    models = f"model {first}" if last <= first else f"models {first}–{last}"
+    text = f"{models}/{event.total_models}{' side by side' if last > first else ''}: {what}"
     inner = event.train_event
     if inner is not None and inner.total_steps:
         text += f", step {inner.step}/{inner.total_steps}" + probing_text(inner).replace(" · ", ", ")

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..errors import DcmixError
 from ..model import ChannelClassifier
 from ..model.coupled import COUPLED_KIND, CoupledClassifier
+from ..model.mixing import ChannelMixing
 from ..plate import ChannelStats, Plate, SiteKey
 from ..plate.label_book import class_problem
 from .config import NORMALIZATIONS, TrainConfig
@@ -99,6 +100,20 @@ def _new_model(cfg: TrainConfig, n_channels: int, classes: list[str]):
     return ChannelClassifier(cfg.model, n_channels, len(classes), cfg.backbone, k, cfg.temperature)
 
 
+def own_random_stream(model: torch.nn.Module, device: torch.device) -> None:
+    """Give a CPU model's mixing layers a generator of their own that goes on from torch's global stream
+    where it stands now (just seeded and used for the weights): a model trained alone draws exactly what
+    it drew from the global stream before, and models trained side by side in threads (explain's folds)
+    no longer draw from one shared stream in an order that depends on timing."""
+    if device.type != "cpu":
+        return  # one model at a time on a GPU: torch's own CUDA generator, seeded above
+    generator = torch.Generator()
+    generator.set_state(torch.get_rng_state())
+    for module in model.modules():
+        if isinstance(module, ChannelMixing):
+            module.generator = generator
+
+
 class Trainer:
     """Train a channel-importance classifier on a plate's labeled sites.
 
@@ -142,6 +157,7 @@ class Trainer:
         self.channels, self.classes = channels, classes
         self.fine_tuning = init is not None  # α goes on from the model's: no probing
         self.model = model.to(self.device)
+        own_random_stream(self.model, self.device)
         self.stats = reference_stats(plate).subset(order)
         self.source = SiteSource(plate, "plate" if cfg.normalization == "plate" else self.stats, order)
         self.notices = [n for n in [tile_problem(plate.first_readable_site()[1].shape[-2:], cfg.tile)] if n]

@@ -27,9 +27,10 @@ from ..charts import add_run_controls, make_canvas, theme_colors
 from ..dock_base import DcmixDock
 from ..forms import make_widget
 from ..importance.bars import ImportanceChart
-from ..jobs import TORCH_THREADS
+from ..jobs import FOLD_THREADS
 from ..outputs import ask_export_path, write_output
 from ..session import EXPLAIN_RUN
+from ..throttle import REDRAW_MS, Throttle
 from .matrix_view import MatrixView
 from .stains_view import StainsView
 
@@ -51,6 +52,8 @@ class ExplainWidget(DcmixDock):
         self._job: ExplainJob | None = None
         self._cancelled, self._said = False, set()  # said: the notices shown this run
         self._job_plate = None
+        self._latest = None  # the newest progress event, shown at most REDRAW_MS apart
+        self._progress = Throttle(self, self._show_progress, REDRAW_MS)
         self.selected: ImportanceSnapshot | None = None  # the row whose α the chart beside the matrix shows
         self._build()
         events = session.events
@@ -191,7 +194,7 @@ class ExplainWidget(DcmixDock):
         self.status_label.setText("reading the plate…")
         self._set_running(True)
         self.session.begin_run(EXPLAIN_RUN)
-        self.job = self.run(explain_updates, self._job, plate, labels, config, TORCH_THREADS,
+        self.job = self.run(explain_updates, self._job, plate, labels, config, FOLD_THREADS,
                                  on_yield=self._on_event, on_finish=self._on_finished)
 
     def cancel(self) -> None:
@@ -217,14 +220,26 @@ class ExplainWidget(DcmixDock):
                 self._said.add(inner.message)
                 show_warning(inner.message)
             return
-        self.progress_bar.setValue(int(PROGRESS_STEPS * event.fraction))
-        if not self._cancelled:
-            self.status_label.setText(texts.progress_text(event))
+        self._latest = event
+        if event.kind == "train":
+            self._progress.request()  # fold models' steps: ≤ 4 redraws a second (each recomposes the window)
+        else:
+            self._progress.flush()  # a fold done, the panel, the end: at once
         if event.kind == "row" and self._job is not None and self._job.explainer is not None:
             self.show_matrix(self._job.explainer.result)
 
+    def _show_progress(self) -> None:
+        event = self._latest
+        if event is None or self.job is None:
+            return
+        self.progress_bar.setValue(int(PROGRESS_STEPS * event.fraction))
+        if not self._cancelled:
+            self.status_label.setText(texts.progress_text(event))
+
     def _on_finished(self) -> None:
         job, run, self.job = self._job, self.job, None
+        self._progress.cancel()
+        self._latest = None
         failed = run is not None and run.failed is not None
         self._set_running(False)
         self.progress_bar.setVisible(False)

@@ -16,7 +16,7 @@ from ...training.snapshot import ImportanceSnapshot
 from ...training.stains import StainsConfig, check_keep
 from ...training.stains_figure import draw_stains, save_stains
 from ..charts import add_run_controls, make_canvas, theme_colors
-from ..jobs import TORCH_THREADS
+from ..jobs import FOLD_THREADS
 from ..outputs import ask_export_path, write_output
 from ..session import EXPLAIN_RUN
 
@@ -110,7 +110,7 @@ class StainsView(QGroupBox):
         self.status_label.setText("starting the stain search…")
         self._set_running(True)
         session.begin_run(EXPLAIN_RUN)
-        self.job = dock.run(stains_updates, self._job, plate, labels, config, explained, TORCH_THREADS,
+        self.job = dock.run(stains_updates, self._job, plate, labels, config, explained, FOLD_THREADS,
                             on_yield=self._on_event, on_finish=self._on_finished)
 
     def stop(self) -> None:
