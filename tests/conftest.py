@@ -293,7 +293,8 @@ def browser(make_napari_viewer, tmp_path, monkeypatch):
 
 def stop_after_first_fold(explainer):
     """Run explain until its first fold model has finished, then Stop (close the generator) as the
-    dock's Cancel and the CLI's Ctrl-C do; returns the matrix it kept."""
+    dock's Cancel and the CLI's Ctrl-C do; returns the matrix it kept (that fold's rows, and the fold
+    beside it too where that one had also finished: folds train side by side on 2 threads)."""
     run = explainer.run()
     for event in run:
         if event.kind == "row":

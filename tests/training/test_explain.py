@@ -78,7 +78,8 @@ def test_closing_keeps_the_finished_rows(two_phenotypes):
     explainer = Explainer(plate, labels.site_labels, ExplainConfig(train=TINY))
     result = stop_after_first_fold(explainer)
     assert [r.phenotype for r in result.rows] == ["alpha_up", "beta_up", ALL_PHENOTYPES] and not result.complete
-    assert all(r.partial and r.repeats == 1 for r in result.rows)  # the finished fold's rows, marked partial
+    kept = result.rows[0].repeats  # the first fold, and the one beside it if that had finished too
+    assert kept in (1, 2) and all(r.partial and r.repeats == kept for r in result.rows)  # marked partial
 
 
 def test_same_seed_same_alpha(two_phenotypes):

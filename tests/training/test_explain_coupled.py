@@ -79,7 +79,8 @@ def test_a_stopped_run_keeps_the_folds_that_finished(nested):
     matrix = stop_after_first_fold(explainer)
     assert not matrix.complete and explainer.panel is None
     assert [r.phenotype for r in matrix.rows] == ["a_up", "b_up", ALL_PHENOTYPES]
-    assert all(r.partial and r.repeats == 1 for r in matrix.rows)
+    kept = matrix.rows[0].repeats  # the first fold, and the one beside it if that had finished too
+    assert kept in (1, 2) and all(r.partial and r.repeats == kept for r in matrix.rows)
     judged = matrix.row(ALL_PHENOTYPES).verdict.n_wells
     assert 0 < judged < len({(k.plate, k.well) for k in labels})  # figures over the wells that fold judged
 
@@ -131,6 +132,67 @@ def test_a_stop_while_folds_run_side_by_side_ends_every_fold_thread(nested, torc
     run.close()  # Stop: both running folds end at their next step, neither is kept
     assert not [t for t in threading.enumerate() if t.name.startswith("dcmix-fold")]
     assert explainer.result.rows == [] and explainer.panel is None and not explainer.result.complete
+
+
+@pytest.mark.parametrize("how", ["stop", "interrupt while waiting"])
+def test_a_stop_keeps_a_fold_that_finished_before_the_one_beside_it(nested, torch_threads_set, monkeypatch, how):
+    """Fold 2 ends while fold 1 (slowed here) still trains beside it; a Stop then keeps fold 2, though
+    the rows take finished folds in fold order and fold 1 never finished. The same for Ctrl-C / SIGTERM
+    arriving while the engine waits for its folds' next event (where the CLI spends its time)."""
+    import queue
+    import threading
+    import time
+
+    from napari_dcmix.training import explain_coupled
+    from napari_dcmix.training import trainer as trainer_module
+
+    interrupt = []
+
+    class InterruptibleQueue(queue.Queue):
+        def get(self, *args, **kwargs):
+            if interrupt:  # once, as a signal is
+                interrupt.pop()
+                raise KeyboardInterrupt
+            return super().get(*args, **kwargs)
+
+    monkeypatch.setattr(explain_coupled.queue, "Queue", InterruptibleQueue)
+
+    plate, labels = nested
+    torch_threads_set(2)
+    real_init, made = trainer_module.Trainer.__init__, []
+
+    def first_fold_is_slow(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        made.append(self)
+        if len(made) == 1:
+            real_run = self.run
+
+            def slow_run():
+                for event in real_run():
+                    time.sleep(0.05)
+                    yield event
+            self.run = slow_run
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", first_fold_is_slow)
+    explainer = Explainer(plate, labels, ExplainConfig(reference="negative", train=TINY))
+    run = explainer.run()
+    event = next(run)
+    while not (event.kind == "train" and event.phenotype == "fold 3/3"):  # starts once fold 2 has finished
+        assert event.kind != "row"  # fold 1 is still training: nothing is handed on in fold order
+        event = next(run)
+    if how == "stop":
+        run.close()
+    else:
+        interrupt.append(True)  # the engine's next wait for an event is interrupted
+        with pytest.raises(KeyboardInterrupt):
+            while True:
+                next(run)
+    matrix = explainer.result
+    assert [r.phenotype for r in matrix.rows] == ["a_up", "b_up", ALL_PHENOTYPES]
+    assert all(r.partial and r.repeats == 1 for r in matrix.rows) and not matrix.complete
+    assert set(explainer.fold_predictions[0]) == set(made[1].test_predictions)  # fold 2's wells, judged by it
+    assert len(explainer.members) == 1 and explainer.panel is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("dcmix-fold")]  # every fold thread ended
 
 
 def test_one_fold_at_a_time_on_a_gpu_under_torchrun_or_with_one_thread(torch_threads_set):

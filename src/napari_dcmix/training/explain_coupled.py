@@ -84,22 +84,33 @@ def run_coupled(explainer: "Explainer") -> Iterator[ExplainEvent]:
     def name_of(seed: int, fold_index: int) -> str:
         return f"fold {fold_index + 1}/{cfg.folds}" + (f", seed {seed + 1}" if cfg.seeds > 1 else "")
 
-    folds = _SideBySide(plan, make_trainer, name_of, start)
-    for index, trainer, event in folds.run():
-        if event is not None:
-            yield event
-            continue
-        seed, fold_index, _ = plan[index]
-        name = name_of(seed, fold_index)
+    def take(index: int, trainer: Trainer) -> str:
+        """A finished fold model joins the rows, the out-of-fold scores and the panel's members."""
+        nonlocal done
         done += 1
         alphas.append(ImportanceSnapshot.of_model(trainer.result).alpha)
         members.append(fold_member(trainer, None, oof))
         explainer.fold_predictions.append(dict(trainer.test_predictions))
         explainer.chance_stops += int(trainer.stopped_at_chance)
         matrix.rows[:] = coupled_rows(explainer, alphas, _mean(oof), partial=done < total)
-        yield ExplainEvent("row", name, done, total, row=matrix.rows[0], elapsed=time.perf_counter() - start,
-                           message=f"{name} done: {done}/{total} models", side_by_side=max(1, len(folds.running)),
-                           in_flight=folds.beyond_done())
+        return name_of(*plan[index][:2])
+
+    folds = _SideBySide(plan, make_trainer, name_of, start)
+    running = folds.run()
+    try:
+        for index, trainer, event in running:
+            if event is not None:
+                yield event
+                continue
+            name = take(index, trainer)
+            yield ExplainEvent("row", name, done, total, row=matrix.rows[0], elapsed=time.perf_counter() - start,
+                               message=f"{name} done: {done}/{total} models",
+                               side_by_side=max(1, len(folds.running)), in_flight=folds.beyond_done())
+    except (GeneratorExit, KeyboardInterrupt):  # Stop, Ctrl-C, SIGTERM (perhaps while waiting for a fold):
+        running.close()  # every fold thread has ended; those that finished meanwhile are in ``finished``
+        for index in sorted(folds.finished):  # a fold that finished while an earlier one still ran
+            take(index, folds.finished.pop(index))
+        raise
     if cfg.panel:
         explainer.panel, explainer.panel_oof = build_panel(members, classes, explainer.reference, explainer.plate,
                                                            explainer.site_labels)
@@ -202,10 +213,8 @@ class _SideBySide:
                 raise error
         finally:
             self.stop.set()
-            for thread, _ in self.running.values():
-                while thread.is_alive():  # a fold ends at its next step; its generator closes in its thread
-                    self._drain()
-                    thread.join(timeout=0.05)
+            while self.running:  # a fold ends at its next step; its generator closes in its thread
+                self._wind_down()
             torch.set_num_threads(self.total_threads)
 
     def _start_more(self) -> None:
@@ -271,8 +280,22 @@ class _SideBySide:
                             len(self.plan), train_event=train_event, elapsed=time.perf_counter() - self.start,
                             side_by_side=len(self.running), in_flight=sum(self.progress.values()))
 
-    def _drain(self) -> None:
-        try:
-            self.events.get(timeout=0.05)
-        except queue.Empty:
-            pass
+    def _wind_down(self) -> None:
+        """After a Stop: forget the folds whose threads have ended, keeping in ``finished`` any that
+        reached their end before the Stop reached them (its message may still be in the queue)."""
+        ended = [index for index, (thread, _) in self.running.items() if not thread.is_alive()]
+        while True:  # an ended thread's messages are all in the queue by now
+            try:
+                index, item = self.events.get(timeout=0.05)
+            except queue.Empty:
+                break
+            if item is _FINISHED and index in self.running:
+                thread, trainer = self.running.pop(index)
+                thread.join()
+                self.progress.pop(index, None)
+                if trainer.result is not None and trainer.verdict is not None:
+                    self.finished[index] = trainer
+        for index in ended:
+            if index in self.running:
+                self.running.pop(index)[0].join()
+                self.progress.pop(index, None)
