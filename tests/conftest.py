@@ -291,6 +291,19 @@ def browser(make_napari_viewer, tmp_path, monkeypatch):
     return make
 
 
+@pytest.fixture
+def two_fold_threads(monkeypatch):
+    """Explain as on the 2-core CI machine, whatever this one has: 2 torch threads, so 2 fold models
+    side by side (the CLI and the engine) and the Explain dock's 2 fold threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    monkeypatch.setattr("napari_dcmix.widgets.explain.dock.FOLD_THREADS", 2)
+    yield
+    torch.set_num_threads(before)
+
+
 def stop_after_first_fold(explainer):
     """Run explain until its first fold model has finished, then Stop (close the generator) as the
     dock's Cancel and the CLI's Ctrl-C do; returns the matrix it kept (that fold's rows, and the fold

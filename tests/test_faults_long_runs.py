@@ -203,7 +203,7 @@ def test_sites_going_away_stop_train_with_the_best_model_saved(plate, tmp_path, 
     assert finite_model(out).metadata["cancelled"] is True
 
 
-def test_a_storage_gone_mid_explain_keeps_the_finished_folds(tmp_path, capsys, monkeypatch):
+def test_a_storage_gone_mid_explain_keeps_the_finished_folds(tmp_path, capsys, monkeypatch, two_fold_threads):
     from napari_dcmix.errors import SourceUnavailable
     from napari_dcmix.training import trainer as trainer_module
 

@@ -99,3 +99,18 @@ def test_composite_matches_mixing_layer():
 def test_composite_validates_shapes(site_shape, alpha_shape, match):
     with pytest.raises(ValueError, match=match):
         composite(np.zeros(site_shape), np.ones(alpha_shape))
+
+
+def test_a_copy_leaves_the_probe_generator_behind():
+    """The trainer's own generator is not copied or pickled with the model (a best checkpoint, a model
+    saved or handed to Apply): torch before 2.4 cannot copy one; the copy keeps its weights."""
+    import copy
+    import pickle
+
+    mixing = ChannelMixing(3)
+    with torch.no_grad():
+        mixing.logits += torch.tensor([[0.5, -0.2, 0.1]])
+    mixing.generator = torch.Generator().manual_seed(1)
+    for twin in (copy.deepcopy(mixing), pickle.loads(pickle.dumps(mixing))):
+        assert twin.generator is None and torch.equal(twin.alpha(), mixing.alpha())
+    assert mixing.generator is not None  # the trained model keeps its own

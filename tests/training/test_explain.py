@@ -73,7 +73,7 @@ def test_shuffled_labels_are_flagged_not_learned(two_phenotypes):
     assert not result.row("noise").learned
 
 
-def test_closing_keeps_the_finished_rows(two_phenotypes):
+def test_closing_keeps_the_finished_rows(two_phenotypes, two_fold_threads):
     plate, labels = two_phenotypes
     explainer = Explainer(plate, labels.site_labels, ExplainConfig(train=TINY))
     result = stop_after_first_fold(explainer)

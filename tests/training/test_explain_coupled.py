@@ -73,7 +73,7 @@ def test_no_well_is_judged_by_a_model_that_saw_it(explained, nested):
     assert sorted({models[0] for models in unseen_by.values()}) == [0, 1, 2]
 
 
-def test_a_stopped_run_keeps_the_folds_that_finished(nested):
+def test_a_stopped_run_keeps_the_folds_that_finished(nested, two_fold_threads):
     plate, labels = nested
     explainer = Explainer(plate, labels, ExplainConfig(reference="negative", train=TINY))
     matrix = stop_after_first_fold(explainer)

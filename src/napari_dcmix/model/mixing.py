@@ -43,6 +43,14 @@ class ChannelMixing(nn.Module):
         #: gives each CPU model its own, so fold models trained side by side in threads stay reproducible.
         self.generator: torch.Generator | None = None
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the generator behind: a ``torch.Generator`` cannot be copied before
+        torch 2.4, and a copy (the best checkpoint, a model handed to Apply) is not trained on; the
+        trainer gives the model it trains a generator of its own."""
+        state = self.__dict__.copy()
+        state["generator"] = None
+        return state
+
     def alpha(self) -> torch.Tensor:
         """Blend weights (K, C): non-negative, each row sums to 1; differentiable."""
         return torch.softmax(self.logits / self.temperature, dim=1)

@@ -142,14 +142,20 @@ def side_by_side(trainer: Trainer, models: int) -> int:
     A fold model's convolutions are small, so torch's threads meet at a barrier after every operation,
     and a thread that waits there idles; beside napari, whose window redraws take a core for a moment,
     they idled most: explain in the demo's dock used 1.35 of 2 cores and took 149 s against 90 s
-    headless, and 103 s with the folds side by side (README, "The demo's unattended run"). One per
-    thread, not every fold at once: a Stop then still finds finished folds to keep.
+    headless, and 94–108 s with the folds side by side (README, "The demo's unattended run"). One per
+    thread, not every fold at once: a Stop then still finds finished folds to keep. At most
+    :data:`MAX_SIDE_BY_SIDE`: each fold's trainer holds its own tile cache, shuffle buffer and decode
+    threads, so a many-core machine shares its threads among a few folds instead.
     """
     import torch
 
     if trainer.device.type != "cpu" or trainer.dist.active:
         return 1
-    return max(1, min(models, torch.get_num_threads()))
+    return max(1, min(models, torch.get_num_threads(), MAX_SIDE_BY_SIDE))
+
+
+#: fold models trained at once on the CPU, at most (memory: each trainer has its own caches)
+MAX_SIDE_BY_SIDE = 4
 
 
 _FINISHED = object()
@@ -225,6 +231,7 @@ class _SideBySide:
             if not self.workers:
                 self.workers = side_by_side(trainer, len(self.plan))
                 self.threads_each = max(1, self.total_threads // self.workers)
+            trainer.source.cache_bytes //= self.workers  # the folds at once share one trainer's cache budget
             thread = threading.Thread(target=self._work, args=(index, trainer), daemon=True,
                                       name=f"dcmix-{self.name_of(seed, fold_index).replace(' ', '-')}")
             self.running[index], self.progress[index] = (thread, trainer), 0.0
@@ -235,9 +242,11 @@ class _SideBySide:
         """One fold's thread: train on its share of the threads, reporting every event."""
         import torch
 
-        torch.set_num_threads(self.threads_each)  # this thread's own OpenMP team
         run = trainer.run()
         try:
+            torch.set_num_threads(self.threads_each)  # this thread's own OpenMP team
+            if trainer.device.type == "cuda" and trainer.device.index is not None:  # per thread (torchrun's rank)
+                torch.cuda.set_device(trainer.device)
             for event in run:
                 self.events.put((index, event))
                 if self.stop.is_set():
