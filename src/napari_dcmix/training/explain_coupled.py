@@ -219,8 +219,7 @@ class _SideBySide:
                 raise error
         finally:
             self.stop.set()
-            while self.running:  # a fold ends at its next step; its generator closes in its thread
-                self._wind_down()
+            self._wind_down()
             torch.set_num_threads(self.total_threads)
 
     def _start_more(self) -> None:
@@ -258,18 +257,21 @@ class _SideBySide:
         finally:
             run.close()  # the trainer's finally: its best model so far stays in ``result``
 
-    def _forget(self, index: int) -> None:
-        """A failed fold: its thread ends, its model is not used; later folds are handed on no more."""
-        thread, _ = self.running.pop(index)
+    def _end(self, index: int) -> Trainer:
+        """A fold whose thread has ended or is ending: no longer running; its trainer."""
+        thread, trainer = self.running.pop(index)
         thread.join()
-        self.progress.pop(index)
+        self.progress.pop(index, None)
+        return trainer
+
+    def _forget(self, index: int) -> None:
+        """A failed fold: its model is not used; no further fold starts."""
+        self._end(index)
         self.next_start = len(self.plan)
 
     def _finish(self, index: int) -> Iterator[tuple]:
-        thread, trainer = self.running.pop(index)
-        thread.join()
-        self.progress.pop(index)
-        if trainer.result is None or trainer.verdict is None:
+        trainer = self._end(index)
+        if not _complete(trainer):
             raise DcmixError(f"training the {self.name_of(*self.plan[index][:2])} model did not finish")
         self.finished[index] = trainer
         while self.next_done in self.finished:
@@ -290,21 +292,21 @@ class _SideBySide:
                             side_by_side=len(self.running), in_flight=sum(self.progress.values()))
 
     def _wind_down(self) -> None:
-        """After a Stop: forget the folds whose threads have ended, keeping in ``finished`` any that
-        reached their end before the Stop reached them (its message may still be in the queue)."""
-        ended = [index for index, (thread, _) in self.running.items() if not thread.is_alive()]
-        while True:  # an ended thread's messages are all in the queue by now
+        """After a Stop (or the end): every fold thread ends at its next step; a fold that reached its
+        end before the Stop reached it is kept in ``finished`` (its message is still in the queue)."""
+        for thread, _ in self.running.values():
+            thread.join()
+        while True:  # every message of the ended threads is in the queue now
             try:
-                index, item = self.events.get(timeout=0.05)
+                index, item = self.events.get_nowait()
             except queue.Empty:
                 break
-            if item is _FINISHED and index in self.running:
-                thread, trainer = self.running.pop(index)
-                thread.join()
-                self.progress.pop(index, None)
-                if trainer.result is not None and trainer.verdict is not None:
-                    self.finished[index] = trainer
-        for index in ended:
-            if index in self.running:
-                self.running.pop(index)[0].join()
-                self.progress.pop(index, None)
+            if item is _FINISHED and index in self.running and _complete(self.running[index][1]):
+                self.finished[index] = self.running[index][1]
+        self.running.clear()
+        self.progress.clear()
+
+
+def _complete(trainer: Trainer) -> bool:
+    """The fold model trained to its end: its best model and its verdict on its held-out wells."""
+    return trainer.result is not None and trainer.verdict is not None

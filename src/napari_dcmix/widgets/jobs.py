@@ -35,7 +35,7 @@ def usable_cores() -> int:
 #: Train dock: 50 s on 1 thread of 2 cores, 52–61 s on 2)
 TORCH_THREADS = max(1, usable_cores() - 1)
 #: explain and the stain search train their fold models side by side, one thread each, so no thread
-#: waits for another: they take every core (the demo's Explain dock: 149 s → 103 s on 2 cores)
+#: waits for another: they take every core (the demo's Explain dock: 149 s → 94–108 s on 2 cores)
 FOLD_THREADS = usable_cores()
 #: how long ending a dock (or Python) waits for one job's thread
 STOP_TIMEOUT_S = 30.0
